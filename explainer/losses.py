@@ -1,0 +1,135 @@
+"""The losses of neural style transfer, as pure `jax.numpy` functions.
+
+Gatys et al. (2015) define the image to synthesise as the minimiser of
+
+    L = content_weight * sum_l a_l * L_content(l)
+      + style_weight   * sum_l w_l * L_style(l)
+      + tv_weight      * L_tv
+
+Normalisation (one convention, used everywhere in this project, the same as
+jcjohnson/neural-style so its default weights carry over):
+
+* content: the mean squared difference of the activations,
+  `mean((F - P)^2)` over all `h * w * C` entries;
+* Gram matrix: `G = F^T F / (h * w * C)` for activations `F` reshaped to
+  `(h * w, C)`: dividing by the number of entries makes it independent of
+  image size and layer width;
+* style: the mean squared difference of the Gram matrices,
+  `mean((G - A)^2)` over the `C * C` entries;
+* total variation: the mean squared difference between neighbouring pixels
+  of the image in `[0, 255]` units, horizontal plus vertical.
+
+Gatys et al. normalise differently (`1 / (4 N^2 M^2)` for style, `1 / 2` sum
+for content); lesson 4 shows how the weights translate between conventions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+
+
+def gram_matrix(features: jax.Array) -> jax.Array:
+    """Channel-by-channel correlations of one layer's activations.
+
+    Args:
+        features: `(h, w, C)` activations (or `(..., h, w, C)`).
+
+    Returns:
+        `(C, C)` (or `(..., C, C)`): `F^T F / (h * w * C)`. Entry `(i, j)`
+        is large when channels `i` and `j` fire together *somewhere*: where
+        is summed away, which is why a Gram matrix keeps texture and loses
+        layout.
+    """
+    *batch, h, w, c = features.shape
+    flat = features.reshape(*batch, h * w, c)
+    return jnp.einsum("...ni,...nj->...ij", flat, flat) / (h * w * c)
+
+
+def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
+    """`mean((features - target) ** 2)`: how far one layer is from the content's."""
+    return jnp.mean(jnp.square(features - target))
+
+
+def style_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
+    """`mean((gram(features) - target_gram) ** 2)` over the `C x C` entries."""
+    return jnp.mean(jnp.square(gram_matrix(features) - target_gram))
+
+
+def total_variation(image: jax.Array) -> jax.Array:
+    """Mean squared neighbour difference of an RGB `[0, 1]` image, in `[0, 255]` units.
+
+    Penalises high-frequency noise: gradient-based synthesis otherwise
+    leaves a fine speckle that no VGG layer objects to.
+    """
+    pixels = image * 255.0
+    dy = jnp.diff(pixels, axis=-3)
+    dx = jnp.diff(pixels, axis=-2)
+    return jnp.mean(jnp.square(dy)) + jnp.mean(jnp.square(dx))
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """Which layers count and how much: static, hashable, safe as a jit constant.
+
+    Weights are *effective* weights: `content_weight * layer_weight` already
+    multiplied in (see [`StyleConfig`][explainer.StyleConfig]).
+
+    Attributes:
+        content: `((layer, weight), ...)`.
+        style: `((layer, weight), ...)`.
+        tv_weight: weight of the total-variation term.
+    """
+
+    content: tuple[tuple[str, float], ...]
+    style: tuple[tuple[str, float], ...]
+    tv_weight: float = 0.0
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer the loss reads, content first, without repeats."""
+        return tuple(dict.fromkeys([name for name, _ in self.content + self.style]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """What the image is pulled towards: a pytree of arrays (not static).
+
+    Attributes:
+        content: `{layer: activations of the content image}`.
+        style: `{layer: (blended) Gram matrix of the style image(s)}`.
+    """
+
+    content: dict[str, jax.Array]
+    style: dict[str, jax.Array]
+
+
+jax.tree_util.register_dataclass(Targets, data_fields=["content", "style"], meta_fields=[])
+
+
+def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targets, image: jax.Array) -> dict:
+    """Every weighted term of the loss, per layer.
+
+    Returns:
+        `{"content": {layer: value}, "style": {layer: value}, "tv": value}`,
+        each already multiplied by its weight; they add up to the total.
+    """
+    return {
+        "content": {name: w * content_loss(features[name], targets.content[name]) for name, w in spec.content},
+        "style": {name: w * style_loss(features[name], targets.style[name]) for name, w in spec.style},
+        "tv": spec.tv_weight * total_variation(image) if spec.tv_weight else jnp.zeros(()),
+    }
+
+
+def sum_terms(terms: dict) -> jax.Array:
+    """The total of a [`loss_terms`][explainer.losses.loss_terms] dict."""
+    return sum(jax.tree.leaves(terms), jnp.zeros(()))
+
+
+def blend_grams(grams: Sequence[Mapping[str, jax.Array]], blend: Sequence[float]) -> dict[str, jax.Array]:
+    """Weighted average of several style images' Gram matrices (weights normalised to sum 1)."""
+    total = float(sum(blend))
+    return {name: sum(b / total * g[name] for g, b in zip(grams, blend)) for name in grams[0]}

@@ -1,0 +1,278 @@
+"""The optimisation engine: one jit-compiled step, Adam or L-BFGS, over scales.
+
+Everything here is array-in, array-out. Loading files, printing, progress
+bars and saving live in [`explainer.stylize`][explainer.stylize]; the
+explorer consumes the same [`run`][explainer.optimize.run] generator.
+
+The image being optimised is RGB in `[0, 1]`; the backend preprocesses it
+inside the step (a cheap linear map), so the box constraint stays the
+simple `clip(x, 0, 1)` and learning rates are in pixel units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from backends import Backend
+from explainer import images as _images
+from explainer.color import match_colors
+from explainer.config import StyleConfig
+from explainer.losses import LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
+
+
+class StepState(NamedTuple):
+    """What the optimiser carries from one step to the next (a pytree).
+
+    Attributes:
+        image: the current iterate, `(H, W, 3)`.
+        opt_state: the optax state.
+        ema: running sum for the exponential moving average (zeros if unused).
+        count: steps taken at this scale.
+    """
+
+    image: jax.Array
+    opt_state: Any
+    ema: jax.Array
+    count: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """One optimisation step, as reported to callers.
+
+    Attributes:
+        iteration: 1-based step count over all scales.
+        scale: 0-based scale index.
+        loss: total loss *before* this step's update.
+        terms: `{"content": {layer: v}, "style": {layer: v}, "tv": v}` (floats).
+        state: the engine state after the update (for `display_image`).
+        stepper: the [`Stepper`][explainer.optimize.Stepper] that made it.
+    """
+
+    iteration: int
+    scale: int
+    loss: float
+    terms: dict
+    state: StepState
+    stepper: Stepper
+
+    @property
+    def image(self) -> np.ndarray:
+        """The image to show now (the averaged iterate when EMA is on), as NumPy."""
+        return np.asarray(self.stepper.display(self.state))
+
+
+def make_objective(backend: Backend, spec: LossSpec) -> Callable:
+    """`objective(params, image, targets) -> (total, terms)`: pure, jit-able."""
+
+    def objective(params, image, targets):
+        features = backend.apply(params, image, spec.layers)
+        terms = loss_terms(spec, features, targets, image)
+        return sum_terms(terms), terms
+
+    return objective
+
+
+def compute_targets(
+    backend: Backend, spec: LossSpec, content: np.ndarray, styles: Sequence[np.ndarray], blend: Sequence[float]
+) -> Targets:
+    """Activations of the content image and the blended Gram matrices of the style images."""
+    content_layers = tuple(name for name, _ in spec.content)
+    style_layers = tuple(name for name, _ in spec.style)
+    content_features = backend.features(content, content_layers) if content_layers else {}
+    grams = [
+        {name: gram_matrix(value) for name, value in backend.features(style, style_layers).items()}
+        for style in styles
+    ] if style_layers else [{}]
+    return Targets(content=dict(content_features), style=blend_grams(grams, blend) if style_layers else {})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Stepper:
+    """An optimiser bound to an objective: `init`, a jitted `step`, and `display`.
+
+    Build one with [`make_stepper`][explainer.optimize.make_stepper]; it is
+    cached, so the same backend, loss and optimiser settings reuse the
+    compiled step.
+    """
+
+    init: Callable[[jax.Array], StepState]
+    step: Callable[[Any, StepState, Targets], tuple[StepState, jax.Array, dict]]
+    display: Callable[[StepState], jax.Array]
+    carries_state_across_scales: bool
+
+
+@functools.lru_cache(maxsize=16)
+def make_stepper(
+    backend: Backend, spec: LossSpec, optimizer: str = "adam", learning_rate: float = 0.02, ema_decay: float | None = None
+) -> Stepper:
+    """Compile-once step functions for one backend, loss and optimiser.
+
+    Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
+    zoom line search satisfying the strong Wolfe conditions) runs
+    unconstrained, since clipping between steps would break its curvature
+    pairs; its displayed image is clipped instead.
+    """
+    objective = make_objective(backend, spec)
+    decay = 0.0 if ema_decay is None else float(ema_decay)
+
+    if optimizer == "adam":
+        transform = optax.adam(learning_rate)
+
+        def update(params, state: StepState, targets):
+            (loss, terms), grad = jax.value_and_grad(objective, argnums=1, has_aux=True)(params, state.image, targets)
+            updates, opt_state = transform.update(grad, state.opt_state, state.image)
+            image = jnp.clip(optax.apply_updates(state.image, updates), 0.0, 1.0)
+            return image, opt_state, loss, terms
+
+    elif optimizer == "lbfgs":
+        transform = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
+
+        def update(params, state: StepState, targets):
+            value_fn = lambda x: objective(params, x, targets)[0]  # noqa: E731
+            # The line search leaves the value and gradient at the accepted
+            # point in the state: reuse them instead of recomputing.
+            loss, grad = optax.value_and_grad_from_state(value_fn)(state.image, state=state.opt_state)
+            updates, opt_state = transform.update(
+                grad, state.opt_state, state.image, value=loss, grad=grad, value_fn=value_fn
+            )
+            # Per-layer terms for the report: a forward pass, no gradient.
+            _, terms = objective(params, state.image, targets)
+            return optax.apply_updates(state.image, updates), opt_state, loss, terms
+
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+
+    def init(image: jax.Array) -> StepState:
+        image = jnp.asarray(image, jnp.float32)
+        return StepState(image, transform.init(image), jnp.zeros_like(image), jnp.zeros((), jnp.int32))
+
+    def step(params, state: StepState, targets: Targets):
+        image, opt_state, loss, terms = update(params, state, targets)
+        ema = decay * state.ema + (1.0 - decay) * image
+        return StepState(image, opt_state, ema, state.count + 1), loss, terms
+
+    def display(state: StepState) -> jax.Array:
+        if ema_decay is None:
+            image = state.image
+        else:  # bias-corrected, like Adam's moments
+            image = state.ema / (1.0 - decay ** jnp.maximum(state.count, 1))
+        return jnp.clip(image, 0.0, 1.0)
+
+    return Stepper(
+        init=init,
+        # Donating the state lets XLA update the image in place. optax's
+        # L-BFGS state holds aliased buffers, which cannot be donated twice.
+        step=jax.jit(step, donate_argnums=(1,) if optimizer == "adam" else ()),
+        display=jax.jit(display),
+        carries_state_across_scales=optimizer == "adam",
+    )
+
+
+def loss_spec(config: StyleConfig) -> LossSpec:
+    content, style = config.layer_weights()
+    return LossSpec(content=content, style=style, tv_weight=float(config.tv_weight))
+
+
+def initial_image(config: StyleConfig, content: np.ndarray, style: np.ndarray, init_image: np.ndarray | None) -> np.ndarray:
+    """The starting point: the content image, seeded uniform noise, the style image, or a given image."""
+    height, width = content.shape[:2]
+    if init_image is not None:
+        return _images.resize_to(init_image, height, width)
+    if config.init == "content":
+        return content
+    if config.init == "style":
+        return _images.resize_to(style, height, width)
+    if config.init == "noise":
+        return np.random.default_rng(config.seed).uniform(0.0, 1.0, content.shape).astype(np.float32)
+    raise ValueError(f"init {config.init!r} needs an image: pass init_image")
+
+
+def _resize_like(tree: Any, old_shape: tuple[int, ...], new_shape: tuple[int, ...]) -> Any:
+    """Resize every leaf with the image's shape (Adam's moments) to the new scale."""
+
+    def resize(leaf):
+        if hasattr(leaf, "shape") and tuple(leaf.shape) == old_shape:
+            return jax.image.resize(leaf, new_shape, "linear")
+        return leaf
+
+    return jax.tree.map(resize, tree)
+
+
+def run(
+    config: StyleConfig,
+    backend: Backend,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    *,
+    init_image: np.ndarray | None = None,
+) -> Iterator[Progress]:
+    """Optimise an image; yield a [`Progress`][explainer.optimize.Progress] after every step.
+
+    Stop early by simply not asking for the next item (or `close()` the
+    generator): the last `Progress` holds the latest image.
+
+    Args:
+        config: the run's settings (layers are checked against `backend`).
+        backend: the network.
+        content: `(H, W, 3)` RGB `[0, 1]`, any size (resized per scale).
+        styles: one or more style images, any size.
+        init_image: the starting image when `config.init` is a path.
+    """
+    backend.check_layers(config.content_layers + config.style_layers)
+    spec = loss_spec(config)
+    stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay)
+    blend = config.style_blend or (1.0,) * len(styles)
+    if len(blend) != len(styles):
+        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
+
+    state: StepState | None = None
+    iteration = 0
+    for scale, side in enumerate(config.scale_sizes()):
+        scaled_content = _images.resize_longest(content, side)
+        _images.check_min_side(scaled_content, 2 ** max(_downsamplings(spec.layers)), name="content at this scale")
+        style_side = max(16, round(side * config.style_scale))
+        scaled_styles = [_images.resize_longest(s, style_side) for s in styles]
+        if config.colors == "match":
+            scaled_styles = [match_colors(s, scaled_content) for s in scaled_styles]
+        targets = compute_targets(backend, spec, scaled_content, scaled_styles, blend)
+
+        if state is None:
+            state = stepper.init(initial_image(config, scaled_content, scaled_styles[0], init_image))
+        else:
+            previous = stepper.display(state) if not stepper.carries_state_across_scales else state.image
+            upscaled = jax.image.resize(previous, scaled_content.shape, "linear")
+            fresh = stepper.init(upscaled)
+            if stepper.carries_state_across_scales:
+                # crowsonkb/style-transfer-pytorch: keep Adam's moments, resized.
+                opt_state = _resize_like(state.opt_state, tuple(state.image.shape), scaled_content.shape)
+                fresh = fresh._replace(opt_state=opt_state)
+            state = fresh
+
+        for _ in range(config.iterations):
+            state, loss, terms = stepper.step(backend.params, state, targets)
+            iteration += 1
+            loss, terms = jax.device_get((loss, terms))
+            yield Progress(iteration, scale, float(loss), _floats(terms), state, stepper)
+
+
+def _floats(terms: dict) -> dict:
+    return {
+        "content": {k: float(v) for k, v in terms["content"].items()},
+        "style": {k: float(v) for k, v in terms["style"].items()},
+        "tv": float(terms["tv"]),
+    }
+
+
+def _downsamplings(layers: Sequence[str]) -> list[int]:
+    from backends import downsampling
+
+    return [downsampling(name) for name in layers] or [0]
