@@ -53,21 +53,15 @@ class Progress:
         scale: 0-based scale index.
         loss: total loss *before* this step's update.
         terms: `{"content": {layer: v}, "style": {layer: v}, "tv": v}` (floats).
-        state: the engine state after the update (for `display_image`).
-        stepper: the [`Stepper`][explainer.optimize.Stepper] that made it.
+        image: the image to show after the update (the averaged iterate when
+            EMA is on), `(H, W, 3)` NumPy in `[0, 1]`.
     """
 
     iteration: int
     scale: int
     loss: float
     terms: dict
-    state: StepState
-    stepper: Stepper
-
-    @property
-    def image(self) -> np.ndarray:
-        """The image to show now (the averaged iterate when EMA is on), as NumPy."""
-        return np.asarray(self.stepper.display(self.state))
+    image: np.ndarray
 
 
 def make_objective(backend: Backend, spec: LossSpec) -> Callable:
@@ -260,8 +254,10 @@ def run(
         for _ in range(config.iterations):
             state, loss, terms = stepper.step(backend.params, state, targets)
             iteration += 1
-            loss, terms = jax.device_get((loss, terms))
-            yield Progress(iteration, scale, float(loss), _floats(terms), state, stepper)
+            # One transfer per step; the state itself is donated to the next
+            # step, so nothing yielded may refer to it.
+            loss, terms, image = jax.device_get((loss, terms, stepper.display(state)))
+            yield Progress(iteration, scale, float(loss), _floats(terms), image)
 
 
 def _floats(terms: dict) -> dict:

@@ -82,6 +82,7 @@ def stylize(
     on_step: Callable[[Progress], None] | None = None,
     progress: bool = True,
     save_path: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Result:
     """Run neural style transfer and return the image with a full record.
 
@@ -95,12 +96,15 @@ def stylize(
         progress: show a progress bar with the loss terms on stderr.
         save_path: where `config.save_every` writes intermediate images
             (`<stem>_0100.png` ...).
+        log: receives one-line messages, such as which network and weights
+            the run uses (default: print to stderr).
 
     Returns:
         A [`Result`][explainer.Result]. Ctrl-C stops the run early and still
         returns the latest image (`record["interrupted"]` is then true).
     """
     config = config or StyleConfig()
+    log = log or (lambda message: print(message, file=sys.stderr))
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not style_list:
         raise ValueError("give at least one style image")
@@ -108,11 +112,12 @@ def stylize(
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
     init_image = None
     if config.init not in ("content", "noise", "style"):
-        init_image = _images.load_image(config.init)
-    backend = backend or get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
+        init_image = _images.load_image(config.init, min_side=1)  # resized to the content anyway
+    backend = backend or get_backend(
+        config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log
+    )
     backend.check_layers(config.content_layers + config.style_layers)
-    if progress:
-        print(f"network: {backend.describe()}", file=sys.stderr)
+    log(f"network: {backend.describe()}")
 
     total_steps = config.iterations * config.scales
     history: list[dict] = []

@@ -1,0 +1,476 @@
+"""Time one style-transfer optimisation step: the package's JAX engine vs plain PyTorch CPU.
+
+Modes (see --help and benchmarks/README.md):
+
+  (default)      one Adam step (forward to relu5_1, gradient wrt the image,
+                 Adam update, clip) in JAX (explainer.optimize.make_stepper)
+                 and in a plain PyTorch version with the same weights,
+                 preprocessing and losses, run alternately (A B A B ...).
+                 With no arguments: VGG19 at 256 px; the last line is
+                 `ratio: X.XX` (JAX median / PyTorch median).
+  --breakdown    where the time goes: forward only, value_and_grad with the
+                 package's custom conv VJP and with JAX's own conv VJP, and
+                 the full step, in JAX and PyTorch, alternately.
+  --target-loss  wall time and steps for L-BFGS vs Adam (both JAX) to reach
+                 the loss Adam reaches after --target-steps steps (VGG16,
+                 HED weights, 256 px).
+  --memory SIZE  peak resident memory (max RSS) of a few steps at SIZE px,
+                 each framework in its own subprocess.
+
+Run from the repository root:  python benchmarks/step_time.py [options]
+PyTorch is only a peer here (imported lazily, skipped if missing); install it
+for yourself with `pip install torch==2.13.0`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C  # noqa: E402
+
+WEIGHT_NOTE = ("note: random (He-normal) weights -- step time does not depend on the weight values; "
+               "real ImageNet VGG19 weights cannot be downloaded here")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/step_time.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="Examples:\n"
+               "  python benchmarks/step_time.py                      # VGG19 256 px, last line 'ratio: X.XX'\n"
+               "  python benchmarks/step_time.py --arch all --size 256 512 --repeats 5\n"
+               "  python benchmarks/step_time.py --breakdown\n"
+               "  python benchmarks/step_time.py --target-loss\n"
+               "  python benchmarks/step_time.py --memory 1024\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--arch", choices=("vgg16", "vgg19", "all"), default="vgg19",
+                   help="network(s) to time (default vgg19; 'all' = vgg19 and vgg16)")
+    p.add_argument("--size", type=int, nargs="+", default=[256],
+                   help="longest side(s) in pixels of the content image (600x512 Grace Hopper); default 256")
+    p.add_argument("--repeats", type=int, default=12,
+                   help="alternation rounds after warm-up (each times --steps-per-round steps per framework); default 12")
+    p.add_argument("--steps-per-round", type=int, default=2, help="steps per framework per round (default 2)")
+    p.add_argument("--weights", choices=("random", "hed"), default="random",
+                   help="random (default; timing does not depend on values) or hed (VGG16 only, downloads 55 MB once)")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
+                   help="JAX optimiser; lbfgs times JAX only (no PyTorch peer)")
+    p.add_argument("--plain-conv", action="store_true",
+                   help="experiment: JAX uses lax.conv_general_dilated's own VJP instead of the package's custom "
+                        "conv VJP (backends/_conv.py); patched in this process only")
+    p.add_argument("--no-torch", action="store_true", help="time JAX only")
+    p.add_argument("--omp-wait-policy", choices=("passive", "active", "inherit"), default="passive",
+                   help="OMP_WAIT_POLICY for PyTorch's OpenMP threads, set before torch is imported (default passive: "
+                        "on a shared, busy 2-core machine libgomp's spin-waiting made PyTorch ~9x slower; "
+                        "'inherit' leaves the environment alone)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads (default: all cores, as XLA:CPU uses)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="mode: forward / value_and_grad (custom and plain conv VJP) / full step, JAX and PyTorch")
+    p.add_argument("--target-loss", action="store_true",
+                   help="mode: time for L-BFGS vs Adam (JAX) to reach Adam's loss after --target-steps steps "
+                        "(VGG16, HED weights, 256 px unless --size/--weights say otherwise)")
+    p.add_argument("--target-steps", type=int, default=200, help="Adam steps that define the target loss (default 200)")
+    p.add_argument("--max-lbfgs-steps", type=int, default=300, help="give up L-BFGS after this many steps (default 300)")
+    p.add_argument("--memory", type=int, metavar="SIZE", nargs="?", const=1024, default=None,
+                   help="mode: peak memory (max RSS, each run in its own subprocess) of --memory-steps steps at "
+                        "SIZE px (default 1024)")
+    p.add_argument("--memory-steps", type=int, default=3, help="steps for --memory (default 3)")
+    p.add_argument("--json", metavar="PATH", help="also write the environment and results as JSON")
+    p.add_argument("--_memory-child", choices=("jax", "torch"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.archs = ["vgg19", "vgg16"] if args.arch == "all" else [args.arch]
+    if args.weights == "hed" and "vgg19" in args.archs:
+        p.error("HED weights are VGG16: use --arch vgg16 with --weights hed")
+    if args.repeats < 1 or args.steps_per_round < 1:
+        p.error("--repeats and --steps-per-round must be >= 1")
+    return args
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _jax_step_fn(case, optimizer: str):
+    from explainer.optimize import make_stepper
+
+    stepper = make_stepper(case.backend, case.spec, optimizer, 0.02)
+    params, targets = case.backend.params, case.targets
+    holder = {}
+
+    def reset():
+        holder["state"] = stepper.init(case.content)
+
+    def step() -> float:
+        state, loss, _ = stepper.step(params, holder["state"], targets)
+        C.block(state)
+        holder["state"] = state
+        return float(loss)
+
+    return reset, step
+
+
+def compare(case, args, torch) -> dict:
+    print(f"== {case.label()}  optimizer={args.optimizer}"
+          f"{'  [JAX conv: plain lax VJP]' if args.plain_conv else ''}", flush=True)
+    C.use_plain_conv(args.plain_conv)
+    jax_reset, jax_step = _jax_step_fn(case, args.optimizer)
+    jax_reset()
+    t0 = time.perf_counter()
+    jax_losses = [jax_step()]
+    compile_s = time.perf_counter() - t0
+    jax_losses.append(jax_step())
+    print(f"  JAX compile + first step: {compile_s:.1f} s", flush=True)
+
+    result = {"arch": case.arch, "size": case.size, "shape": list(case.shape), "weights": case.weights,
+              "optimizer": args.optimizer, "plain_conv": args.plain_conv, "jax_compile_s": compile_s}
+    peer = None
+    if torch is not None and args.optimizer == "adam" and not args.no_torch:
+        peer = C.TorchStyle(torch, case, 0.02, args.threads)
+        peer.init(case.content)
+        torch_losses = [peer.step(), peer.step()]
+        d0, d1 = C.rel_diff(jax_losses[0], torch_losses[0]), C.rel_diff(jax_losses[1], torch_losses[1])
+        print(f"  loss check (same image, same weights): first step JAX {jax_losses[0]:.6e}  "
+              f"PyTorch {torch_losses[0]:.6e}  rel diff {d0:.1e}; second step rel diff {d1:.1e}"
+              f"{'  <-- MISMATCH' if d0 > 1e-3 else ''}", flush=True)
+        result.update(jax_first_losses=jax_losses, torch_first_losses=torch_losses,
+                      loss_rel_diff=d0, second_loss_rel_diff=d1)
+    elif args.optimizer == "lbfgs":
+        print("  (L-BFGS: JAX only, no PyTorch peer)")
+
+    # warm-up done (compile + 2 steps each); now alternate A B A B ...
+    jax_times, torch_times = [], []
+    for r in range(args.repeats):
+        rj = [C.time_call(jax_step) for _ in range(args.steps_per_round)]
+        jax_times += rj
+        line = f"  round {r + 1:2d}: JAX " + " ".join(f"{t:.3f}" for t in rj)
+        if peer is not None:
+            rt = [C.time_call(peer.step) for _ in range(args.steps_per_round)]
+            torch_times += rt
+            line += "   PyTorch " + " ".join(f"{t:.3f}" for t in rt)
+        print(line, flush=True)
+    jq = C.quartiles(jax_times)
+    result.update(jax_times=jax_times, jax_median_s=C.median(jax_times), jax_iqr_s=list(jq))
+    msg = f"  median s/step: JAX {C.median(jax_times):.3f} (IQR {jq[0]:.3f}-{jq[1]:.3f})"
+    if peer is not None:
+        tq = C.quartiles(torch_times)
+        ratio = C.median(jax_times) / C.median(torch_times)
+        result.update(torch_times=torch_times, torch_median_s=C.median(torch_times), torch_iqr_s=list(tq),
+                      ratio=ratio)
+        msg += f"   PyTorch {C.median(torch_times):.3f} (IQR {tq[0]:.3f}-{tq[1]:.3f})   JAX/PyTorch {ratio:.2f}"
+    print(msg + "\n", flush=True)
+    C.use_plain_conv(False)
+    return result
+
+
+def run_compare(args, torch, env) -> list[dict]:
+    results = []
+    for arch in args.archs:
+        if args.weights == "random":
+            print(WEIGHT_NOTE + f" ({arch})")
+        for size in args.size:
+            results.append(compare(C.make_case(arch, args.weights, size), args, torch))
+    print("== summary (median seconds per step)")
+    print(f"  {'network':8s} {'size':>5s} {'HxW':>9s} {'JAX':>7s} {'PyTorch':>8s} {'JAX/PyTorch':>11s} {'loss rel diff':>13s}")
+    for r in results:
+        hw = f"{r['shape'][0]}x{r['shape'][1]}"
+        t = f"{r['torch_median_s']:.3f}" if "torch_median_s" in r else "-"
+        q = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        d = f"{r['loss_rel_diff']:.1e}" if "loss_rel_diff" in r else "-"
+        print(f"  {r['arch']:8s} {r['size']:5d} {hw:>9s} {r['jax_median_s']:7.3f} {t:>8s} {q:>11s} {d:>13s}")
+    print(f"  load average now: {os.getloadavg()}")
+    ratios = [r["ratio"] for r in results if "ratio" in r]
+    if len(ratios) == 1:
+        print(f"ratio: {ratios[0]:.2f}")
+    elif ratios:
+        gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        print(f"ratio (geometric mean of {len(ratios)}): {gm:.2f}")
+    return results
+
+
+# --------------------------------------------------------------------------- breakdown
+
+
+def run_breakdown(args, torch, env) -> list[dict]:
+    """Forward only vs value_and_grad (custom / plain conv VJP) vs full step, alternating."""
+    import jax
+
+    from explainer.optimize import make_objective
+
+    results = []
+    for arch in args.archs:
+        for size in args.size:
+            case = C.make_case(arch, args.weights, size)
+            if args.weights == "random":
+                print(WEIGHT_NOTE)
+            print(f"== breakdown: {case.label()}", flush=True)
+            params, targets = case.backend.params, case.targets
+            image = jax.numpy.asarray(case.content)
+
+            objective = make_objective(case.backend, case.spec)
+            fwd = jax.jit(lambda p, x, t: objective(p, x, t)[0])
+            vg = jax.jit(jax.value_and_grad(objective, argnums=1, has_aux=True))
+            C.use_plain_conv(True)
+            objective_plain = make_objective(case.backend, case.spec)
+            vg_plain = jax.jit(jax.value_and_grad(objective_plain, argnums=1, has_aux=True))
+            C.block(vg_plain(params, image, targets))  # traced now, with the plain conv
+            C.use_plain_conv(False)
+            C.block(vg(params, image, targets))
+            C.block(fwd(params, image, targets))
+            g_custom = vg(params, image, targets)[1]
+            g_plain = vg_plain(params, image, targets)[1]
+            gdiff = float(jax.numpy.linalg.norm(g_custom - g_plain) / jax.numpy.linalg.norm(g_plain))
+            print(f"  gradient custom VJP vs plain VJP: rel L2 diff {gdiff:.1e}")
+            jax_reset, jax_step = _jax_step_fn(case, "adam")
+            jax_reset()
+            jax_step(), jax_step()
+
+            fns = {
+                "JAX forward": lambda: C.block(fwd(params, image, targets)),
+                "JAX value_and_grad (custom conv VJP)": lambda: C.block(vg(params, image, targets)),
+                "JAX value_and_grad (plain lax VJP)": lambda: C.block(vg_plain(params, image, targets)),
+                "JAX full Adam step": jax_step,
+            }
+            if torch is not None and not args.no_torch:
+                peer = C.TorchStyle(torch, case, 0.02, args.threads)
+                peer.init(case.content)
+                tx = peer.to_nchw(case.content).requires_grad_(True)
+                # PyTorch's gradient wrt the same image, against JAX's
+                loss = peer.objective(tx)
+                loss.backward()
+                gt = tx.grad.numpy()[0].transpose(1, 2, 0)
+                gj = jax.device_get(g_custom)
+                import numpy as np
+
+                print(f"  gradient JAX vs PyTorch: rel L2 diff "
+                      f"{float(np.linalg.norm(gj - gt) / np.linalg.norm(gt)):.1e}")
+                peer.step(), peer.forward_only(), peer.value_and_grad()
+                fns.update({
+                    "PyTorch forward": peer.forward_only,
+                    "PyTorch forward+backward": peer.value_and_grad,
+                    "PyTorch full Adam step": peer.step,
+                })
+            times = {k: [] for k in fns}
+            for _ in range(args.repeats):
+                for k, fn in fns.items():
+                    times[k].append(C.time_call(fn))
+            res = {"arch": arch, "size": size, "shape": list(case.shape), "grad_rel_diff_custom_vs_plain": gdiff}
+            print(f"  {'what':40s} {'median s':>9s} {'IQR':>13s}")
+            for k, ts in times.items():
+                q = C.quartiles(ts)
+                res[k] = {"median_s": C.median(ts), "iqr_s": list(q), "times": ts}
+                print(f"  {k:40s} {C.median(ts):9.3f} {q[0]:6.3f}-{q[1]:.3f}")
+            jf = C.median(times["JAX forward"])
+            jg = C.median(times["JAX value_and_grad (custom conv VJP)"])
+            jp = C.median(times["JAX value_and_grad (plain lax VJP)"])
+            print(f"  JAX backward share (value_and_grad - forward): {jg - jf:.3f} s; "
+                  f"plain VJP / custom VJP = {jp / jg:.2f}")
+            if "PyTorch forward" in times:
+                tf = C.median(times["PyTorch forward"])
+                tg = C.median(times["PyTorch forward+backward"])
+                print(f"  PyTorch backward share: {tg - tf:.3f} s;  forward JAX/PyTorch {jf / tf:.2f}, "
+                      f"backward JAX/PyTorch {(jg - jf) / (tg - tf):.2f}")
+            print(flush=True)
+            results.append(res)
+    return results
+
+
+# --------------------------------------------------------------------------- target loss
+
+
+def run_target_loss(args, env) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from explainer.optimize import make_objective, make_stepper
+
+    arch = "vgg16" if args.arch == "all" or args.weights == "hed" or args.arch == "vgg16" else args.arch
+    weights = "hed" if arch == "vgg16" else args.weights
+    size = args.size[0]
+    if weights == "random":
+        print("note: random weights; the target-loss comparison is meant for real (HED) weights")
+    case = C.make_case(arch, weights, size)
+    print(f"== target loss: {case.label()}; target = Adam (lr 0.02) loss after {args.target_steps} steps", flush=True)
+    params, targets = case.backend.params, case.targets
+    adam = make_stepper(case.backend, case.spec, "adam", 0.02)
+    lbfgs = make_stepper(case.backend, case.spec, "lbfgs")
+    objective = jax.jit(lambda x: make_objective(case.backend, case.spec)(params, x, targets)[0])
+
+    # compile both steps first (not counted)
+    for stepper in (adam, lbfgs):
+        t0 = time.perf_counter()
+        C.block(stepper.step(params, stepper.init(case.content), targets))
+        print(f"  compile + first step ({'adam' if stepper is adam else 'lbfgs'}): {time.perf_counter() - t0:.1f} s")
+    C.block(objective(jnp.asarray(case.content)))
+
+    def trajectory(stepper, max_steps, target=None):
+        state = stepper.init(case.content)
+        C.block(state)
+        losses, times, evals = [], [], []
+        t0 = time.perf_counter()
+        for _ in range(max_steps):
+            state, loss, _ = stepper.step(params, state, targets)
+            losses.append(float(loss))
+            times.append(time.perf_counter() - t0)
+            if stepper is lbfgs:
+                n = optax.tree_utils.tree_get(state.opt_state, "num_linesearch_steps")
+                evals.append(int(n) if n is not None else None)
+            if target is not None and losses[-1] <= target:
+                break
+        final = float(objective(jnp.clip(state.image, 0.0, 1.0)))
+        return losses, times, evals, final
+
+    a_losses, a_times, _, a_final = trajectory(adam, args.target_steps)
+    target = a_losses[-1]
+    a_hit = next(i for i, v in enumerate(a_losses) if v <= target)
+    print(f"  target loss {target:.6e} (Adam's loss at step {args.target_steps}, i.e. of its iterate after "
+          f"{args.target_steps - 1} updates); Adam's loss of its final clipped image {a_final:.6e}")
+    l_losses, l_times, l_evals, l_final = trajectory(lbfgs, args.max_lbfgs_steps, target)
+    l_hit = next((i for i, v in enumerate(l_losses) if v <= target), None)
+
+    def show(name, losses, times, hit):
+        if hit is None:
+            print(f"  {name:7s} did NOT reach the target in {len(losses)} steps ({times[-1]:.1f} s); "
+                  f"best loss {min(losses):.6e}")
+        else:
+            print(f"  {name:7s} reached it at step {hit + 1:4d} after {times[hit]:7.1f} s "
+                  f"({times[hit] / (hit + 1):.3f} s/step)")
+
+    show("Adam", a_losses, a_times, a_hit)
+    show("L-BFGS", l_losses, l_times, l_hit)
+    if l_evals and l_evals[0] is not None:
+        print(f"  L-BFGS line-search steps per iteration: median {C.median(l_evals):.0f}, max {max(l_evals)}; "
+              f"loss of its final image after clipping to [0, 1]: {l_final:.6e} (L-BFGS runs unclipped)")
+    checkpoints = [1, 10, 25, 50, 100, 150, 200, 300]
+    print("  loss by step:  " + "  ".join(f"{c}" for c in checkpoints if c <= max(len(a_losses), len(l_losses))))
+    for name, losses in (("Adam", a_losses), ("L-BFGS", l_losses)):
+        print(f"    {name:7s} " + "  ".join(f"{losses[c - 1]:.3e}" if c <= len(losses) else "-"
+                                            for c in checkpoints if c <= max(len(a_losses), len(l_losses))))
+    if l_hit is not None:
+        print(f"  speed-up L-BFGS over Adam (wall time to target): {a_times[a_hit] / l_times[l_hit]:.2f}x")
+    return {"arch": arch, "weights": weights, "size": size, "shape": list(case.shape), "target": target,
+            "adam": {"losses": a_losses, "times": a_times, "hit_step": a_hit + 1, "hit_s": a_times[a_hit],
+                     "final_clipped_loss": a_final},
+            "lbfgs": {"losses": l_losses, "times": l_times, "linesearch_steps": l_evals,
+                      "hit_step": None if l_hit is None else l_hit + 1,
+                      "hit_s": None if l_hit is None else l_times[l_hit], "final_clipped_loss": l_final}}
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def memory_child(args) -> None:
+    """Runs in its own process: prints one JSON line with its own peak RSS."""
+    fw, size, arch = args._memory_child, args.size[0], args.archs[0]
+    marks = {}
+    torch = None
+    if fw == "torch":
+        torch = C.load_torch()
+        if torch is None:
+            print(json.dumps({"framework": fw, "skipped": "torch not importable"}))
+            return
+    import jax  # noqa: F401
+
+    marks["after_imports"] = _maxrss_mb()
+    case = C.make_case(arch, args.weights, size)
+    marks["after_setup"] = _maxrss_mb()
+    times = []
+    if fw == "jax":
+        reset, step = _jax_step_fn(case, "adam")
+        reset()
+        for _ in range(args.memory_steps):
+            times.append(C.time_call(step))
+    else:
+        peer = C.TorchStyle(torch, case, 0.02, args.threads)
+        marks["after_torch_setup"] = _maxrss_mb()
+        peer.init(case.content)
+        for _ in range(args.memory_steps):
+            times.append(C.time_call(peer.step))
+    marks["peak"] = _maxrss_mb()
+    print(json.dumps({"framework": fw, "arch": arch, "size": size, "shape": list(case.shape), "maxrss_mb": marks,
+                      "rss_end_mb": _rss_now_mb(), "step_times_s": times}))
+
+
+def run_memory(args, torch) -> list[dict]:
+    size = args.memory
+    arch = args.archs[0]
+    print(f"== peak memory: {arch} at {size} px, {args.memory_steps} Adam steps, each framework in a fresh process")
+    if args.weights == "random":
+        print(WEIGHT_NOTE)
+    out = []
+    fws = ["jax"] + ([] if args.no_torch or torch is None else ["torch"])
+    for fw in fws:
+        cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", fw, "--size", str(size),
+               "--arch", arch, "--weights", args.weights, "--memory-steps", str(args.memory_steps),
+               "--omp-wait-policy", args.omp_wait_policy]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(f"  {fw}: child failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res["wall_s"] = wall
+        out.append(res)
+        m = res["maxrss_mb"]
+        print(f"  {fw:6s} {res['shape'][0]}x{res['shape'][1]}: max RSS after imports {m['after_imports']:.0f} MB, "
+              f"after weights+targets {m['after_setup']:.0f} MB, peak {m['peak']:.0f} MB; "
+              f"steps {' '.join(f'{t:.2f}' for t in res['step_times_s'])} s; process wall {wall:.0f} s", flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.omp_wait_policy != "inherit":
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()  # read when torch loads libgomp
+    if args._memory_child:
+        memory_child(args)
+        return
+    torch = None if args.no_torch or args.target_loss else C.load_torch()
+    if torch is not None:
+        torch.set_num_threads(args.threads or C.cores())
+    env = C.environment(torch)
+    C.print_environment(env)
+    if args.target_loss:
+        results = run_target_loss(args, env)
+    elif args.memory is not None:
+        results = run_memory(args, torch)
+    elif args.breakdown:
+        results = run_breakdown(args, torch, env)
+    else:
+        results = run_compare(args, torch, env)
+    if args.json:
+        env["load_average_end"] = os.getloadavg()
+        with open(args.json, "w") as f:
+            json.dump({"argv": sys.argv[1:], "environment": env, "results": results}, f, indent=1)
+        print(f"wrote {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The Flax VGG against the NumPy reference, layer names, preprocessing, the conv VJP."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from backends import (
+    UnknownLayerError,
+    available_backends,
+    caffe_deprocess,
+    caffe_preprocess,
+    downsampling,
+    get_backend,
+    layer_names,
+    random_params,
+    reference,
+)
+from backends._conv import conv2d
+
+
+def test_layer_names_follow_the_literature():
+    names = layer_names("vgg19")
+    assert names[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
+    assert names[-3:] == ("conv5_4", "relu5_4", "pool5")
+    assert sum(n.startswith("conv") for n in names) == 16
+    assert sum(n.startswith("conv") for n in layer_names("vgg16")) == 13
+    assert "conv3_4" in names and "conv3_4" not in layer_names("vgg16")
+
+
+@pytest.mark.parametrize(("layer", "halvings"), [("conv1_1", 0), ("pool1", 1), ("relu4_2", 3), ("pool5", 5)])
+def test_downsampling(layer, halvings):
+    assert downsampling(layer) == halvings
+
+
+def test_registry_lists_both_networks():
+    assert {"vgg16", "vgg19"} <= set(available_backends())
+    with pytest.raises(ValueError, match="unknown backend 'vgg11'"):
+        get_backend("vgg11", weights="random")
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_flax_matches_numpy_reference_at_every_layer(arch, pooling):
+    # Odd sizes exercise the floor of pooling: 36x44 -> 18x22 -> 9x11 -> 4x5 -> 2x2 -> 1x1.
+    image = np.random.default_rng(1).random((36, 44, 3)).astype(np.float32)
+    backend = get_backend(arch, weights="random", pooling=pooling, seed=3)
+    names = backend.layer_names
+    ours = backend.features(image, names)
+    numpy_params = jax.tree.map(np.asarray, backend.params)
+    expected = reference.features(numpy_params, image, names, arch=arch, pooling=pooling)
+    assert set(ours) == set(names)
+    for name in names:
+        scale = np.abs(expected[name]).max()
+        error = np.abs(np.asarray(ours[name], np.float64) - expected[name]).max() / scale
+        assert ours[name].shape == expected[name].shape, name
+        assert error <= 1e-4, f"{arch}/{pooling} {name}: relative max error {error:.2e}"
+
+
+def test_forward_stops_after_the_deepest_requested_layer():
+    backend = get_backend("vgg19", weights="random")
+    only_block1 = {k: v for k, v in backend.params.items() if k.startswith("conv1_")}
+    image = jnp.full((16, 16, 3), 0.5)
+    out = backend.apply(only_block1, image, ("relu1_2",))  # would fail if it touched conv2_1
+    assert list(out) == ["relu1_2"] and out["relu1_2"].shape == (16, 16, 64)
+
+
+def test_batched_and_single_images_agree():
+    backend = get_backend("vgg16", weights="random")
+    images = np.random.default_rng(0).random((2, 20, 24, 3)).astype(np.float32)
+    batched = backend.features(images, ["relu2_1"])["relu2_1"]
+    single = backend.features(images[1], ["relu2_1"])["relu2_1"]
+    assert batched.shape == (2, 10, 12, 128)
+    np.testing.assert_allclose(batched[1], single, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_layer_is_a_one_line_error_listing_valid_names():
+    backend = get_backend("vgg16", weights="random")
+    with pytest.raises(UnknownLayerError) as error:
+        backend.check_layers(["relu4_2", "relu5_4"])
+    assert "vgg16 has no layer relu5_4" in str(error.value)
+    assert "relu5_3" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_caffe_preprocessing_golden_values_and_inverse():
+    white_red = jnp.array([[[1.0, 0.0, 0.0]]])  # pure red
+    x = caffe_preprocess(white_red)
+    # BGR order: blue 0, green 0, red 255; minus (103.939, 116.779, 123.68)
+    np.testing.assert_allclose(x[0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-6)
+    image = jnp.asarray(np.random.default_rng(0).random((4, 5, 3)), jnp.float32)
+    np.testing.assert_allclose(caffe_deprocess(caffe_preprocess(image)), image, atol=1e-5)
+    np.testing.assert_allclose(reference.preprocess(np.asarray(image)), caffe_preprocess(image), atol=1e-3)
+
+
+def test_random_weights_are_seeded_and_he_scaled():
+    a, b, c = random_params("vgg16", 0), random_params("vgg16", 0), random_params("vgg16", 1)
+    np.testing.assert_array_equal(a["conv3_2"]["kernel"], b["conv3_2"]["kernel"])
+    assert not np.array_equal(a["conv3_2"]["kernel"], c["conv3_2"]["kernel"])
+    std = a["conv3_2"]["kernel"].std()
+    assert abs(std - np.sqrt(2 / (9 * 256))) / std < 0.02
+    assert not a["conv1_1"]["bias"].any()
+
+
+def test_conv_custom_vjp_equals_jax_autodiff():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((1, 7, 9, 5)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 5, 4)), jnp.float32)
+    bias = jnp.asarray(rng.standard_normal(4), jnp.float32)
+    probe = jnp.asarray(rng.standard_normal((1, 7, 9, 4)), jnp.float32)
+
+    def plain(x, k, b):
+        return lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+
+    ours = jax.grad(lambda *a: jnp.sum(conv2d(*a) * probe), argnums=(0, 1, 2))(x, kernel, bias)
+    theirs = jax.grad(lambda *a: jnp.sum(plain(*a) * probe), argnums=(0, 1, 2))(x, kernel, bias)
+    np.testing.assert_allclose(conv2d(x, kernel, bias), plain(x, kernel, bias), rtol=1e-5, atol=1e-5)
+    for got, want in zip(ours, theirs):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,175 @@
+"""The engine and `stylize`: each option changes what it should, on tiny images and random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends import get_backend
+from explainer import ConfigError, StyleConfig, stylize
+from explainer.color import keep_luminance_only, match_colors, rgb_to_yiq
+from explainer.optimize import run
+
+SHALLOW = dict(weights="random", content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), print_every=0)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("vgg16", weights="random", seed=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:32] / 32.0
+    content = np.stack([x, y, 0.5 * np.ones_like(x)], -1).astype(np.float32)
+    style = rng.random((32, 32, 3)).astype(np.float32)
+    return content, style
+
+
+def quiet(content, style, backend, **changes):
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 10, **changes})
+    return stylize(content, style, config, backend=backend, progress=False, log=lambda m: None)
+
+
+def test_adam_reduces_the_style_loss(images, backend):
+    result = quiet(*images, backend, iterations=30, init="noise", content_weight=0.0)
+    history = result.record["history"]
+    first, last = sum(history[0]["style"].values()), sum(history[-1]["style"].values())
+    assert last < first / 5
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+
+
+def test_lbfgs_beats_adam_step_for_step(images, backend):
+    lbfgs = quiet(*images, backend, optimizer="lbfgs", iterations=20, init="noise").record["history"]
+    adam = quiet(*images, backend, optimizer="adam", iterations=20, init="noise").record["history"]
+    assert lbfgs[0]["loss"] == pytest.approx(adam[0]["loss"])
+    assert lbfgs[-1]["loss"] < 0.8 * lbfgs[0]["loss"]
+    assert lbfgs[-1]["loss"] < adam[-1]["loss"]
+
+
+def test_history_terms_sum_to_the_total(images, backend):
+    for entry in quiet(*images, backend, iterations=3).record["history"]:
+        total = sum(entry["content"].values()) + sum(entry["style"].values()) + entry["tv"]
+        assert total == pytest.approx(entry["loss"], rel=1e-5)
+
+
+def test_runs_are_deterministic_for_a_seed(images, backend):
+    a = quiet(*images, backend, init="noise", seed=3).image
+    b = quiet(*images, backend, init="noise", seed=3).image
+    c = quiet(*images, backend, init="noise", seed=4).image
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_init_content_starts_at_zero_content_loss(images, backend):
+    first = quiet(*images, backend, init="content", iterations=1).record["history"][0]
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in first["content"].values())
+
+
+def test_zero_iterations_returns_the_starting_image(images, backend):
+    content, style = images
+    result = quiet(content, style, backend, iterations=0, init="content")
+    np.testing.assert_allclose(result.image, content, atol=1e-6)
+    assert result.record["iterations_done"] == 0
+
+
+def test_coarse_to_fine_visits_every_scale_and_ends_at_size(images, backend):
+    content, style = images
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2, "scales": 2})
+    assert config.scale_sizes() == (23, 32)
+    progress = list(run(config, backend, content, [style]))
+    assert [p.scale for p in progress] == [0, 0, 1, 1]
+    assert progress[0].image.shape == (17, 23, 3) and progress[-1].image.shape == (24, 32, 3)
+
+
+def test_ema_shows_an_average_of_the_iterates(images, backend):
+    content, style = images
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2, "ema_decay": 0.5, "init": "noise"})
+    plain = [p.image for p in run(config.replace(ema_decay=None), backend, content, [style])]
+    averaged = list(run(config, backend, content, [style]))[-1].image
+    # Bias-corrected EMA of x1, x2 with decay 0.5: (0.5 * x1 + x2) / 1.5 (before clipping).
+    np.testing.assert_allclose(averaged, (0.5 * plain[0] + plain[1]) / 1.5, atol=1e-5)
+
+
+def test_style_blend_weights_change_the_target(images, backend):
+    content, style = images
+    inverted = 1.0 - style
+    a = quiet(content, [style, inverted], backend, style_blend=(1.0, 0.0), iterations=1).record["history"][0]
+    b = quiet(content, [style], backend, iterations=1).record["history"][0]
+    assert a["style"] == pytest.approx(b["style"], rel=1e-5)  # weight 0 on the second style: same target
+
+
+def test_luminance_only_keeps_the_content_chroma(images, backend):
+    content, style = images
+    kept = rgb_to_yiq(quiet(content, style, backend, colors="keep", init="noise").image)
+    free = rgb_to_yiq(quiet(content, style, backend, colors="none", init="noise").image)
+    target = rgb_to_yiq(content)
+    # Exact up to clipping back into the RGB cube; without "keep" the chroma is far off.
+    kept_error = np.abs(kept[..., 1:] - target[..., 1:]).mean()
+    assert kept_error < 0.02 < np.abs(free[..., 1:] - target[..., 1:]).mean()
+    assert np.abs(kept[..., 0] - free[..., 0]).mean() < 0.02  # the luminance is the stylised one
+
+
+def test_keep_luminance_only_golden():
+    grey = np.full((1, 1, 3), 0.5, np.float32)
+    red = np.array([[[0.8, 0.2, 0.2]]], np.float32)
+    out = keep_luminance_only(grey, red)
+    # Y from grey (0.5), I/Q from red: the result is a red of luminance 0.5.
+    np.testing.assert_allclose(rgb_to_yiq(out)[..., 0], 0.5, atol=1e-6)
+    np.testing.assert_allclose(rgb_to_yiq(out)[..., 1:], rgb_to_yiq(red)[..., 1:], atol=1e-6)
+
+
+def test_match_colors_copies_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    source = rng.random((20, 20, 3)).astype(np.float32) * 0.4 + 0.1
+    reference = np.clip(rng.normal([0.6, 0.4, 0.3], [0.08, 0.05, 0.03], (30, 30, 3)), 0, 1).astype(np.float32)
+    matched = match_colors(source, reference).reshape(-1, 3)
+    np.testing.assert_allclose(matched.mean(0), reference.reshape(-1, 3).mean(0), atol=1e-3)
+    np.testing.assert_allclose(np.cov(matched, rowvar=False), np.cov(reference.reshape(-1, 3), rowvar=False), atol=2e-4)
+
+
+def test_interrupt_returns_the_latest_image(images, backend):
+    content, style = images
+    seen = []
+
+    def stop_at_three(progress):
+        seen.append(progress.iteration)
+        if progress.iteration == 3:
+            raise KeyboardInterrupt
+
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 10})
+    result = stylize(content, style, config, backend=backend, progress=False, on_step=stop_at_three, log=lambda m: None)
+    assert result.record["interrupted"] is True and result.record["iterations_done"] == 3
+
+
+def test_init_from_a_file(tmp_path, images, backend):
+    from explainer.images import save_image
+
+    content, style = images
+    start = save_image(np.full((6, 8, 3), 0.25), tmp_path / "start.png")
+    result = quiet(content, style, backend, init=str(start), iterations=0)
+    np.testing.assert_allclose(result.image, 0.25, atol=1 / 255)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(optimizer="sgd"), "optimizer must be one of adam, lbfgs, not 'sgd'"),
+        (dict(content_layers=(), style_layers=()), "choose at least one content or style layer"),
+        (dict(tv_weight=float("nan")), "tv_weight must be a finite number >= 0"),
+        (dict(ema_decay=1.0), "ema_decay must be between 0 and 1"),
+        (dict(style_blend=(0.0, 0.0)), "style_blend must be numbers >= 0 with a positive sum"),
+        (dict(iterations=-1), "iterations must be an integer >= 0"),
+    ],
+)
+def test_config_rejects_what_cannot_work(changes, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        StyleConfig(**changes)
+
+
+def test_config_round_trips_through_json_dict():
+    config = StyleConfig(style_layers=("relu1_1",), style_layer_weights=(2.0,), colors="match")
+    assert StyleConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="unknown config field"):
+        StyleConfig.from_dict({"sizee": 3})
