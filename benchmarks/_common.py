@@ -144,10 +144,11 @@ class Case:
 
     def label(self) -> str:
         h, w = self.shape
-        return f"{self.arch} {self.size}px ({h}x{w}, {self.weights} weights)"
+        pool = "" if self.backend.pooling == "max" else f", {self.backend.pooling} pooling"
+        return f"{self.arch} {self.size}px ({h}x{w}, {self.weights} weights{pool})"
 
 
-def make_case(arch: str, weights: str, size: int) -> Case:
+def make_case(arch: str, weights: str, size: int, pooling: str = "max") -> Case:
     """The default run (jcjohnson layers and weights) on the sample images at `size` px."""
     from backends import get_backend
     from explainer import StyleConfig
@@ -155,7 +156,7 @@ def make_case(arch: str, weights: str, size: int) -> Case:
     from explainer.optimize import compute_targets, loss_spec
     from explainer.samples import sample_content, sample_style
 
-    backend = get_backend(arch, weights=weights, pooling="max", log=lambda m: print(m, file=sys.stderr))
+    backend = get_backend(arch, weights=weights, pooling=pooling, log=lambda m: print(m, file=sys.stderr))
     if backend.arch != arch:
         raise SystemExit(f"--weights {weights} gives a {backend.arch}, not a {arch}: use --arch {backend.arch}")
     spec = loss_spec(StyleConfig(backend=arch, weights=weights))
@@ -228,7 +229,8 @@ class TorchStyle:
             elif name.startswith("relu"):
                 layers.append(nn.ReLU(inplace=True))
             else:
-                layers.append(nn.MaxPool2d(2, 2))  # floor mode, like the Flax VALID pooling
+                # 2x2 stride 2, floor mode, like the Flax VALID pooling
+                layers.append(nn.MaxPool2d(2, 2) if case.backend.pooling == "max" else nn.AvgPool2d(2, 2))
         self.model = nn.Sequential(*layers).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)

@@ -65,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps-per-round", type=int, default=2, help="steps per framework per round (default 2)")
     p.add_argument("--weights", choices=("random", "hed"), default="random",
                    help="random (default; timing does not depend on values) or hed (VGG16 only, downloads 55 MB once)")
+    p.add_argument("--pooling", choices=("max", "avg"), default="max",
+                   help="VGG pooling, in both frameworks (default max, as trained)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
                    help="JAX optimiser; lbfgs times JAX only (no PyTorch peer)")
     p.add_argument("--plain-conv", action="store_true",
@@ -134,6 +136,7 @@ def compare(case, args, torch) -> dict:
     print(f"  JAX compile + first step: {compile_s:.1f} s", flush=True)
 
     result = {"arch": case.arch, "size": case.size, "shape": list(case.shape), "weights": case.weights,
+              "pooling": case.backend.pooling,
               "optimizer": args.optimizer, "plain_conv": args.plain_conv, "jax_compile_s": compile_s}
     peer = None
     if torch is not None and args.optimizer == "adam" and not args.no_torch:
@@ -180,7 +183,7 @@ def run_compare(args, torch, env) -> list[dict]:
         if args.weights == "random":
             print(WEIGHT_NOTE + f" ({arch})")
         for size in args.size:
-            results.append(compare(C.make_case(arch, args.weights, size), args, torch))
+            results.append(compare(C.make_case(arch, args.weights, size, args.pooling), args, torch))
     print("== summary (median seconds per step)")
     print(f"  {'network':8s} {'size':>5s} {'HxW':>9s} {'JAX':>7s} {'PyTorch':>8s} {'JAX/PyTorch':>11s} {'loss rel diff':>13s}")
     for r in results:
@@ -211,7 +214,7 @@ def run_breakdown(args, torch, env) -> list[dict]:
     results = []
     for arch in args.archs:
         for size in args.size:
-            case = C.make_case(arch, args.weights, size)
+            case = C.make_case(arch, args.weights, size, args.pooling)
             if args.weights == "random":
                 print(WEIGHT_NOTE)
             print(f"== breakdown: {case.label()}", flush=True)
@@ -301,7 +304,7 @@ def run_target_loss(args, env) -> dict:
     size = args.size[0]
     if weights == "random":
         print("note: random weights; the target-loss comparison is meant for real (HED) weights")
-    case = C.make_case(arch, weights, size)
+    case = C.make_case(arch, weights, size, args.pooling)
     print(f"== target loss: {case.label()}; target = Adam (lr 0.02) loss after {args.target_steps} steps", flush=True)
     params, targets = case.backend.params, case.targets
     adam = make_stepper(case.backend, case.spec, "adam", 0.02)
@@ -393,7 +396,7 @@ def memory_child(args) -> None:
     import jax  # noqa: F401
 
     marks["after_imports"] = _maxrss_mb()
-    case = C.make_case(arch, args.weights, size)
+    case = C.make_case(arch, args.weights, size, args.pooling)
     marks["after_setup"] = _maxrss_mb()
     times = []
     if fw == "jax":
@@ -422,7 +425,7 @@ def run_memory(args, torch) -> list[dict]:
     fws = ["jax"] + ([] if args.no_torch or torch is None else ["torch"])
     for fw in fws:
         cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", fw, "--size", str(size),
-               "--arch", arch, "--weights", args.weights, "--memory-steps", str(args.memory_steps),
+               "--arch", arch, "--weights", args.weights, "--pooling", args.pooling, "--memory-steps", str(args.memory_steps),
                "--omp-wait-policy", args.omp_wait_policy]
         if args.threads:
             cmd += ["--threads", str(args.threads)]

@@ -118,14 +118,31 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     output = pathlib.Path(args.output)
     if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
         raise _UsageError(f"output {output} must end in .png (or .jpg/.webp/.tiff)")
-    return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet)
+    record = None
+    if args.record:
+        from explainer.record import RecordSpec
+
+        try:
+            record = RecordSpec(
+                every=args.record_every, layers=args.record_layers or (), top_k=args.record_top_k or None,
+                gradients=not args.no_record_gradients,
+            )
+        except ValueError as error:
+            raise _UsageError(str(error)) from None
+    return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
+                         record_dir=args.record)
 
 
-def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool) -> int:
+def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool,
+                  record=None, record_dir: str | None = None) -> int:
     from explainer.stylize import stylize
 
-    result = stylize(content, styles, config, progress=not quiet, save_path=output)
+    result = stylize(content, styles, config, progress=not quiet, save_path=output, record=record)
     path = result.save(output)
+    if result.trace is not None:
+        where = result.trace.save(record_dir)
+        print(f"recorded {len(result.trace.iterations)} snapshots of {', '.join(result.trace.layers)} "
+              f"in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
     record = result.record
     state = "interrupted after" if record["interrupted"] else "finished"
     print(
@@ -192,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style image files")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result")
     add_run_arguments(p)
+    r = p.add_argument_group("recording (see explainer.record)")
+    r.add_argument("--record", metavar="DIR", help="record activations, Gram matrices, per-layer losses and "
+                   "gradient maps into DIR (trace.json + arrays.npz)")
+    r.add_argument("--record-every", type=int, default=10, metavar="N", help="snapshot every N steps (default: 10)")
+    r.add_argument("--record-layers", type=_names, metavar="L1,L2", help="layers to record (default: the loss layers)")
+    r.add_argument("--record-top-k", type=int, default=16, metavar="K",
+                   help="keep the K most energetic channels of each layer; 0 keeps all (default: 16)")
+    r.add_argument("--no-record-gradients", action="store_true", help="skip the per-layer gradient maps (cheaper)")
     p.set_defaults(func=_cmd_stylize)
 
     p = sub.add_parser("demo", help="stylize the bundled sample images (no files needed)",

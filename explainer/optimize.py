@@ -26,6 +26,7 @@ from explainer import images as _images
 from explainer.color import match_colors
 from explainer.config import StyleConfig
 from explainer.losses import LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
+from explainer.record import Recorder
 
 
 class StepState(NamedTuple):
@@ -208,6 +209,7 @@ def run(
     styles: Sequence[np.ndarray],
     *,
     init_image: np.ndarray | None = None,
+    recorder: Recorder | None = None,
 ) -> Iterator[Progress]:
     """Optimise an image; yield a [`Progress`][explainer.optimize.Progress] after every step.
 
@@ -220,6 +222,8 @@ def run(
         content: `(H, W, 3)` RGB `[0, 1]`, any size (resized per scale).
         styles: one or more style images, any size.
         init_image: the starting image when `config.init` is a path.
+        recorder: takes snapshots at the steps it selects (see
+            [`explainer.record`][explainer.record]); the others run at full speed.
     """
     backend.check_layers(config.content_layers + config.style_layers)
     spec = loss_spec(config)
@@ -238,6 +242,9 @@ def run(
         if config.colors == "match":
             scaled_styles = [match_colors(s, scaled_content) for s in scaled_styles]
         targets = compute_targets(backend, spec, scaled_content, scaled_styles, blend)
+        if recorder is not None:
+            grams = _reference_grams(backend, recorder.spec.layers or spec.layers, scaled_content, scaled_styles)
+            recorder.start_scale(scale, backend, spec, targets, *grams)
 
         if state is None:
             state = stepper.init(initial_image(config, scaled_content, scaled_styles[0], init_image))
@@ -251,13 +258,25 @@ def run(
                 fresh = fresh._replace(opt_state=opt_state)
             state = fresh
 
-        for _ in range(config.iterations):
+        for step_at_scale in range(1, config.iterations + 1):
+            if recorder is not None and recorder.spec.wants(step_at_scale, config.iterations):
+                recorder.snapshot(iteration + 1, scale, backend.params, state.image, targets)
             state, loss, terms = stepper.step(backend.params, state, targets)
             iteration += 1
             # One transfer per step; the state itself is donated to the next
             # step, so nothing yielded may refer to it.
             loss, terms, image = jax.device_get((loss, terms, stepper.display(state)))
-            yield Progress(iteration, scale, float(loss), _floats(terms), image)
+            progress = Progress(iteration, scale, float(loss), _floats(terms), image)
+            if recorder is not None:
+                recorder.add_losses(iteration, progress.loss, progress.terms)
+            yield progress
+
+
+def _reference_grams(backend: Backend, layers: tuple[str, ...], content: np.ndarray, styles: Sequence[np.ndarray]):
+    """Gram matrices of the content and each style image at the recorded layers."""
+    backend.check_layers(layers)
+    grams_of = lambda image: {k: gram_matrix(v) for k, v in backend.features(image, layers).items()}  # noqa: E731
+    return grams_of(content), [grams_of(style) for style in styles]
 
 
 def _floats(terms: dict) -> dict:

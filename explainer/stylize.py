@@ -26,6 +26,7 @@ from explainer import images as _images
 from explainer.color import keep_luminance_only
 from explainer.config import StyleConfig
 from explainer.optimize import Progress, run
+from explainer.record import Recorder, RecordSpec, Trace
 
 RECORD_VERSION = 1
 ImageLike = str | os.PathLike | np.ndarray
@@ -40,10 +41,12 @@ class Result:
         record: a JSON-ready dict: `config`, `backend`, `weights`,
             `wall_time_s`, `interrupted`, and `history` (one entry per step:
             `iteration`, `scale`, `loss`, `content`, `style`, `tv`).
+        trace: the recorded snapshots when `stylize(..., record=...)` asked for them.
     """
 
     image: np.ndarray
     record: dict[str, Any]
+    trace: Trace | None = None
 
     def save(self, path: str | os.PathLike) -> pathlib.Path:
         """Write the image (PNG) and, beside it, the record as `<stem>.json`."""
@@ -83,6 +86,7 @@ def stylize(
     progress: bool = True,
     save_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    record: RecordSpec | None = None,
 ) -> Result:
     """Run neural style transfer and return the image with a full record.
 
@@ -98,6 +102,8 @@ def stylize(
             (`<stem>_0100.png` ...).
         log: receives one-line messages, such as which network and weights
             the run uses (default: print to stderr).
+        record: if given, snapshots are recorded as it says and returned as
+            `result.trace` (a [`Trace`][explainer.record.Trace]).
 
     Returns:
         A [`Result`][explainer.Result]. Ctrl-C stops the run early and still
@@ -126,7 +132,8 @@ def stylize(
     start = time.perf_counter()
     bar = _progress_bar(total_steps, progress)
     try:
-        for latest in run(config, backend, content_image, style_images, init_image=init_image):
+        recorder = Recorder(record) if record is not None else None
+        for latest in run(config, backend, content_image, style_images, init_image=init_image, recorder=recorder):
             history.append(_history_entry(latest))
             bar.update(1)
             bar.set_postfix_str(_short_terms(latest), refresh=False)
@@ -154,7 +161,7 @@ def stylize(
     if config.colors == "keep":
         image = keep_luminance_only(image, final_content)
 
-    record = {
+    run_record = {
         "format": "style-explainer.run",
         "version": RECORD_VERSION,
         "config": config.to_dict(),
@@ -168,7 +175,10 @@ def stylize(
         "interrupted": interrupted,
         "history": history,
     }
-    return Result(image=np.asarray(image, np.float32), record=record)
+    trace = None
+    if recorder is not None:
+        trace = recorder.trace(**{k: run_record[k] for k in ("config", "backend", "weights", "content", "styles")})
+    return Result(image=np.asarray(image, np.float32), record=run_record, trace=trace)
 
 
 def _history_entry(p: Progress) -> dict:

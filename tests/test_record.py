@@ -1,0 +1,134 @@
+"""Recording: the trace round-trips, its numbers agree with the loss and with independent computations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from backends import get_backend
+from explainer import StyleConfig, stylize
+from explainer.cli import main
+from explainer.images import save_image
+from explainer.record import RecordSpec, Trace, channel_summary
+
+CONFIG = StyleConfig(
+    weights="random", size=32, iterations=7, print_every=0,
+    content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 0.5),
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("vgg16", weights="random")
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.random((24, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def result(backend, images):
+    return stylize(*images, CONFIG, backend=backend, progress=False, log=lambda m: None,
+                   record=RecordSpec(every=3, top_k=None))
+
+
+def test_snapshots_at_first_every_nth_and_last(result):
+    assert result.trace.iterations == [1, 4, 7]
+    assert RecordSpec(every=3).wants(1, 7) and not RecordSpec(every=3).wants(2, 7)
+
+
+def test_trace_round_trips_through_files(result, tmp_path):
+    result.trace.save(tmp_path / "trace")
+    loaded = Trace.load(tmp_path / "trace")
+    assert loaded.manifest == json.loads(json.dumps(result.trace.manifest))
+    assert set(loaded.arrays) == set(result.trace.arrays)
+    for key, value in result.trace.arrays.items():
+        np.testing.assert_array_equal(loaded.arrays[key], value, err_msg=key)
+
+
+def test_per_layer_contributions_sum_to_the_recorded_total(result):
+    for iteration in result.trace.iterations:
+        losses = result.trace.losses(iteration)
+        terms = losses["terms"]
+        total = sum(terms["content"].values()) + sum(terms["style"].values()) + terms["tv"]
+        assert total == pytest.approx(losses["loss"], rel=1e-5)
+        # and they are the very numbers of the run's history
+        assert result.record["history"][iteration - 1]["loss"] == losses["loss"]
+
+
+def test_recorded_gram_equals_one_computed_from_recorded_activations(result):
+    trace = result.trace
+    for layer in trace.layers:
+        activations, channels = trace.activations(4, layer)
+        full = np.empty_like(activations)
+        full[..., channels] = activations  # top_k=None keeps every channel, reordered by energy
+        flat = full.reshape(-1, full.shape[-1]).astype(np.float64)
+        expected = flat.T @ flat / flat.size
+        np.testing.assert_allclose(trace.gram(4, layer), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_snapshot_losses_match_a_recomputation_from_the_recorded_image(result, backend, images):
+    from explainer.losses import style_loss
+
+    trace = result.trace
+    image = trace.image(4)
+    style_features = backend.features(image, ["relu1_1"])["relu1_1"]
+    expected = 100.0 * 1.0 * float(style_loss(style_features, trace.target_gram("relu1_1")))
+    assert trace.losses(4)["terms"]["style"]["relu1_1"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_gradient_maps_cover_every_term_at_image_size(result):
+    maps = result.trace.gradient_maps(1)
+    assert set(maps) == {"content/relu2_1", "style/relu1_1", "style/relu2_1", "tv"}
+    for value in maps.values():
+        assert value.shape == (24, 32) and np.all(value >= 0) and value.max() > 0
+    # content loss is zero on the first step (init = content): so is its gradient, up to rounding
+    assert maps["content/relu2_1"].max() < 1e-4 * maps["style/relu1_1"].max()
+
+
+def test_reference_grams_are_the_style_and_content_images(result, backend, images):
+    from explainer.losses import gram_matrix
+
+    content, style = images
+    expected = gram_matrix(backend.features(style, ["relu1_1"])["relu1_1"])
+    np.testing.assert_allclose(result.trace.style_gram("relu1_1"), expected, rtol=1e-5)
+    np.testing.assert_allclose(result.trace.target_gram("relu1_1"), expected, rtol=1e-5)  # one style: target = its Gram
+    assert result.trace.content_gram("relu2_1").shape == (128, 128)
+
+
+def test_recording_never_changes_the_result(result, backend, images):
+    plain = stylize(*images, CONFIG, backend=backend, progress=False, log=lambda m: None)
+    np.testing.assert_array_equal(plain.image, result.image)
+
+
+def test_channel_summary_ranks_by_energy():
+    features = np.zeros((2, 2, 3), np.float32)
+    features[..., 0], features[..., 1], features[..., 2] = 1.0, 3.0, -2.0
+    stats, channels, kept = channel_summary(features, top_k=2)
+    assert list(channels) == [1, 2]
+    np.testing.assert_allclose(stats[:, 3], [1.0, 9.0, 4.0])  # energy = mean square
+    np.testing.assert_allclose(kept[0, 0], [3.0, -2.0])
+
+
+def test_cli_record_writes_a_loadable_trace(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    content = save_image(rng.random((20, 24, 3)), tmp_path / "c.png")
+    style = save_image(rng.random((20, 20, 3)), tmp_path / "s.png")
+    code = main(["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+                "--weights", "random", "--size", "24", "--iterations", "4", "--quiet",
+                "--record", str(tmp_path / "trace"), "--record-every", "2", "--record-top-k", "3"])
+    assert code == 0, capsys.readouterr().err
+    trace = Trace.load(tmp_path / "trace")
+    assert trace.iterations == [1, 3, 4] and trace.manifest["weights"]["name"] == "random"
+    assert trace.activations(3, "relu1_1")[0].shape[-1] == 3
+
+
+def test_loading_something_else_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trace.json"):
+        Trace.load(tmp_path)
+    with pytest.raises(ValueError, match="not a style-explainer trace"):
+        Trace({"format": "other"}, {})
