@@ -14,6 +14,7 @@ conv2_1, ...`. Parameters are stored under the conv names, e.g.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -227,8 +228,14 @@ class VGGBackend:
         return out if batched else {k: v[0] for k, v in out.items()}
 
     def features(self, image: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
-        """`apply` with this backend's own parameters (convenient outside jit)."""
-        return self.apply(self.params, jnp.asarray(image, jnp.float32), layers)
+        """`apply` with this backend's own parameters, compiled once per layer tuple and image shape."""
+        return self._compiled_apply(self.params, jnp.asarray(image, jnp.float32), tuple(layers))
+
+    @functools.cached_property
+    def _compiled_apply(self):
+        # Op-by-op Flax is ~10x slower than one compiled forward; the layer
+        # tuple is static, as everywhere else.
+        return jax.jit(self.apply, static_argnums=2)
 
     def check_layers(self, layers: Sequence[str]) -> None:
         """Raise a one-line `UnknownLayerError` naming any layer this network lacks."""
