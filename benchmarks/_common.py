@@ -195,6 +195,32 @@ def use_plain_conv(enabled: bool) -> None:
     vgg_mod.conv2d = plain_conv2d
 
 
+def use_reshape_maxpool(enabled: bool) -> None:
+    """Experiment switch: 2x2/stride-2 pooling as crop + reshape + max (or mean)
+    instead of `flax.linen.max_pool` (`lax.reduce_window`), whose gradient
+    XLA:CPU lowers to a select-and-scatter. Same values; the gradient differs
+    only where a window holds tied maxima (it is then split between them).
+
+    Patches `backends._vgg._pool` in this process only, like `use_plain_conv`.
+    """
+    import backends._vgg as vgg_mod
+
+    if not hasattr(vgg_mod, "_original_pool"):
+        vgg_mod._original_pool = vgg_mod._pool
+    if not enabled:
+        vgg_mod._pool = vgg_mod._original_pool
+        return
+
+    def reshape_pool(x, pooling):
+        *batch, h, w, c = x.shape
+        x = x[..., : h // 2 * 2, : w // 2 * 2, :]  # floor odd sides, like VALID pooling
+        x = x.reshape(*batch, h // 2, 2, w // 2, 2, c)
+        axes = (-4, -2)
+        return x.max(axis=axes) if pooling == "max" else x.mean(axis=axes)
+
+    vgg_mod._pool = reshape_pool
+
+
 # --------------------------------------------------------------------------- the PyTorch peer
 
 

@@ -16,6 +16,13 @@ Modes (see --help and benchmarks/README.md):
                  HED weights, 256 px).
   --memory SIZE  peak resident memory (max RSS) of a few steps at SIZE px,
                  each framework in its own subprocess.
+  --ab-xla-flags FLAGS
+                 experiment: the JAX step with and without XLA_FLAGS=FLAGS,
+                 two worker processes stepping alternately.
+  --plain-conv, --reshape-maxpool
+                 experiments on the JAX side (patched in this process only):
+                 JAX's own conv VJP instead of backends/_conv.py's custom one;
+                 pooling as crop + reshape + max instead of flax max_pool.
 
 Run from the repository root:  python benchmarks/step_time.py [options]
 PyTorch is only a peer here (imported lazily, skipped if missing); install it
@@ -72,6 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plain-conv", action="store_true",
                    help="experiment: JAX uses lax.conv_general_dilated's own VJP instead of the package's custom "
                         "conv VJP (backends/_conv.py); patched in this process only")
+    p.add_argument("--reshape-maxpool", action="store_true",
+                   help="experiment: JAX pools by crop + reshape + max instead of flax.linen.max_pool "
+                        "(lax.reduce_window, whose gradient is a select-and-scatter); patched in this process only")
     p.add_argument("--no-torch", action="store_true", help="time JAX only")
     p.add_argument("--omp-wait-policy", choices=("passive", "active", "inherit"), default="passive",
                    help="OMP_WAIT_POLICY for PyTorch's OpenMP threads, set before torch is imported (default passive: "
@@ -90,8 +100,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="mode: peak memory (max RSS, each run in its own subprocess) of --memory-steps steps at "
                         "SIZE px (default 1024)")
     p.add_argument("--memory-steps", type=int, default=3, help="steps for --memory (default 3)")
+    p.add_argument("--ab-xla-flags", metavar="FLAGS",
+                   help="mode: A/B the JAX step with XLA_FLAGS='' against XLA_FLAGS=FLAGS, two worker processes "
+                        "stepping alternately (experiments only; nothing is set in the package). Write it with "
+                        "an equals sign: --ab-xla-flags=--xla_cpu_use_onednn=true")
     p.add_argument("--json", metavar="PATH", help="also write the environment and results as JSON")
     p.add_argument("--_memory-child", choices=("jax", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.archs = ["vgg19", "vgg16"] if args.arch == "all" else [args.arch]
     if args.weights == "hed" and "vgg19" in args.archs:
@@ -124,9 +139,9 @@ def _jax_step_fn(case, optimizer: str):
 
 
 def compare(case, args, torch) -> dict:
-    print(f"== {case.label()}  optimizer={args.optimizer}"
-          f"{'  [JAX conv: plain lax VJP]' if args.plain_conv else ''}", flush=True)
+    print(f"== {case.label()}  optimizer={args.optimizer}{_experiments(args)}", flush=True)
     C.use_plain_conv(args.plain_conv)
+    C.use_reshape_maxpool(args.reshape_maxpool)
     jax_reset, jax_step = _jax_step_fn(case, args.optimizer)
     jax_reset()
     t0 = time.perf_counter()
@@ -137,7 +152,8 @@ def compare(case, args, torch) -> dict:
 
     result = {"arch": case.arch, "size": case.size, "shape": list(case.shape), "weights": case.weights,
               "pooling": case.backend.pooling,
-              "optimizer": args.optimizer, "plain_conv": args.plain_conv, "jax_compile_s": compile_s}
+              "optimizer": args.optimizer, "plain_conv": args.plain_conv, "reshape_maxpool": args.reshape_maxpool,
+              "jax_compile_s": compile_s}
     peer = None
     if torch is not None and args.optimizer == "adam" and not args.no_torch:
         peer = C.TorchStyle(torch, case, 0.02, args.threads)
@@ -174,7 +190,14 @@ def compare(case, args, torch) -> dict:
         msg += f"   PyTorch {C.median(torch_times):.3f} (IQR {tq[0]:.3f}-{tq[1]:.3f})   JAX/PyTorch {ratio:.2f}"
     print(msg + "\n", flush=True)
     C.use_plain_conv(False)
+    C.use_reshape_maxpool(False)
     return result
+
+
+def _experiments(args) -> str:
+    tags = [t for t, on in (("JAX conv: plain lax VJP", args.plain_conv),
+                            ("JAX pooling: reshape+max", args.reshape_maxpool)) if on]
+    return f"  [experiment: {'; '.join(tags)}]" if tags else ""
 
 
 def run_compare(args, torch, env) -> list[dict]:
@@ -229,12 +252,22 @@ def run_breakdown(args, torch, env) -> list[dict]:
             vg_plain = jax.jit(jax.value_and_grad(objective_plain, argnums=1, has_aux=True))
             C.block(vg_plain(params, image, targets))  # traced now, with the plain conv
             C.use_plain_conv(False)
+            vg_reshape = None
+            if case.backend.pooling == "max":
+                C.use_reshape_maxpool(True)
+                objective_reshape = make_objective(case.backend, case.spec)
+                vg_reshape = jax.jit(jax.value_and_grad(objective_reshape, argnums=1, has_aux=True))
+                g_reshape = C.block(vg_reshape(params, image, targets))[1]
+                C.use_reshape_maxpool(False)
             C.block(vg(params, image, targets))
             C.block(fwd(params, image, targets))
             g_custom = vg(params, image, targets)[1]
             g_plain = vg_plain(params, image, targets)[1]
             gdiff = float(jax.numpy.linalg.norm(g_custom - g_plain) / jax.numpy.linalg.norm(g_plain))
             print(f"  gradient custom VJP vs plain VJP: rel L2 diff {gdiff:.1e}")
+            if vg_reshape is not None:
+                rdiff = float(jax.numpy.linalg.norm(g_reshape - g_custom) / jax.numpy.linalg.norm(g_custom))
+                print(f"  gradient reshape max-pool vs flax max_pool: rel L2 diff {rdiff:.1e}")
             jax_reset, jax_step = _jax_step_fn(case, "adam")
             jax_reset()
             jax_step(), jax_step()
@@ -245,6 +278,8 @@ def run_breakdown(args, torch, env) -> list[dict]:
                 "JAX value_and_grad (plain lax VJP)": lambda: C.block(vg_plain(params, image, targets)),
                 "JAX full Adam step": jax_step,
             }
+            if vg_reshape is not None:
+                fns["JAX value_and_grad (reshape max-pool)"] = lambda: C.block(vg_reshape(params, image, targets))
             if torch is not None and not args.no_torch:
                 peer = C.TorchStyle(torch, case, 0.02, args.threads)
                 peer.init(case.content)
@@ -445,6 +480,71 @@ def run_memory(args, torch) -> list[dict]:
     return out
 
 
+# --------------------------------------------------------------------------- XLA flag A/B
+
+
+def _worker_args(args, size) -> list[str]:
+    out = ["--arch", args.archs[0], "--size", str(size), "--weights", args.weights, "--pooling", args.pooling]
+    return out + (["--plain-conv"] if args.plain_conv else []) + (["--reshape-maxpool"] if args.reshape_maxpool else [])
+
+
+def worker(args) -> None:
+    """A JAX step in its own process (its own XLA_FLAGS): 'N' on stdin -> N step times as JSON."""
+    C.use_plain_conv(args.plain_conv)
+    C.use_reshape_maxpool(args.reshape_maxpool)
+    case = C.make_case(args.archs[0], args.weights, args.size[0], args.pooling)
+    reset, step = _jax_step_fn(case, "adam")
+    reset()
+    t0 = time.perf_counter()
+    first = step()
+    compile_s = time.perf_counter() - t0
+    step()
+    print(json.dumps({"ready": True, "compile_s": compile_s, "first_loss": first}), flush=True)
+    for line in sys.stdin:
+        if not line.strip() or line.strip() == "quit":
+            break
+        print(json.dumps([C.time_call(step) for _ in range(int(line))]), flush=True)
+
+
+def run_ab(args) -> list[dict]:
+    results = []
+    for size in args.size:
+        variants = {"XLA_FLAGS=''": "", f"XLA_FLAGS='{args.ab_xla_flags}'": args.ab_xla_flags}
+        print(f"== A/B of XLA flags: {args.archs[0]} {size}px, JAX Adam step, two processes stepping alternately"
+              f"{_experiments(args)}", flush=True)
+        procs, info = {}, {}
+        for name, flags in variants.items():
+            env = dict(os.environ, XLA_FLAGS=flags)
+            procs[name] = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_worker",
+                                            *_worker_args(args, size)],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+            line = procs[name].stdout.readline()  # compiles one at a time
+            if not line:
+                raise SystemExit(f"worker {name} failed (see stderr above)")
+            info[name] = json.loads(line)
+            print(f"  {name}: compile + first step {info[name]['compile_s']:.1f} s, "
+                  f"first loss {info[name]['first_loss']:.6e}", flush=True)
+        times = {name: [] for name in procs}
+        for _ in range(args.repeats):
+            for name, proc in procs.items():
+                proc.stdin.write(f"{args.steps_per_round}\n")
+                proc.stdin.flush()
+                times[name] += json.loads(proc.stdout.readline())
+        for proc in procs.values():
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+            proc.wait()
+        (a, ta), (b, tb) = times.items()
+        for name, ts in times.items():
+            q = C.quartiles(ts)
+            print(f"  {name:50s} median {C.median(ts):.3f} s/step (IQR {q[0]:.3f}-{q[1]:.3f})")
+        print(f"  B/A = {C.median(tb) / C.median(ta):.3f}; first-loss rel diff "
+              f"{C.rel_diff(info[a]['first_loss'], info[b]['first_loss']):.1e}\n", flush=True)
+        results.append({"arch": args.archs[0], "size": size, "flags": args.ab_xla_flags,
+                        "a_times": ta, "b_times": tb, "ratio_b_over_a": C.median(tb) / C.median(ta), "info": info})
+    return results
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -455,12 +555,17 @@ def main(argv=None) -> None:
     if args._memory_child:
         memory_child(args)
         return
-    torch = None if args.no_torch or args.target_loss else C.load_torch()
+    if args._worker:
+        worker(args)
+        return
+    torch = None if args.no_torch or args.target_loss or args.ab_xla_flags else C.load_torch()
     if torch is not None:
         torch.set_num_threads(args.threads or C.cores())
     env = C.environment(torch)
     C.print_environment(env)
-    if args.target_loss:
+    if args.ab_xla_flags is not None:
+        results = run_ab(args)
+    elif args.target_loss:
         results = run_target_loss(args, env)
     elif args.memory is not None:
         results = run_memory(args, torch)

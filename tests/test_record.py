@@ -84,10 +84,10 @@ def test_snapshot_losses_match_a_recomputation_from_the_recorded_image(result, b
 def test_gradient_maps_cover_every_term_at_image_size(result):
     maps = result.trace.gradient_maps(1)
     assert set(maps) == {"content/relu2_1", "style/relu1_1", "style/relu2_1", "tv"}
-    for value in maps.values():
+    for value in result.trace.gradient_maps(4).values():
         assert value.shape == (24, 32) and np.all(value >= 0) and value.max() > 0
     # content loss is zero on the first step (init = content): so is its gradient, up to rounding
-    assert maps["content/relu2_1"].max() < 1e-4 * maps["style/relu1_1"].max()
+    assert maps["content/relu2_1"].max() <= 1e-4 * maps["style/relu1_1"].max()
 
 
 def test_reference_grams_are_the_style_and_content_images(result, backend, images):
