@@ -246,5 +246,6 @@ class VGGBackend:
                 f"{', '.join(self.layer_names)}"
             )
 
-    def describe(self) -> str:
-        return f"{self.arch} ({self.pooling} pooling), weights: {self.weights.describe()}"
+    def describe(self, with_path: bool = True) -> str:
+        """One line: network, pooling, weights (and the weights file unless `with_path=False`)."""
+        return f"{self.arch} ({self.pooling} pooling), weights: {self.weights.describe(with_path)}"

@@ -74,8 +74,8 @@ class WeightsInfo:
     mean_bgr: tuple[float, float, float] = IMAGENET_MEAN_BGR
     seed: int | None = None
 
-    def describe(self) -> str:
-        where = f" from {self.path}" if self.path else ""
+    def describe(self, with_path: bool = True) -> str:
+        where = f" from {self.path}" if self.path and with_path else ""
         seed = f" (seed {self.seed})" if self.seed is not None else ""
         return f"{self.name}{seed}: {self.description}{where}"
 

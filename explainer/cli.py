@@ -26,6 +26,11 @@ class _UsageError(Exception):
     pass
 
 
+#: Smaller, quicker defaults for the exploratory subcommands (flags override them).
+INSPECT_DEFAULTS = StyleConfig(size=256)
+COMPARE_DEFAULTS = StyleConfig(size=128, iterations=100, print_every=0)
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     return names
@@ -172,6 +177,91 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from explainer import figures
+    from explainer.inspect import DEFAULT_INSPECT_LAYERS, inspect_image, stats_table
+
+    config = config_from_args(args, INSPECT_DEFAULTS)
+    out = pathlib.Path(args.output)
+    from backends import get_backend
+
+    backend = get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    print(f"network: {backend.describe()}", file=sys.stderr)
+    trace = inspect_image(args.image, args.layers or DEFAULT_INSPECT_LAYERS, backend=backend, config=config,
+                          top_k=args.top_k or None)
+    for layer in trace.layers:
+        figures.save(figures.feature_maps(trace, 0, layer), out / f"{layer}_features.png")
+        figures.save(figures.gram_heatmap(trace, 0, layer), out / f"{layer}_gram.png")
+        figures.save(figures.channel_stats(trace, 0, layer), out / f"{layer}_stats.png")
+    rows = stats_table(trace)
+    _write_csv(rows, out / "stats.csv")
+    trace.save(out / "trace")
+    print(f"{'layer':<9} {'size':>9} {'channels':>8} {'mean':>9} {'max':>9} {'dead':>5}")
+    for row in rows:
+        print(f"{row['layer']:<9} {row['height']:>4}x{row['width']:<4} {row['channels']:>8} {row['mean']:>9.3g} "
+              f"{row['max']:>9.3g} {row['dead_channels']:>5}")
+    print(f"wrote feature maps, Gram matrices and statistics of {len(rows)} layers to {out}/", file=sys.stderr)
+    return 0
+
+
+def _write_csv(rows: list[dict], path: pathlib.Path) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from explainer import figures
+    from explainer.reconstruct import PAPER_LAYERS, RECONSTRUCT_DEFAULTS, reconstruct
+
+    config = config_from_args(args, RECONSTRUCT_DEFAULTS)
+    from backends import get_backend
+
+    backend = get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    print(f"network: {backend.describe()}", file=sys.stderr)
+    layers = args.layers or PAPER_LAYERS
+    result = reconstruct(
+        None if args.style_only else args.content, None if args.content_only else args.style, config,
+        content_layers=layers, style_layers=layers, backend=backend,
+        progress=lambda message: print(f"reconstructing {message}", file=sys.stderr),
+    )
+    path = figures.save(result.figure(), args.output)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from explainer.compare import DEFAULT_RATIOS, compare, compare_ratio_sweep
+
+    config = config_from_args(args, COMPARE_DEFAULTS)
+    if not args.variant and not args.ratio_sweep:
+        raise _UsageError("give at least one --variant \"FIELD=VALUE; ...\", or --ratio-sweep")
+    if args.ratio_sweep:
+        comparison = compare_ratio_sweep(args.content, args.styles, config, ratios=args.ratios or DEFAULT_RATIOS,
+                                         progress=not args.quiet)
+    else:
+        comparison = compare(args.content, args.styles, args.variant, config, progress=not args.quiet)
+    path = comparison.save(args.output)
+    for row in comparison.rows:
+        print(f"{row['label']:<48} loss {row['loss']:<10.4g} content {row['content']:<10.4g} "
+              f"style {row['style']:<10.4g} {row['time_s']:.1f} s")
+    print(f"wrote {path}, {path.with_suffix('.csv')} and {path.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    try:
+        from explainer.app import launch
+    except ImportError as error:
+        raise _UsageError(f"the explorer needs Gradio: pip install 'style-explainer[ui]' ({error})") from None
+    launch(host=args.host, port=args.port, share=args.share)
+    return 0
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     from backends import _weights
 
@@ -228,6 +318,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=SAMPLE_STYLES, default="swirl", help="which painted sample style (default: swirl)")
     add_run_arguments(p, StyleConfig(size=256, iterations=200, print_every=0))
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("inspect", help="activations, Gram matrices and statistics of one image",
+                       description="Runs IMAGE through the network (no optimisation) and writes, per layer, a "
+                       "feature-map grid, the Gram matrix and channel statistics, plus stats.csv and a trace/.")
+    p.add_argument("image", help="image file")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--layers", type=_names, metavar="L1,L2", help="layers (default: relu1_1,relu2_1,...,relu5_1)")
+    p.add_argument("--top-k", type=int, default=16, metavar="K", help="channels to keep per layer; 0: all (default 16)")
+    add_run_arguments(p, INSPECT_DEFAULTS)
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("reconstruct", help="reconstructions from noise, as in Gatys et al. 2015 Fig. 1",
+                       description="Content reconstructions from single layers and style reconstructions from "
+                       "growing layer sets, starting from noise, laid out as the paper's Fig. 1.")
+    p.add_argument("content", help="content image file")
+    p.add_argument("style", help="style image file")
+    p.add_argument("-o", "--output", required=True, metavar="FIG.png", help="where to write the figure")
+    p.add_argument("--layers", type=_names, metavar="L1,L2", help="layers (default: relu1_1,...,relu5_1, the "
+                   "paper's conv1_1..conv5_1)")
+    p.add_argument("--content-only", action="store_true", help="only the content row")
+    p.add_argument("--style-only", action="store_true", help="only the style row")
+    from explainer.reconstruct import RECONSTRUCT_DEFAULTS
+
+    add_run_arguments(p, RECONSTRUCT_DEFAULTS)
+    p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser("compare", help="run several layer/weight choices side by side",
+                       description="Each --variant overrides run settings, e.g. "
+                       "--variant \"style_layers=relu1_1,relu2_1\" --variant \"style_layers=relu4_1,relu5_1; "
+                       "style_weight=1000\". Writes a labelled grid (FIG.png) and tables (FIG.csv, FIG.json).")
+    p.add_argument("content", help="content image file")
+    p.add_argument("styles", nargs="+", metavar="style", help="style image file(s)")
+    p.add_argument("-o", "--output", required=True, metavar="FIG.png", help="where to write the grid")
+    p.add_argument("--variant", action="append", default=[], metavar="\"FIELD=VALUE; ...\"",
+                   help="settings to override for one variant (repeat for each)")
+    p.add_argument("--ratio-sweep", action="store_true", help="Gatys et al. Fig. 3: growing style layer sets x "
+                   "content/style ratios")
+    p.add_argument("--ratios", type=_floats, metavar="R1,R2", help="content/style ratios for --ratio-sweep "
+                   "(default: 0.001,0.01,0.1,1)")
+    add_run_arguments(p, COMPARE_DEFAULTS)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("explore", help="open the explorer (a Gradio app) in your browser",
+                       description="Stylize live, open every layer, compare layer choices. Bound to localhost "
+                       "unless --host says otherwise; no public link unless --share.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--share", action="store_true", help="also create a public gradio.live link (off by default)")
+    p.set_defaults(func=_cmd_explore)
 
     p = sub.add_parser("weights", help="list or fetch network weights",
                        description="'weights list' shows the known sources, the cache and what is verified; "

@@ -560,6 +560,33 @@ def channel_stats(trace: Trace, iteration: int, layer: str) -> Figure:
     return fig
 
 
+def gram_heatmap(trace: Trace, iteration: int, layer: str) -> Figure:
+    """The Gram matrix of one image at one layer, as a heatmap.
+
+    Args:
+        trace: a recorded run or an [`inspect_image`][explainer.inspect.inspect_image] trace.
+        iteration: a recorded step (0 for an inspection).
+        layer: a recorded layer.
+
+    Returns:
+        A figure with the `C x C` Gram matrix (colour scale capped at the
+        99.5th percentile so a few large entries do not hide the rest).
+    """
+    _check_iteration(trace, iteration)
+    _check_layer(trace, layer)
+    gram = trace.gram(iteration, layer)
+    fig = Figure(figsize=(5.6, 4.8), layout="constrained")
+    ax = fig.subplots()
+    vmax = float(np.percentile(gram, 99.5)) or float(gram.max()) or 1.0
+    shown = ax.imshow(gram, cmap="viridis", vmin=min(0.0, float(gram.min())), vmax=vmax, interpolation="nearest")
+    fig.colorbar(shown, ax=ax, extend="max", label="G[i, j] (capped at the 99.5th percentile)")
+    ax.set_xlabel("channel j")
+    ax.set_ylabel("channel i")
+    ax.set_title(f"{layer}: {gram.shape[0]} x {gram.shape[0]} Gram matrix", fontsize=9)
+    _suptitle(fig, f"Gram matrix of {layer} at step {iteration}", _provenance(trace))
+    return fig
+
+
 # ---------------------------------------------------------------------- files
 
 
