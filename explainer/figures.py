@@ -590,6 +590,18 @@ def gram_heatmap(trace: Trace, iteration: int, layer: str) -> Figure:
 # ---------------------------------------------------------------------- files
 
 
+def to_html(fig: Figure, alt: str = "", dpi: int = 100) -> str:
+    """The figure as an `<img>` tag with an embedded PNG (for the lessons site and notebooks)."""
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width: 100%">'
+
+
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> pathlib.Path:
     """Write a figure to a file.
 
