@@ -172,53 +172,38 @@ def block(tree):
     return jax.block_until_ready(tree)
 
 
-# --------------------------------------------------------------------------- plain conv (experiment)
+# --------------------------------------------------------------------------- windowed pooling (experiment)
 
 
-def use_plain_conv(enabled: bool) -> None:
-    """Experiment switch: make the Flax VGG use `lax.conv_general_dilated` with
-    JAX's own VJP instead of the package's custom VJP (`backends/_conv.py`).
+def use_windowed_maxpool(enabled: bool) -> None:
+    """Experiment switch: the package's pooling as it was before, windowed.
+
+    The package (`backends._vgg._pool`) pools 2x2/stride 2 by crop + reshape +
+    max (or mean). This switch puts back `flax.linen.max_pool` (or `avg_pool`
+    for `pooling="avg"`), window 2x2, stride 2, VALID padding, i.e.
+    `lax.reduce_window`, whose max gradient XLA:CPU lowers to a
+    select-and-scatter. Same values (odd sides are floored by both); the max
+    gradients differ only where a window holds tied maxima (select-and-scatter
+    gives it all to one of them, the reshape max splits it).
 
     Patches the name the Flax module looks up at trace time, in this process
     only; steppers traced afterwards see it. Nothing in the package changes.
     """
-    import backends._conv as conv_mod
     import backends._vgg as vgg_mod
 
+    if not hasattr(vgg_mod, "_package_pool"):
+        vgg_mod._package_pool = vgg_mod._pool
     if not enabled:
-        vgg_mod.conv2d = conv_mod.conv2d
+        vgg_mod._pool = vgg_mod._package_pool
         return
 
-    def plain_conv2d(x, kernel, bias):
-        return conv_mod._correlate(x, kernel) + bias
+    import flax.linen as nn
 
-    vgg_mod.conv2d = plain_conv2d
+    def windowed_pool(x, pooling):
+        pool = nn.max_pool if pooling == "max" else nn.avg_pool
+        return pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
 
-
-def use_reshape_maxpool(enabled: bool) -> None:
-    """Experiment switch: 2x2/stride-2 pooling as crop + reshape + max (or mean)
-    instead of `flax.linen.max_pool` (`lax.reduce_window`), whose gradient
-    XLA:CPU lowers to a select-and-scatter. Same values; the gradient differs
-    only where a window holds tied maxima (it is then split between them).
-
-    Patches `backends._vgg._pool` in this process only, like `use_plain_conv`.
-    """
-    import backends._vgg as vgg_mod
-
-    if not hasattr(vgg_mod, "_original_pool"):
-        vgg_mod._original_pool = vgg_mod._pool
-    if not enabled:
-        vgg_mod._pool = vgg_mod._original_pool
-        return
-
-    def reshape_pool(x, pooling):
-        *batch, h, w, c = x.shape
-        x = x[..., : h // 2 * 2, : w // 2 * 2, :]  # floor odd sides, like VALID pooling
-        x = x.reshape(*batch, h // 2, 2, w // 2, 2, c)
-        axes = (-4, -2)
-        return x.max(axis=axes) if pooling == "max" else x.mean(axis=axes)
-
-    vgg_mod._pool = reshape_pool
+    vgg_mod._pool = windowed_pool
 
 
 # --------------------------------------------------------------------------- the PyTorch peer

@@ -9,20 +9,23 @@ Modes (see --help and benchmarks/README.md):
                  With no arguments: VGG19 at 256 px; the last line is
                  `ratio: X.XX` (JAX median / PyTorch median).
   --breakdown    where the time goes: forward only, value_and_grad with the
-                 package's custom conv VJP and with JAX's own conv VJP, and
-                 the full step, in JAX and PyTorch, alternately.
+                 package's pooling (crop + reshape + max/mean) and with the
+                 old windowed flax pooling, and the full step, in JAX and
+                 PyTorch, alternately; also checks the gradients agree.
   --target-loss  wall time and steps for L-BFGS vs Adam (both JAX) to reach
                  the loss Adam reaches after --target-steps steps (VGG16,
-                 HED weights, 256 px).
+                 HED weights, 256 px). Both report losses of clipped images
+                 (L-BFGS evaluates its loss on its clipped iterate).
   --memory SIZE  peak resident memory (max RSS) of a few steps at SIZE px,
                  each framework in its own subprocess.
   --ab-xla-flags FLAGS
                  experiment: the JAX step with and without XLA_FLAGS=FLAGS,
                  two worker processes stepping alternately.
-  --plain-conv, --reshape-maxpool
-                 experiments on the JAX side (patched in this process only):
-                 JAX's own conv VJP instead of backends/_conv.py's custom one;
-                 pooling as crop + reshape + max instead of flax max_pool.
+  --windowed-maxpool
+                 experiment on the JAX side (patched in this process only):
+                 pool with flax.linen.max_pool/avg_pool (lax.reduce_window, 2x2
+                 stride 2, VALID), as the package did before, instead of its
+                 crop + reshape + max/mean.
 
 Run from the repository root:  python benchmarks/step_time.py [options]
 PyTorch is only a peer here (imported lazily, skipped if missing); install it
@@ -54,34 +57,36 @@ WEIGHT_NOTE = ("note: random (He-normal) weights -- step time does not depend on
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python benchmarks/step_time.py",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
         epilog="Examples:\n"
                "  python benchmarks/step_time.py                      # VGG19 256 px, last line 'ratio: X.XX'\n"
                "  python benchmarks/step_time.py --arch all --size 256 512 --repeats 5\n"
                "  python benchmarks/step_time.py --breakdown\n"
                "  python benchmarks/step_time.py --target-loss\n"
-               "  python benchmarks/step_time.py --memory 1024\n",
+               "  python benchmarks/step_time.py --memory 1024\n"
+               "  python benchmarks/step_time.py --ab-xla-flags=--xla_cpu_use_xnnpack=true\n"
+               "  python benchmarks/step_time.py --windowed-maxpool    # experiment: the old windowed pooling\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--arch", choices=("vgg16", "vgg19", "all"), default="vgg19",
-                   help="network(s) to time (default vgg19; 'all' = vgg19 and vgg16)")
+    p.add_argument("--arch", choices=("vgg16", "vgg19", "all"), default=None,
+                   help="network(s) to time (default vgg19, but vgg16 for --target-loss; 'all' = vgg19 and vgg16)")
     p.add_argument("--size", type=int, nargs="+", default=[256],
                    help="longest side(s) in pixels of the content image (600x512 Grace Hopper); default 256")
     p.add_argument("--repeats", type=int, default=12,
-                   help="alternation rounds after warm-up (each times --steps-per-round steps per framework); default 12")
+                   help="alternation rounds after warm-up (each times --steps-per-round steps per framework); "
+                        "default 12")
     p.add_argument("--steps-per-round", type=int, default=2, help="steps per framework per round (default 2)")
-    p.add_argument("--weights", choices=("random", "hed"), default="random",
-                   help="random (default; timing does not depend on values) or hed (VGG16 only, downloads 55 MB once)")
+    p.add_argument("--weights", choices=("random", "hed"), default=None,
+                   help="random (default; timing does not depend on values) or hed (VGG16 only, downloads 55 MB "
+                        "once; the default for --target-loss, where the loss values matter)")
     p.add_argument("--pooling", choices=("max", "avg"), default="max",
                    help="VGG pooling, in both frameworks (default max, as trained)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
                    help="JAX optimiser; lbfgs times JAX only (no PyTorch peer)")
-    p.add_argument("--plain-conv", action="store_true",
-                   help="experiment: JAX uses lax.conv_general_dilated's own VJP instead of the package's custom "
-                        "conv VJP (backends/_conv.py); patched in this process only")
-    p.add_argument("--reshape-maxpool", action="store_true",
-                   help="experiment: JAX pools by crop + reshape + max instead of flax.linen.max_pool "
-                        "(lax.reduce_window, whose gradient is a select-and-scatter); patched in this process only")
+    p.add_argument("--windowed-maxpool", action="store_true",
+                   help="experiment: JAX pools with flax.linen.max_pool (avg_pool with --pooling avg), 2x2 stride 2 "
+                        "VALID, i.e. lax.reduce_window, whose max gradient is a select-and-scatter -- the package's "
+                        "pooling before it became crop + reshape + max/mean; patched in this process only")
     p.add_argument("--no-torch", action="store_true", help="time JAX only")
     p.add_argument("--omp-wait-policy", choices=("passive", "active", "inherit"), default="passive",
                    help="OMP_WAIT_POLICY for PyTorch's OpenMP threads, set before torch is imported (default passive: "
@@ -90,12 +95,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="PyTorch threads (default: all cores, as XLA:CPU uses)")
     p.add_argument("--breakdown", action="store_true",
-                   help="mode: forward / value_and_grad (custom and plain conv VJP) / full step, JAX and PyTorch")
+                   help="mode: forward / value_and_grad (package pooling and windowed flax pooling) / full step, "
+                        "JAX and PyTorch")
     p.add_argument("--target-loss", action="store_true",
                    help="mode: time for L-BFGS vs Adam (JAX) to reach Adam's loss after --target-steps steps "
                         "(VGG16, HED weights, 256 px unless --size/--weights say otherwise)")
     p.add_argument("--target-steps", type=int, default=200, help="Adam steps that define the target loss (default 200)")
-    p.add_argument("--max-lbfgs-steps", type=int, default=300, help="give up L-BFGS after this many steps (default 300)")
+    p.add_argument("--max-lbfgs-steps", type=int, default=300,
+                   help="give up L-BFGS after this many steps (default 300)")
     p.add_argument("--memory", type=int, metavar="SIZE", nargs="?", const=1024, default=None,
                    help="mode: peak memory (max RSS, each run in its own subprocess) of --memory-steps steps at "
                         "SIZE px (default 1024)")
@@ -108,6 +115,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--_memory-child", choices=("jax", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.target_loss:
+        if args.arch == "all":
+            p.error("--target-loss runs one network: --arch vgg16 or vgg19")
+        args.arch = args.arch or "vgg16"
+        args.weights = args.weights or ("hed" if args.arch == "vgg16" else "random")
+    args.arch = args.arch or "vgg19"
+    args.weights = args.weights or "random"
     args.archs = ["vgg19", "vgg16"] if args.arch == "all" else [args.arch]
     if args.weights == "hed" and "vgg19" in args.archs:
         p.error("HED weights are VGG16: use --arch vgg16 with --weights hed")
@@ -140,8 +154,7 @@ def _jax_step_fn(case, optimizer: str):
 
 def compare(case, args, torch) -> dict:
     print(f"== {case.label()}  optimizer={args.optimizer}{_experiments(args)}", flush=True)
-    C.use_plain_conv(args.plain_conv)
-    C.use_reshape_maxpool(args.reshape_maxpool)
+    C.use_windowed_maxpool(args.windowed_maxpool)
     jax_reset, jax_step = _jax_step_fn(case, args.optimizer)
     jax_reset()
     t0 = time.perf_counter()
@@ -152,7 +165,7 @@ def compare(case, args, torch) -> dict:
 
     result = {"arch": case.arch, "size": case.size, "shape": list(case.shape), "weights": case.weights,
               "pooling": case.backend.pooling,
-              "optimizer": args.optimizer, "plain_conv": args.plain_conv, "reshape_maxpool": args.reshape_maxpool,
+              "optimizer": args.optimizer, "windowed_maxpool": args.windowed_maxpool,
               "jax_compile_s": compile_s}
     peer = None
     if torch is not None and args.optimizer == "adam" and not args.no_torch:
@@ -189,15 +202,14 @@ def compare(case, args, torch) -> dict:
                       ratio=ratio)
         msg += f"   PyTorch {C.median(torch_times):.3f} (IQR {tq[0]:.3f}-{tq[1]:.3f})   JAX/PyTorch {ratio:.2f}"
     print(msg + "\n", flush=True)
-    C.use_plain_conv(False)
-    C.use_reshape_maxpool(False)
+    C.use_windowed_maxpool(False)
     return result
 
 
 def _experiments(args) -> str:
-    tags = [t for t, on in (("JAX conv: plain lax VJP", args.plain_conv),
-                            ("JAX pooling: reshape+max", args.reshape_maxpool)) if on]
-    return f"  [experiment: {'; '.join(tags)}]" if tags else ""
+    if args.windowed_maxpool:
+        return "  [experiment: JAX pooling: windowed flax max_pool/avg_pool (the package's old pooling)]"
+    return ""
 
 
 def run_compare(args, torch, env) -> list[dict]:
@@ -208,7 +220,8 @@ def run_compare(args, torch, env) -> list[dict]:
         for size in args.size:
             results.append(compare(C.make_case(arch, args.weights, size, args.pooling), args, torch))
     print("== summary (median seconds per step)")
-    print(f"  {'network':8s} {'size':>5s} {'HxW':>9s} {'JAX':>7s} {'PyTorch':>8s} {'JAX/PyTorch':>11s} {'loss rel diff':>13s}")
+    print(f"  {'network':8s} {'size':>5s} {'HxW':>9s} {'JAX':>7s} {'PyTorch':>8s} {'JAX/PyTorch':>11s} "
+          f"{'loss rel diff':>13s}")
     for r in results:
         hw = f"{r['shape'][0]}x{r['shape'][1]}"
         t = f"{r['torch_median_s']:.3f}" if "torch_median_s" in r else "-"
@@ -229,11 +242,14 @@ def run_compare(args, torch, env) -> list[dict]:
 
 
 def run_breakdown(args, torch, env) -> list[dict]:
-    """Forward only vs value_and_grad (custom / plain conv VJP) vs full step, alternating."""
+    """Forward only vs value_and_grad (package / windowed pooling) vs full step, alternating."""
     import jax
+    import numpy as np
 
     from explainer.optimize import make_objective
 
+    package_vg = "JAX value_and_grad (package: reshape pool)"
+    windowed_vg = "JAX value_and_grad (windowed flax pool)"
     results = []
     for arch in args.archs:
         for size in args.size:
@@ -244,55 +260,47 @@ def run_breakdown(args, torch, env) -> list[dict]:
             params, targets = case.backend.params, case.targets
             image = jax.numpy.asarray(case.content)
 
+            # The windowed variant is traced (first call) while the patch is on;
+            # everything traced after it sees the package's own pooling again.
+            C.use_windowed_maxpool(True)
+            objective_windowed = make_objective(case.backend, case.spec)
+            vg_windowed = jax.jit(jax.value_and_grad(objective_windowed, argnums=1, has_aux=True))
+            (loss_windowed, _), g_windowed = C.block(vg_windowed(params, image, targets))
+            C.use_windowed_maxpool(False)
+
             objective = make_objective(case.backend, case.spec)
             fwd = jax.jit(lambda p, x, t: objective(p, x, t)[0])
             vg = jax.jit(jax.value_and_grad(objective, argnums=1, has_aux=True))
-            C.use_plain_conv(True)
-            objective_plain = make_objective(case.backend, case.spec)
-            vg_plain = jax.jit(jax.value_and_grad(objective_plain, argnums=1, has_aux=True))
-            C.block(vg_plain(params, image, targets))  # traced now, with the plain conv
-            C.use_plain_conv(False)
-            vg_reshape = None
-            if case.backend.pooling == "max":
-                C.use_reshape_maxpool(True)
-                objective_reshape = make_objective(case.backend, case.spec)
-                vg_reshape = jax.jit(jax.value_and_grad(objective_reshape, argnums=1, has_aux=True))
-                g_reshape = C.block(vg_reshape(params, image, targets))[1]
-                C.use_reshape_maxpool(False)
-            C.block(vg(params, image, targets))
+            (loss_package, _), g_package = C.block(vg(params, image, targets))
             C.block(fwd(params, image, targets))
-            g_custom = vg(params, image, targets)[1]
-            g_plain = vg_plain(params, image, targets)[1]
-            gdiff = float(jax.numpy.linalg.norm(g_custom - g_plain) / jax.numpy.linalg.norm(g_plain))
-            print(f"  gradient custom VJP vs plain VJP: rel L2 diff {gdiff:.1e}")
-            if vg_reshape is not None:
-                rdiff = float(jax.numpy.linalg.norm(g_reshape - g_custom) / jax.numpy.linalg.norm(g_custom))
-                print(f"  gradient reshape max-pool vs flax max_pool: rel L2 diff {rdiff:.1e}")
+            gdiff = float(jax.numpy.linalg.norm(g_package - g_windowed) / jax.numpy.linalg.norm(g_windowed))
+            print(f"  package pooling (crop + reshape + {case.backend.pooling}) vs windowed flax "
+                  f"{case.backend.pooling}_pool: loss rel diff {C.rel_diff(float(loss_package), float(loss_windowed)):.1e}, "
+                  f"gradient rel L2 diff {gdiff:.1e}")
             jax_reset, jax_step = _jax_step_fn(case, "adam")
             jax_reset()
             jax_step(), jax_step()
 
             fns = {
                 "JAX forward": lambda: C.block(fwd(params, image, targets)),
-                "JAX value_and_grad (custom conv VJP)": lambda: C.block(vg(params, image, targets)),
-                "JAX value_and_grad (plain lax VJP)": lambda: C.block(vg_plain(params, image, targets)),
+                package_vg: lambda: C.block(vg(params, image, targets)),
+                windowed_vg: lambda: C.block(vg_windowed(params, image, targets)),
                 "JAX full Adam step": jax_step,
             }
-            if vg_reshape is not None:
-                fns["JAX value_and_grad (reshape max-pool)"] = lambda: C.block(vg_reshape(params, image, targets))
+            res = {"arch": arch, "size": size, "shape": list(case.shape), "pooling": case.backend.pooling,
+                   "grad_rel_diff_package_vs_windowed": gdiff}
             if torch is not None and not args.no_torch:
                 peer = C.TorchStyle(torch, case, 0.02, args.threads)
                 peer.init(case.content)
                 tx = peer.to_nchw(case.content).requires_grad_(True)
-                # PyTorch's gradient wrt the same image, against JAX's
+                # PyTorch's gradient wrt the same image, against JAX's (the package's)
                 loss = peer.objective(tx)
                 loss.backward()
                 gt = tx.grad.numpy()[0].transpose(1, 2, 0)
-                gj = jax.device_get(g_custom)
-                import numpy as np
-
-                print(f"  gradient JAX vs PyTorch: rel L2 diff "
-                      f"{float(np.linalg.norm(gj - gt) / np.linalg.norm(gt)):.1e}")
+                gj = jax.device_get(g_package)
+                tdiff = float(np.linalg.norm(gj - gt) / np.linalg.norm(gt))
+                print(f"  gradient JAX (package) vs PyTorch: rel L2 diff {tdiff:.1e}")
+                res["grad_rel_diff_jax_vs_torch"] = tdiff
                 peer.step(), peer.forward_only(), peer.value_and_grad()
                 fns.update({
                     "PyTorch forward": peer.forward_only,
@@ -303,17 +311,17 @@ def run_breakdown(args, torch, env) -> list[dict]:
             for _ in range(args.repeats):
                 for k, fn in fns.items():
                     times[k].append(C.time_call(fn))
-            res = {"arch": arch, "size": size, "shape": list(case.shape), "grad_rel_diff_custom_vs_plain": gdiff}
-            print(f"  {'what':40s} {'median s':>9s} {'IQR':>13s}")
+            print(f"  {'what':42s} {'median s':>9s} {'IQR':>13s}")
             for k, ts in times.items():
                 q = C.quartiles(ts)
                 res[k] = {"median_s": C.median(ts), "iqr_s": list(q), "times": ts}
-                print(f"  {k:40s} {C.median(ts):9.3f} {q[0]:6.3f}-{q[1]:.3f}")
+                print(f"  {k:42s} {C.median(ts):9.3f} {q[0]:6.3f}-{q[1]:.3f}")
             jf = C.median(times["JAX forward"])
-            jg = C.median(times["JAX value_and_grad (custom conv VJP)"])
-            jp = C.median(times["JAX value_and_grad (plain lax VJP)"])
+            jg = C.median(times[package_vg])
+            jw = C.median(times[windowed_vg])
+            res["windowed_over_package"] = jw / jg
             print(f"  JAX backward share (value_and_grad - forward): {jg - jf:.3f} s; "
-                  f"plain VJP / custom VJP = {jp / jg:.2f}")
+                  f"windowed pool / package pool value_and_grad = {jw / jg:.2f}")
             if "PyTorch forward" in times:
                 tf = C.median(times["PyTorch forward"])
                 tg = C.median(times["PyTorch forward+backward"])
@@ -334,13 +342,13 @@ def run_target_loss(args, env) -> dict:
 
     from explainer.optimize import make_objective, make_stepper
 
-    arch = "vgg16" if args.arch == "all" or args.weights == "hed" or args.arch == "vgg16" else args.arch
-    weights = "hed" if arch == "vgg16" else args.weights
-    size = args.size[0]
+    arch, weights, size = args.arch, args.weights, args.size[0]
     if weights == "random":
         print("note: random weights; the target-loss comparison is meant for real (HED) weights")
+    C.use_windowed_maxpool(args.windowed_maxpool)  # before any stepper is traced
     case = C.make_case(arch, weights, size, args.pooling)
-    print(f"== target loss: {case.label()}; target = Adam (lr 0.02) loss after {args.target_steps} steps", flush=True)
+    print(f"== target loss: {case.label()}; target = Adam (lr 0.02) loss after {args.target_steps} steps"
+          f"{_experiments(args)}", flush=True)
     params, targets = case.backend.params, case.targets
     adam = make_stepper(case.backend, case.spec, "adam", 0.02)
     lbfgs = make_stepper(case.backend, case.spec, "lbfgs")
@@ -368,14 +376,16 @@ def run_target_loss(args, env) -> dict:
             if target is not None and losses[-1] <= target:
                 break
         final = float(objective(jnp.clip(state.image, 0.0, 1.0)))
-        return losses, times, evals, final
+        # L-BFGS keeps the (clipped-image) loss at its accepted point in its state
+        own = optax.tree_utils.tree_get(state.opt_state, "value") if stepper is lbfgs else None
+        return losses, times, evals, final, None if own is None else float(own)
 
-    a_losses, a_times, _, a_final = trajectory(adam, args.target_steps)
+    a_losses, a_times, _, a_final, _ = trajectory(adam, args.target_steps)
     target = a_losses[-1]
     a_hit = next(i for i, v in enumerate(a_losses) if v <= target)
     print(f"  target loss {target:.6e} (Adam's loss at step {args.target_steps}, i.e. of its iterate after "
           f"{args.target_steps - 1} updates); Adam's loss of its final clipped image {a_final:.6e}")
-    l_losses, l_times, l_evals, l_final = trajectory(lbfgs, args.max_lbfgs_steps, target)
+    l_losses, l_times, l_evals, l_final, l_own = trajectory(lbfgs, args.max_lbfgs_steps, target)
     l_hit = next((i for i, v in enumerate(l_losses) if v <= target), None)
 
     def show(name, losses, times, hit):
@@ -389,8 +399,13 @@ def run_target_loss(args, env) -> dict:
     show("Adam", a_losses, a_times, a_hit)
     show("L-BFGS", l_losses, l_times, l_hit)
     if l_evals and l_evals[0] is not None:
-        print(f"  L-BFGS line-search steps per iteration: median {C.median(l_evals):.0f}, max {max(l_evals)}; "
-              f"loss of its final image after clipping to [0, 1]: {l_final:.6e} (L-BFGS runs unclipped)")
+        print(f"  L-BFGS line-search steps per iteration: median {C.median(l_evals):.0f}, max {max(l_evals)}")
+    print(f"  loss of each final image after clipping to [0, 1]: Adam {a_final:.6e}, L-BFGS {l_final:.6e}")
+    own = "" if l_own is None else (f"; its own loss at its final iterate {l_own:.6e}, "
+                                   f"rel diff {C.rel_diff(l_own, l_final):.1e}")
+    print("  (L-BFGS moves an unclipped iterate but evaluates its loss on the clipped image, so for L-BFGS the "
+          f"reported loss and the clipped-image loss now coincide{own}; Adam clips every step, so both "
+          "trajectories and the target are clipped-image losses)")
     checkpoints = [1, 10, 25, 50, 100, 150, 200, 300]
     print("  loss by step:  " + "  ".join(f"{c}" for c in checkpoints if c <= max(len(a_losses), len(l_losses))))
     for name, losses in (("Adam", a_losses), ("L-BFGS", l_losses)):
@@ -403,7 +418,8 @@ def run_target_loss(args, env) -> dict:
                      "final_clipped_loss": a_final},
             "lbfgs": {"losses": l_losses, "times": l_times, "linesearch_steps": l_evals,
                       "hit_step": None if l_hit is None else l_hit + 1,
-                      "hit_s": None if l_hit is None else l_times[l_hit], "final_clipped_loss": l_final}}
+                      "hit_s": None if l_hit is None else l_times[l_hit], "final_clipped_loss": l_final,
+                      "final_own_loss": l_own}}
 
 
 # --------------------------------------------------------------------------- memory
@@ -431,6 +447,7 @@ def memory_child(args) -> None:
     import jax  # noqa: F401
 
     marks["after_imports"] = _maxrss_mb()
+    C.use_windowed_maxpool(args.windowed_maxpool)  # JAX side only; the PyTorch peer's pooling is its own
     case = C.make_case(arch, args.weights, size, args.pooling)
     marks["after_setup"] = _maxrss_mb()
     times = []
@@ -453,15 +470,19 @@ def memory_child(args) -> None:
 def run_memory(args, torch) -> list[dict]:
     size = args.memory
     arch = args.archs[0]
-    print(f"== peak memory: {arch} at {size} px, {args.memory_steps} Adam steps, each framework in a fresh process")
+    print(f"== peak memory: {arch} at {size} px, {args.memory_steps} Adam steps, each framework in a fresh process"
+          f"{_experiments(args)}")
     if args.weights == "random":
         print(WEIGHT_NOTE)
     out = []
     fws = ["jax"] + ([] if args.no_torch or torch is None else ["torch"])
     for fw in fws:
         cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", fw, "--size", str(size),
-               "--arch", arch, "--weights", args.weights, "--pooling", args.pooling, "--memory-steps", str(args.memory_steps),
+               "--arch", arch, "--weights", args.weights, "--pooling", args.pooling,
+               "--memory-steps", str(args.memory_steps),
                "--omp-wait-policy", args.omp_wait_policy]
+        if args.windowed_maxpool:
+            cmd.append("--windowed-maxpool")
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         t0 = time.perf_counter()
@@ -485,13 +506,12 @@ def run_memory(args, torch) -> list[dict]:
 
 def _worker_args(args, size) -> list[str]:
     out = ["--arch", args.archs[0], "--size", str(size), "--weights", args.weights, "--pooling", args.pooling]
-    return out + (["--plain-conv"] if args.plain_conv else []) + (["--reshape-maxpool"] if args.reshape_maxpool else [])
+    return out + (["--windowed-maxpool"] if args.windowed_maxpool else [])
 
 
 def worker(args) -> None:
     """A JAX step in its own process (its own XLA_FLAGS): 'N' on stdin -> N step times as JSON."""
-    C.use_plain_conv(args.plain_conv)
-    C.use_reshape_maxpool(args.reshape_maxpool)
+    C.use_windowed_maxpool(args.windowed_maxpool)
     case = C.make_case(args.archs[0], args.weights, args.size[0], args.pooling)
     reset, step = _jax_step_fn(case, "adam")
     reset()

@@ -52,7 +52,8 @@ def match_colors(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
     A linear map `x -> A (x - mu_s) + mu_r` with `A = C_r^(1/2) C_s^(-1/2)`
     (symmetric square roots): the "image analogies" colour transfer used by
-    Gatys et al. 2016. Clipped to `[0, 1]`.
+    Gatys et al. 2016. The statistics match exactly before the result is
+    clipped to `[0, 1]`; clipping pulls saturated colours back in.
     """
     src = np.asarray(source, np.float64).reshape(-1, 3)
     ref = np.asarray(reference, np.float64).reshape(-1, 3)

@@ -69,8 +69,9 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
             entries.
 
     Returns:
-        e.g. `"vgg19 (max pooling), weights: random (seed 0): untrained, ..."`,
-        wrapped to fit a figure; from the config where the manifest lacks it.
+        e.g. `"vgg19 (max pooling), weights: random (seed 0): untrained, ..."`
+        (one line; `_suptitle` wraps it to the figure); from the config where
+        the manifest lacks it.
     """
     manifest = trace_or_manifest.manifest if isinstance(trace_or_manifest, Trace) else trace_or_manifest
     backend = manifest.get("backend") or {}
@@ -86,10 +87,13 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
         line += f" (seed {weights['seed']})"
     if weights.get("description"):
         line += f": {weights['description']}"
-    return "\n".join(textwrap.wrap(line, width=110))
+    return line
 
 
 def _suptitle(fig: Figure, title: str, provenance: str | None) -> None:
+    if provenance:
+        # Wrap the provenance line to the figure's width (~12 characters per inch at this size).
+        provenance = "\n".join(textwrap.wrap(provenance, width=max(40, int(fig.get_figwidth() * 12))))
     fig.suptitle(title if not provenance else f"{title}\n{provenance}", fontsize=11)
 
 

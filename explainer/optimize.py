@@ -112,9 +112,10 @@ def make_stepper(
     """Compile-once step functions for one backend, loss and optimiser.
 
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
-    zoom line search satisfying the strong Wolfe conditions) runs
-    unconstrained, since clipping between steps would break its curvature
-    pairs; its displayed image is clipped instead.
+    zoom line search satisfying the strong Wolfe conditions) moves an
+    unconstrained iterate but evaluates the loss on its clipped image, so
+    pixels pushed out of range stop mattering and the reported loss is the
+    loss of the image that is shown and saved.
     """
     objective = make_objective(backend, spec)
     decay = 0.0 if ema_decay is None else float(ema_decay)
@@ -132,15 +133,19 @@ def make_stepper(
         transform = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
 
         def update(params, state: StepState, targets):
-            value_fn = lambda x: objective(params, x, targets)[0]  # noqa: E731
+            # L-BFGS runs unconstrained (clipping between steps would break its
+            # curvature pairs), so the loss is taken of the *clipped* image:
+            # the loss it minimises and reports is that of the image you get.
+            value_fn = lambda x: objective(params, jnp.clip(x, 0.0, 1.0), targets)[0]  # noqa: E731
             # The line search leaves the value and gradient at the accepted
             # point in the state: reuse them instead of recomputing.
             loss, grad = optax.value_and_grad_from_state(value_fn)(state.image, state=state.opt_state)
             updates, opt_state = transform.update(
                 grad, state.opt_state, state.image, value=loss, grad=grad, value_fn=value_fn
             )
-            # Per-layer terms for the report: a forward pass, no gradient.
-            _, terms = objective(params, state.image, targets)
+            # Per-layer terms for the report: one more forward pass, no gradient
+            # (about a quarter of a step; optax's line search returns only the total).
+            _, terms = objective(params, jnp.clip(state.image, 0.0, 1.0), targets)
             return optax.apply_updates(state.image, updates), opt_state, loss, terms
 
     else:

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+
+from backends import get_backend
 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("STYLE_EXPLAINER_CACHE", str(tmp_path_factory.mktemp("style-explainer-cache")))
+
+
+@pytest.fixture(scope="module")
+def backend():
+    """An untrained VGG16: fast, deterministic, no download."""
+    return get_backend("vgg16", weights="random")
+
+
+@pytest.fixture(scope="module")
+def images():
+    """A tiny random (content, style) pair: 24x32 and 32x32."""
+    rng = np.random.default_rng(0)
+    return rng.random((24, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)

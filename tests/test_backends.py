@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
 from backends import (
     UnknownLayerError,
@@ -19,7 +18,6 @@ from backends import (
     random_params,
     reference,
 )
-from backends._conv import conv2d
 
 
 def test_layer_names_follow_the_literature():
@@ -104,18 +102,16 @@ def test_random_weights_are_seeded_and_he_scaled():
     assert not a["conv1_1"]["bias"].any()
 
 
-def test_conv_custom_vjp_equals_jax_autodiff():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((1, 7, 9, 5)), jnp.float32)
-    kernel = jnp.asarray(rng.standard_normal((3, 3, 5, 4)), jnp.float32)
-    bias = jnp.asarray(rng.standard_normal(4), jnp.float32)
-    probe = jnp.asarray(rng.standard_normal((1, 7, 9, 4)), jnp.float32)
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_pooling_gradient_matches_flax_windowed_pooling(pooling):
+    import flax.linen as nn
 
-    def plain(x, k, b):
-        return lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+    from backends._vgg import _pool
 
-    ours = jax.grad(lambda *a: jnp.sum(conv2d(*a) * probe), argnums=(0, 1, 2))(x, kernel, bias)
-    theirs = jax.grad(lambda *a: jnp.sum(plain(*a) * probe), argnums=(0, 1, 2))(x, kernel, bias)
-    np.testing.assert_allclose(conv2d(x, kernel, bias), plain(x, kernel, bias), rtol=1e-5, atol=1e-5)
-    for got, want in zip(ours, theirs):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 7, 9, 3)), jnp.float32)
+    windowed = nn.max_pool if pooling == "max" else nn.avg_pool
+    probe = jnp.asarray(np.random.default_rng(1).standard_normal((1, 3, 4, 3)), jnp.float32)
+    ours = jax.grad(lambda v: jnp.sum(_pool(v, pooling) * probe))(x)
+    theirs = jax.grad(lambda v: jnp.sum(windowed(v, (2, 2), strides=(2, 2), padding="VALID") * probe))(x)
+    np.testing.assert_allclose(_pool(x, pooling), windowed(x, (2, 2), strides=(2, 2), padding="VALID"), rtol=1e-6)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)

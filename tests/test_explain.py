@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 
-from backends import get_backend
 from explainer import ConfigError, StyleConfig
 from explainer.cli import main
 from explainer.compare import compare, parse_variant, ratio_sweep
@@ -18,17 +17,6 @@ from explainer.losses import gram_matrix
 from explainer.reconstruct import growing_subsets, reconstruct
 
 TINY = StyleConfig(weights="random", size=32, iterations=3, print_every=0)
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return get_backend("vgg16", weights="random")
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    return rng.random((24, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
 
 
 def test_inspect_records_every_channel_and_the_gram(backend, images):

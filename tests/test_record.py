@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from backends import get_backend
 from explainer import StyleConfig, stylize
 from explainer.cli import main
 from explainer.images import save_image
@@ -17,17 +16,6 @@ CONFIG = StyleConfig(
     weights="random", size=32, iterations=7, print_every=0,
     content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 0.5),
 )
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return get_backend("vgg16", weights="random")
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    return rng.random((24, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
