@@ -1,0 +1,368 @@
+"""The explorer's handlers (plain functions, no browser) and one end-to-end run through gradio_client."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import pathlib
+import socket
+import threading
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
+
+from explainer import app, samples  # noqa: E402
+from explainer.cli import config_to_command  # noqa: E402
+from explainer.config import ConfigError, StyleConfig  # noqa: E402
+from explainer.images import load_image, save_image  # noqa: E402
+from explainer.optimize import make_stepper  # noqa: E402
+
+# Random weights, tiny images and shallow layers: every run here compiles fast
+# and they all share one backend and one compiled step.
+FAST = dict(
+    weights="random", content_layers=["relu2_1"], style_layers=["relu1_1", "relu2_1"], style_layer_weights="1, 1",
+    size=32, iterations=7, preview_every=3, record_every=3,
+)
+
+
+@pytest.fixture()
+def pair():
+    return str(samples.sample_path("grace_hopper")), str(samples.sample_path("swirl"))
+
+
+def run_all(*args, **kwargs) -> list[tuple]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a gr.Warning outside Gradio is a UserWarning: none expected here
+        return list(app.stylize_stream(*args, **kwargs))
+
+
+def previews(outputs: list[tuple]) -> list[tuple]:
+    return [o for o in outputs if isinstance(o[0], np.ndarray)]
+
+
+def plotted_steps(figure) -> int:
+    return len(figure.axes[0].lines[0].get_xdata())
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_build_config_maps_the_widgets():
+    config = app.build_config(
+        weights="random", content_layers=["relu4_2"], style_layers=["relu3_1", "relu1_1"],
+        style_layer_weights="2, 0.5", content_weight_log=1, style_weight_log=3, tv_weight_log=-2, size=64,
+        iterations=10, seed=3,
+    )
+    assert config.style_layers == ("relu1_1", "relu3_1")  # network order, whatever the click order
+    assert config.style_layer_weights == (2.0, 0.5)
+    assert (config.content_weight, config.style_weight, config.tv_weight) == (10.0, 1000.0, 0.01)
+    assert (config.size, config.iterations, config.seed) == (64, 10, 3)
+    # The widgets' defaults are the library's defaults: the command line says nothing extra.
+    default = app.build_config(weights="random", style_layer_weights="1,1,1,1,1", size=256, iterations=200)
+    assert default == StyleConfig(weights="random", size=256, iterations=200)
+    assert app.build_config(tv_weight_log=app.TV_OFF_LOG).tv_weight == 0.0
+    assert app.weight_label("style weight", 2) == "style weight = 100  (log scale)"
+    assert app.weight_label("TV weight", app.TV_OFF_LOG, tv=True).startswith("TV weight = off")
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(style_layer_weights="-1, 1, 1, 1, 1"), "style_layer_weights must be finite numbers >= 0"),
+    (dict(style_layer_weights="one, two"), "must be numbers separated by commas"),
+    (dict(style_layer_weights="1, 1"), "has 2 values for 5 layers"),
+    (dict(content_layers=[], style_layers=[]), "at least one content or style layer"),
+    (dict(seed=1.5), "seed must be a whole number"),
+])
+def test_bad_settings_are_config_errors(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        app.build_config(**changes)
+
+
+def test_cli_command_is_the_config_to_command_line(pair):
+    content, style = pair
+    settings = app._defaults_as_settings(app.AppOptions(default_weights="random"))
+    values = [settings[name] for name in app.SETTINGS[:17]]
+    line = app.cli_command(content, style, *values)
+    config = app.build_config(**dict(zip(app.SETTINGS[:17], values)))
+    assert line == config_to_command(config, "grace_hopper-v1.png", ["swirl-v1.png"], "stylized.png")
+    assert line.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png --weights random")
+    assert app.cli_command(content, style, *values[:5], "-3, 1, 1, 1, 1").startswith("# style_layer_weights must")
+
+
+def test_layer_pickers_follow_the_network():
+    content, style, inspect_layer = app.layer_choices("vgg16", "random", False, ["relu4_2"], ["relu1_1", "relu3_4"])
+    assert "relu3_4" not in content["choices"] and all(n.startswith("relu") for n in content["choices"])
+    assert style["value"] == ["relu1_1"]  # vgg16 has no relu3_4
+    assert inspect_layer["value"] == "relu3_1"
+    # HED weights are a VGG16 whatever the network dropdown says.
+    assert app.network_arch("vgg19", "hed") == "vgg16"
+    every, _, _ = app.layer_choices("vgg19", "random", True, [], [])
+    assert "conv1_1" in every["choices"] and "pool5" in every["choices"]
+    update = app.sync_style_weights(["relu2_1", "relu1_1"], "2, 3, 4", "vgg19", "random")
+    assert update["value"] == "1, 1" and update["label"].endswith("relu1_1, relu2_1")
+    assert app.sync_style_weights(["relu1_1", "relu2_1"], "2, 3", "vgg19", "random")["value"] == "2, 3"
+
+
+def test_parse_variants():
+    variants = app.parse_variants("# comment\nshallow: style_layers=relu1_1,relu2_1\n\nstyle_weight=1000")
+    assert [v.label for v in variants] == ["shallow", "style_weight=1000"]
+    assert variants[0].overrides == {"style_layers": ("relu1_1", "relu2_1")}
+    assert variants[1].overrides == {"style_weight": 1000.0}
+    with pytest.raises(ConfigError, match="2 to 4 variants"):
+        app.parse_variants("style_weight=1")
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        app.parse_variants("a: colour=keep\nb: style_weight=1")
+
+
+# ----------------------------------------------------------------------------- stylize
+
+
+def test_stream_previews_growing_history_then_result_and_trace(pair):
+    outputs = run_all(*pair, **FAST)
+    # Status lines first (loading, compiling), with the command line already there.
+    assert not isinstance(outputs[0][0], np.ndarray) and outputs[0][2].startswith("Loading vgg19 with random weights")
+    assert all(o[3].startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png") for o in outputs)
+    live, final = previews(outputs)[:-1], outputs[-1]
+    assert live, "no preview before the end"
+    steps = [plotted_steps(o[1]) for o in live]
+    assert steps[0] == 1 and steps == sorted(steps) and len(set(steps)) == len(steps)
+    # A preview comes at the first step and whenever a multiple of preview_every has passed.
+    for before, after in itertools.pairwise(steps):
+        assert after // FAST["preview_every"] > before // FAST["preview_every"]
+    for image, figure, status, *_ in live:
+        assert image.dtype == np.uint8 and image.shape == (32, 27, 3)
+        assert f"Step {plotted_steps(figure)} of 7" in status
+        assert "first preview after" in status
+    assert all(o[4] is None for o in outputs[:-1])
+
+    image, figure, status, _, files, trace_dir = final
+    assert "**Finished** 7 of 7 steps" in status and plotted_steps(figure) == 7
+    png, record_path, archive = map(pathlib.Path, files)
+    assert np.array_equal(load_image(png), image / np.float32(255.0))
+    record = json.loads(record_path.read_text())
+    assert record["iterations_done"] == 7 and not record["interrupted"]
+    assert record["config"]["style_layers"] == ["relu1_1", "relu2_1"] and record["weights"]["name"] == "random"
+    with zipfile.ZipFile(archive) as bundle:
+        assert sorted(bundle.namelist()) == ["stylized.json", "trace/arrays.npz", "trace/trace.json"]
+    trace = json.loads((pathlib.Path(trace_dir) / "trace.json").read_text())
+    assert [s["iteration"] for s in trace["snapshots"]] == [1, 4, 7]
+
+    # ... which the Inspect tab reads back at any recorded step.
+    slider = app.trace_steps(trace_dir)
+    assert (slider["minimum"], slider["maximum"], slider["value"]) == (1, 7, 7)
+    bars, gradients, gram, note = app.trace_view(trace_dir, 5, "relu2_1")
+    assert note.startswith("Step **4**")
+    assert bars is not None and gradients is not None and gram is not None
+    assert app.trace_view(trace_dir, 1, "relu4_2")[2] is None
+    assert app.trace_view(None, 1, "relu2_1") == (None, None, None, "Run a stylization first: its trace shows up here.")
+
+
+def test_stop_ends_the_run_early_and_keeps_the_latest_image(pair):
+    outputs, shown = [], 0
+    stream = app.stylize_stream(*pair, **{**FAST, "iterations": 2000, "preview_every": 1}, session="stop-test")
+    for out in stream:
+        outputs.append(out)
+        if isinstance(out[0], np.ndarray):
+            shown += 1
+            if shown == 3:
+                assert app.request_stop("stop-test")
+    image, _, status, _, files, trace_dir = outputs[-1]
+    assert status.count("**Stopped** after") == 1
+    record = json.loads(pathlib.Path(files[1]).read_text())
+    assert record["interrupted"] and 3 <= record["iterations_done"] < 100
+    assert np.array_equal(load_image(files[0]), image / np.float32(255.0))
+    assert not np.array_equal(image, previews(outputs)[0][0])  # it did move on from the first step
+    assert not app.request_stop("stop-test"), "the finished run still has a stop flag"
+    assert trace_dir and files[2].endswith(".zip")
+
+
+def test_closing_the_stream_stops_its_run(pair):
+    stream = app.stylize_stream(*pair, **{**FAST, "iterations": 2000, "preview_every": 1}, session="close-test")
+    while not isinstance(next(stream)[0], np.ndarray):
+        pass
+    stream.close()  # what Gradio does when the page goes away
+    assert not [t for t in threading.enumerate() if t.name == "style-explainer-run-close-test"]
+
+
+def test_user_errors_become_messages_not_exceptions(pair, tmp_path):
+    content, style = pair
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("hello")
+    cases = [
+        (dict(content=str(not_an_image)), "content (notes.png)"),
+        (dict(content=None), "content: no image"),
+        (dict(style_layer_weights="-1, 1"), "style_layer_weights must be finite numbers >= 0"),
+        (dict(style_layers=["relu1_1", "relu9_9"]), "vgg19 has no layer relu9_9"),
+        (dict(weights=str(tmp_path / "missing.h5")), "missing.h5"),
+        (dict(max_side=100), "larger than the explorer takes (100 px on a side)"),
+    ]
+    for change, message in cases:
+        args = {**FAST, "content": content, "style": style, **change}
+        with pytest.warns(UserWarning) as shown:  # gr.Warning, outside a Gradio event
+            outputs = list(app.stylize_stream(args.pop("content"), args.pop("style"), **args))
+        status = outputs[-1][2]
+        assert status.startswith("**Error:**") and message in status, (change, status)
+        assert message in str(shown[-1].message)
+        assert str(tmp_path) not in status.replace(str(tmp_path / "missing.h5"), ""), "server paths leak"
+        assert all(not isinstance(o[0], np.ndarray) for o in outputs)
+
+
+def test_warm_up_compiles_what_the_first_run_needs(pair):
+    options = app.AppOptions(
+        weights_choices=("random",), default_weights="random",
+        defaults=StyleConfig(weights="random", content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
+                             size=32, iterations=4),
+    )
+    app.warm_up(options, background=False)
+    assert app._WARMUP["error"] is None and app._WARMUP["seconds"] is not None
+    hits = make_stepper.cache_info().hits
+    settings = app._defaults_as_settings(options)
+    outputs = run_all(samples.sample_path("grace_hopper"), samples.sample_path("swirl"),
+                      **{**settings, "iterations": 1})
+    assert "**Finished** 1 of 1" in outputs[-1][2]
+    assert make_stepper.cache_info().hits > hits, "the run compiled its step again"
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def test_inspect_view_shows_channels_gram_and_stats(pair):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gallery, gram, stats, rows, status = app.inspect_view(pair[1], "relu2_1", weights="random", size=32)
+    assert len(gallery) == 16
+    picture, caption = gallery[0]
+    assert picture.dtype == np.uint8 and picture.shape[2] == 3 and min(picture.shape[:2]) >= 160
+    assert caption.startswith("channel ") and "energy" in caption
+    assert gram is not None and stats is not None
+    assert [r[0] for r in rows][:3] == ["relu1_1", "relu1_2", "relu2_1"]
+    assert "relu2_1: 16x16 px, 128 channels" in status and "random" in status
+
+
+def test_inspect_errors_are_messages(pair, tmp_path):
+    big = save_image(np.zeros((40, 300, 3), np.float32), tmp_path / "wide.png")
+    for args, message in [
+        ((None, "relu2_1"), "no image to inspect"),
+        ((pair[0], "relu9_9"), "has no layer 'relu9_9'"),
+        ((str(big), "relu2_1"), "wide.png"),
+    ]:
+        with pytest.warns(UserWarning):
+            gallery, gram, _, _, status = app.inspect_view(*args, weights="random", size=32, max_side=200)
+        assert gallery == [] and gram is None and status.startswith("**Error:**") and message in status
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def test_build_app_builds_with_options():
+    demo = app.build_app(weights_choices=("random", "hed"), default_weights="random", max_size=512)
+    assert isinstance(demo, gr.Blocks)
+    endpoints = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"stylize", "stop", "inspect", "compare"} <= endpoints
+    assert demo._queue.max_size == app.MAX_QUEUE
+    with pytest.raises(ValueError, match="default_weights"):
+        app.build_app(weights_choices=("hed",), default_weights="random")
+
+
+def test_launch_settings_bind_locally_with_limits():
+    kwargs = app.launch_kwargs()
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False
+    assert kwargs["max_file_size"] == app.MAX_UPLOAD and kwargs["show_error"] is False
+    assert kwargs["allowed_paths"] == [str(samples.sample_path("swirl").parent)]
+    assert app.launch_kwargs("0.0.0.0", 8000, True)["share"] is True
+    assert all(path.startswith("06-") or "/" in path for path in app.LESSON_LINKS.values())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def served():
+    demo = app.build_app(weights_choices=("random",), default_weights="random")
+    port = free_port()
+    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_end_to_end_through_gradio_client(served, pair, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(served, verbose=False)
+    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST, "iterations": 4}
+    values = [settings[name] for name in app.SETTINGS]
+    job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *values, api_name="/stylize")
+    image, plot, status, command, files = job.result(timeout=240)
+    assert "**Finished** 4 of 4" in status and plot["type"] == "matplotlib"
+    assert load_image(image).shape == (32, 27, 3)
+    assert command.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png")
+    archive = next(f for f in files if f.endswith(".zip"))
+    with zipfile.ZipFile(archive) as bundle:
+        manifest = json.loads(bundle.read("trace/trace.json"))
+    assert manifest["weights"]["name"] == "random" and manifest["snapshots"][-1]["iteration"] == 4
+    assert len(job.outputs()) >= 3  # the stream: status lines, previews, the result
+
+    # User errors come back as messages, not as app errors.
+    bad = dict(zip(app.SETTINGS, values), style_layer_weights="-1, 1")
+    result = client.predict(handle_file(pair[0]), handle_file(pair[1]), *bad.values(), api_name="/stylize")
+    assert result[2].startswith("**Error:** style_layer_weights must be finite numbers >= 0")
+    broken = tmp_path / "broken.png"
+    broken.write_text("not a picture")
+    result = client.predict(handle_file(str(broken)), handle_file(pair[1]), *values, api_name="/stylize")
+    assert result[2] == "**Error:** content (broken.png): not an image file (Pillow cannot identify it)"
+    # Only the offered weights: no reading a file the server happens to have.
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(handle_file(pair[0]), handle_file(pair[1]), *dict(zip(app.SETTINGS, values),
+                       weights="/etc/hosts").values(), api_name="/stylize")
+
+    gallery, *_, status = client.predict(handle_file(pair[1]), "relu1_1", "vgg19", "random", "max", 32, 0,
+                                         api_name="/inspect")
+    assert len(gallery) == 16 and "relu1_1" in status
+    client.predict(api_name="/stop")  # nothing running: a no-op
+
+
+@pytest.mark.slow
+def test_stop_button_stops_a_queued_run_through_the_server(served, pair):
+    import time
+
+    from gradio_client import Client, handle_file
+
+    client = Client(served, verbose=False)
+    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST,
+                "iterations": 2000, "preview_every": 1}
+    job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *[settings[n] for n in app.SETTINGS],
+                        api_name="/stylize")
+    deadline = time.monotonic() + 180
+    while not any(isinstance(o, tuple) and "Step " in o[2] for o in job.outputs()):
+        assert time.monotonic() < deadline and not job.done(), "no preview came"
+        time.sleep(0.1)
+    client.predict(api_name="/stop")  # the same session: it stops this run, though the run holds the queue
+    image, _, status, _, files = job.result(timeout=60)
+    assert "**Stopped** after" in status and load_image(image).shape == (32, 27, 3)
+    record = json.loads(pathlib.Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert record["interrupted"] and record["iterations_done"] < 2000
+
+
+@pytest.mark.slow
+def test_compare_view_runs_variants_side_by_side(pair):
+    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST}
+    values = [settings[name] for name in app.SETTINGS]
+    figure, table, status = app.compare_view(
+        *pair, "shallow: style_layers=relu1_1\ndeeper: style_layers=relu2_1; style_weight=1000", 32, 3, *values
+    )
+    assert [row[0] for row in table["data"]] == ["shallow", "deeper"]
+    assert table["headers"][:6] == ["label", "overrides", "loss", "content", "style", "tv"]
+    assert table["headers"][-1] == "time_s"
+    assert len(figure.axes) == 2 and "2 variants, 32 px, 3 steps each" in status
+    with pytest.warns(UserWarning):
+        _, empty, message = app.compare_view(*pair, "only one: style_weight=1", 32, 3, *values)
+    assert empty["data"] == [] and "2 to 4 variants" in message

@@ -1,0 +1,143 @@
+"""The explorer in a real browser: upload, stylize, inspect, compare; a screenshot of each tab.
+
+Needs Playwright (`pip install playwright`) and a Chromium: Debian's
+(`apt-get install chromium`, found at `/usr/bin/chromium`) or the one named by
+`$STYLE_EXPLAINER_CHROMIUM`; skipped with the reason otherwise. Playwright's
+own browser download is not used.
+
+Screenshots go to `test-artifacts/explorer-<tab>.png`. With
+`STYLE_EXPLAINER_UPDATE_SCREENSHOTS=1` they are also copied to
+`lessons/assets/explorer/` for the docs (so CI never changes tracked files);
+`STYLE_EXPLAINER_TEST_WEIGHTS=hed` (and `STYLE_EXPLAINER_TEST_SIZE`,
+`STYLE_EXPLAINER_TEST_ITERATIONS`, and `STYLE_EXPLAINER_TEST_CACHE` for a
+cache folder that holds those weights) run with real weights, bigger and longer, for those.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import time
+
+import pytest
+
+pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+
+from explainer import app, samples  # noqa: E402
+from explainer.config import StyleConfig  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS_ASSETS = ROOT / "lessons" / "assets" / "explorer"
+CHROMIUM = os.environ.get("STYLE_EXPLAINER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+WEIGHTS = os.environ.get("STYLE_EXPLAINER_TEST_WEIGHTS", "random")
+SIZE = int(os.environ.get("STYLE_EXPLAINER_TEST_SIZE", "128"))
+ITERATIONS = int(os.environ.get("STYLE_EXPLAINER_TEST_ITERATIONS", "20"))
+TIMEOUT_MS = 120_000 if SIZE * ITERATIONS <= 128 * 20 else 1_800_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                       reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set STYLE_EXPLAINER_CHROMIUM)"),
+]
+
+
+@pytest.fixture()
+def explorer(monkeypatch):
+    if os.environ.get("STYLE_EXPLAINER_TEST_CACHE"):  # a cache with real weights, for the docs' screenshots
+        monkeypatch.setenv("STYLE_EXPLAINER_CACHE", os.environ["STYLE_EXPLAINER_TEST_CACHE"])
+    # Small and quick, with shallow layers, so the whole tour stays well under 90 s on a CPU.
+    defaults = StyleConfig(weights=WEIGHTS, size=SIZE, iterations=ITERATIONS, content_layers=("relu3_1",),
+                           style_layers=("relu1_1", "relu2_1", "relu3_1"))
+    demo = app.build_app(weights_choices=(WEIGHTS,), default_weights=WEIGHTS, defaults=defaults)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture()
+def page():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.set_default_timeout(TIMEOUT_MS)
+            yield tab
+        finally:
+            browser.close()
+
+
+def screenshot(page, name: str) -> pathlib.Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"explorer-{name}.png"
+    page.screenshot(path=path, full_page=True)
+    if os.environ.get("STYLE_EXPLAINER_UPDATE_SCREENSHOTS") == "1":
+        from PIL import Image
+
+        DOCS_ASSETS.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as shot:  # 256 colours: a third of the size, and still crisp
+            shot.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+                DOCS_ASSETS / f"{name}.png", optimize=True)
+    return path
+
+
+def set_slider(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_tour_of_the_three_tabs(explorer, page):
+    started = time.perf_counter()
+    lap = lambda what: print(f"{what}: {time.perf_counter() - started:.1f} s")  # noqa: E731
+    page.goto(explorer, wait_until="load")
+    page.wait_for_selector("#stylize-button")
+
+    # Stylize: upload two images, run, wait for the result and its downloads.
+    page.locator("#content-image input[type=file]").set_input_files(samples.sample_path("grace_hopper"))
+    page.locator("#style-image input[type=file]").set_input_files(samples.sample_path("swirl"))
+    page.wait_for_selector("#content-image img")
+    page.wait_for_selector("#style-image img")
+    page.locator("#stylize-button").click()
+    page.wait_for_selector(f"#run-status :text('Finished {ITERATIONS} of {ITERATIONS} steps')")
+    assert page.locator("#result-image img").count() == 1
+    assert page.locator("#loss-plot img").count() >= 1
+    downloads = page.locator("#downloads").inner_text()
+    assert "stylized-trace" in downloads and ".zip" in downloads
+    command = page.locator("#cli-command textarea").input_value()
+    assert command.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png")
+    screenshot(page, "stylize")
+    lap("stylize")
+
+    # Inspect: one image's channels, and the run's trace (filled in after the run).
+    page.get_by_role("tab", name="Inspect").click()
+    page.locator("#inspect-image input[type=file]").set_input_files(samples.sample_path("swirl"))
+    page.wait_for_selector("#inspect-image img")
+    page.locator("#inspect-button").click()
+    page.wait_for_function("document.querySelectorAll('#feature-gallery img').length >= 16")
+    page.wait_for_selector("#trace-bars img")
+    screenshot(page, "inspect")
+    lap("inspect")
+
+    # Compare: two variants, tiny and short.
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-variants textarea").fill(
+        "shallow: style_layers=relu1_1,relu2_1\ndeep: style_layers=relu3_1")
+    set_slider(page, "compare-size", 64)
+    set_slider(page, "compare-iterations", 10)
+    page.locator("#compare-button").click()
+    page.wait_for_selector("#compare-plot img")
+    page.wait_for_selector("#compare-table :text('deep')")
+    assert "shallow" in page.locator("#compare-table").inner_text()
+    screenshot(page, "compare")
+    lap("compare")
