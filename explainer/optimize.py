@@ -113,9 +113,9 @@ def make_stepper(
 
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
     zoom line search satisfying the strong Wolfe conditions) moves an
-    unconstrained iterate but evaluates the loss on its clipped image, so
-    pixels pushed out of range stop mattering and the reported loss is the
-    loss of the image that is shown and saved.
+    unconstrained iterate but evaluates the loss on its clipped image
+    (clipped straight-through, so out-of-range pixels keep a gradient), so
+    the reported loss is the loss of the image that is shown and saved.
     """
     objective = make_objective(backend, spec)
     decay = 0.0 if ema_decay is None else float(ema_decay)
@@ -136,7 +136,9 @@ def make_stepper(
             # L-BFGS runs unconstrained (clipping between steps would break its
             # curvature pairs), so the loss is taken of the *clipped* image:
             # the loss it minimises and reports is that of the image you get.
-            value_fn = lambda x: objective(params, jnp.clip(x, 0.0, 1.0), targets)[0]  # noqa: E731
+            # The clip is straight-through: a pixel pushed out of range keeps
+            # its gradient and can come back (a plain clip would freeze it).
+            value_fn = lambda x: objective(params, _clip_straight_through(x), targets)[0]  # noqa: E731
             # The line search leaves the value and gradient at the accepted
             # point in the state: reuse them instead of recomputing.
             loss, grad = optax.value_and_grad_from_state(value_fn)(state.image, state=state.opt_state)
@@ -175,6 +177,11 @@ def make_stepper(
         display=jax.jit(display),
         carries_state_across_scales=optimizer == "adam",
     )
+
+
+def _clip_straight_through(x: jax.Array) -> jax.Array:
+    """`clip(x, 0, 1)` in value, the identity in gradient."""
+    return x + jax.lax.stop_gradient(jnp.clip(x, 0.0, 1.0) - x)
 
 
 def loss_spec(config: StyleConfig) -> LossSpec:

@@ -173,3 +173,15 @@ def test_config_round_trips_through_json_dict():
     assert StyleConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="unknown config field"):
         StyleConfig.from_dict({"sizee": 3})
+
+
+def test_lbfgs_clip_is_straight_through():
+    import jax
+    import jax.numpy as jnp
+
+    from explainer.optimize import _clip_straight_through
+
+    x = jnp.array([-0.5, 0.3, 1.7])
+    np.testing.assert_allclose(_clip_straight_through(x), [0.0, 0.3, 1.0])
+    # out-of-range pixels keep their gradient, so L-BFGS can bring them back
+    np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(_clip_straight_through(v) * 2.0))(x), [2.0, 2.0, 2.0])
