@@ -44,10 +44,12 @@ __all__ = [
     "feature_maps",
     "gradient_maps",
     "gram_comparison",
+    "gram_heatmap",
     "loss_curves",
     "progression",
     "save",
     "term_names",
+    "to_html",
 ]
 
 #: Colormaps: activations and Gram matrices, gradient maps, signed differences.
