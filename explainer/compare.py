@@ -96,7 +96,7 @@ class Comparison:
             ax = axes.flat[index]
             ax.imshow(np.clip(result.image, 0, 1))
             final = result.record["history"][-1]["loss"] if result.record["history"] else float("nan")
-            title = variant.label if self.layout is None else ""
+            title = textwrap.fill(variant.label, 34) if self.layout is None else ""
             ax.set_title(f"{title}\nloss {final:.3g}".strip(), fontsize=8)
         if self.row_labels:
             for ax, label in zip(axes[:, 0], self.row_labels):
@@ -260,7 +260,8 @@ def ratio_sweep(
         for ratio in ratios:
             variants.append(Variant(
                 label=f"{'+'.join(layers)}, content/style {ratio:g}",
-                overrides={"style_layers": layers, "content_weight": ratio * style_weight, "style_weight": style_weight},
+                overrides={"style_layers": layers, "content_weight": round(ratio * style_weight, 12),
+                           "style_weight": style_weight},
             ))
     row_labels = [f"style {layers[0]}" + (f"..{layers[-1]}" if len(layers) > 1 else "") for layers in sets]
     column_labels = [f"content/style = {r:g}" for r in ratios]
