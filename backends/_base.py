@@ -8,12 +8,13 @@ register a factory.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import jax
 
-from backends._vgg import ARCHITECTURES, VGGBackend
+from backends._vgg import ARCHITECTURES, POOLINGS, VGGBackend
 from backends._weights import WeightsInfo, load_weights
 
 
@@ -98,10 +99,6 @@ def get_backend(
 
 def _vgg_factory(arch: str) -> BackendFactory:
     def make(*, weights: str, pooling: str, seed: int = 0, log=None) -> VGGBackend:
-        import sys
-
-        from backends._vgg import POOLINGS
-
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
         params, info = load_weights(weights, arch, seed=seed, log=log)
