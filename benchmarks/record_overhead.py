@@ -2,8 +2,10 @@
 
 Runs the same stylization (sample content and style, HED VGG16 weights by
 default) with no recording, with snapshots every N steps, and with snapshots
-but no gradient maps; alternates the variants, repeats, and prints medians
-and overheads. Compilation is excluded (one warm-up run of each variant).
+but no gradient maps; alternates the variants, repeats, and prints medians,
+overheads and the extra time per snapshot. Compilation is excluded (one
+warm-up run of each variant). On a 2-core machine run it when nothing else
+runs: the differences measured are a few percent.
 
     python benchmarks/record_overhead.py                 # 256 px, 50 steps, every 10th
     python benchmarks/record_overhead.py --size 128 --iterations 30 --weights random
@@ -54,9 +56,13 @@ def main() -> None:
         for name, spec in variants.items():
             times[name].append(timed(spec))
     base = statistics.median(times["no recording"])
+    snapshots = sum(RecordSpec(every=args.every).wants(i, args.iterations) for i in range(1, args.iterations + 1))
+    print(f"{snapshots} snapshots per run (step 1, every {args.every}th after it, the last)")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<36} {median:7.2f} s   overhead {100 * (median / base - 1):+6.1f}%")
+        runs = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:<36} {median:7.2f} s   overhead {100 * (median / base - 1):+6.1f}%   "
+              f"({(median - base) / snapshots:+.3f} s per snapshot; runs: {runs})")
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def inspect_image(
     for name in layers:
         values = np.asarray(features[name])
         stats, channels, kept = channel_summary(values, top_k)
-        arrays[f"iter0/activations/{name}"] = kept
-        arrays[f"iter0/channels/{name}"] = channels
-        arrays[f"iter0/stats/{name}"] = stats
+        arrays[f"iter0/activations/{name}"] = np.asarray(kept)
+        arrays[f"iter0/channels/{name}"] = np.asarray(channels)
+        arrays[f"iter0/stats/{name}"] = np.asarray(stats)
         arrays[f"iter0/gram/{name}"] = np.asarray(gram_matrix(features[name]))
     manifest = {
         "format": TRACE_FORMAT,

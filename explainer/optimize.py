@@ -80,14 +80,34 @@ def compute_targets(
     backend: Backend, spec: LossSpec, content: np.ndarray, styles: Sequence[np.ndarray], blend: Sequence[float]
 ) -> Targets:
     """Activations of the content image and the blended Gram matrices of the style images."""
+    return _targets_and_grams(backend, spec, content, styles, blend, ())[0]
+
+
+def _targets_and_grams(
+    backend: Backend,
+    spec: LossSpec,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    blend: Sequence[float],
+    gram_layers: tuple[str, ...],
+) -> tuple[Targets, dict, list[dict]]:
+    """The targets, plus the Gram matrices of the content and of each style image at `gram_layers`.
+
+    One forward pass per image serves both (the recorder wants the Grams;
+    a second pass would cost as much as an optimisation step).
+    """
     content_layers = tuple(name for name, _ in spec.content)
     style_layers = tuple(name for name, _ in spec.style)
-    content_features = backend.features(content, content_layers) if content_layers else {}
-    grams = [
-        {name: gram_matrix(value) for name, value in backend.features(style, style_layers).items()}
-        for style in styles
-    ] if style_layers else [{}]
-    return Targets(content=dict(content_features), style=blend_grams(grams, blend) if style_layers else {})
+    features = lambda image, layers: backend.features(image, layers) if layers else {}  # noqa: E731
+    content_features = features(content, tuple(dict.fromkeys(content_layers + gram_layers)))
+    style_features = [features(style, tuple(dict.fromkeys(style_layers + gram_layers))) for style in styles]
+    style_grams = [{name: gram_matrix(f[name]) for name in dict.fromkeys(style_layers + gram_layers)} for f in style_features]
+    targets = Targets(
+        content={name: content_features[name] for name in content_layers},
+        style=blend_grams([{n: g[n] for n in style_layers} for g in style_grams], blend) if style_layers else {},
+    )
+    content_grams = {name: gram_matrix(content_features[name]) for name in gram_layers}
+    return targets, content_grams, [{name: g[name] for name in gram_layers} for g in style_grams]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -103,6 +123,20 @@ class Stepper:
     step: Callable[[Any, StepState, Targets], tuple[StepState, jax.Array, dict]]
     display: Callable[[StepState], jax.Array]
     carries_state_across_scales: bool
+    _recorded: Callable = dataclasses.field(repr=False)
+    _recorded_steps: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def recorded_step(self, snapshot_fn: Callable) -> Callable:
+        """The jitted step that also takes a snapshot: `(params, state, targets) -> (state, loss, terms, arrays)`.
+
+        `snapshot_fn` comes from
+        [`make_snapshot_fn`][explainer.record.make_snapshot_fn]. With Adam
+        the update uses the snapshot's own gradient, so a recorded step costs
+        its snapshot plus an optimiser update, not a snapshot plus a step.
+        """
+        if snapshot_fn not in self._recorded_steps:
+            self._recorded_steps[snapshot_fn] = self._recorded(snapshot_fn)
+        return self._recorded_steps[snapshot_fn]
 
 
 @functools.lru_cache(maxsize=16)
@@ -123,11 +157,18 @@ def make_stepper(
     if optimizer == "adam":
         transform = optax.adam(learning_rate)
 
+        def descend(state: StepState, grad):
+            updates, opt_state = transform.update(grad, state.opt_state, state.image)
+            return jnp.clip(optax.apply_updates(state.image, updates), 0.0, 1.0), opt_state
+
         def update(params, state: StepState, targets):
             (loss, terms), grad = jax.value_and_grad(objective, argnums=1, has_aux=True)(params, state.image, targets)
-            updates, opt_state = transform.update(grad, state.opt_state, state.image)
-            image = jnp.clip(optax.apply_updates(state.image, updates), 0.0, 1.0)
-            return image, opt_state, loss, terms
+            return *descend(state, grad), loss, terms
+
+        def recorded(snapshot_fn, params, state: StepState, targets):
+            snapshot = snapshot_fn(params, state.image, targets)
+            image, opt_state = descend(state, snapshot.gradient)
+            return finish(state, image, opt_state), snapshot.loss, snapshot.terms, snapshot.arrays
 
     elif optimizer == "lbfgs":
         transform = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
@@ -150,6 +191,12 @@ def make_stepper(
             _, terms = objective(params, jnp.clip(state.image, 0.0, 1.0), targets)
             return optax.apply_updates(state.image, updates), opt_state, loss, terms
 
+        def recorded(snapshot_fn, params, state: StepState, targets):
+            # The line search needs its own evaluations: snapshot the image the
+            # step evaluates (the clipped iterate), then take the plain step.
+            arrays = snapshot_fn(params, jnp.clip(state.image, 0.0, 1.0), targets).arrays
+            return *step(params, state, targets), arrays
+
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}")
 
@@ -157,10 +204,13 @@ def make_stepper(
         image = jnp.asarray(image, jnp.float32)
         return StepState(image, transform.init(image), jnp.zeros_like(image), jnp.zeros((), jnp.int32))
 
+    def finish(state: StepState, image: jax.Array, opt_state) -> StepState:
+        ema = decay * state.ema + (1.0 - decay) * image
+        return StepState(image, opt_state, ema, state.count + 1)
+
     def step(params, state: StepState, targets: Targets):
         image, opt_state, loss, terms = update(params, state, targets)
-        ema = decay * state.ema + (1.0 - decay) * image
-        return StepState(image, opt_state, ema, state.count + 1), loss, terms
+        return finish(state, image, opt_state), loss, terms
 
     def display(state: StepState) -> jax.Array:
         if ema_decay is None:
@@ -169,13 +219,15 @@ def make_stepper(
             image = state.ema / (1.0 - decay ** jnp.maximum(state.count, 1))
         return jnp.clip(image, 0.0, 1.0)
 
+    # Donating the state lets XLA update the image in place. optax's L-BFGS
+    # state holds aliased buffers, which cannot be donated twice.
+    donate = (1,) if optimizer == "adam" else ()
     return Stepper(
         init=init,
-        # Donating the state lets XLA update the image in place. optax's
-        # L-BFGS state holds aliased buffers, which cannot be donated twice.
-        step=jax.jit(step, donate_argnums=(1,) if optimizer == "adam" else ()),
+        step=jax.jit(step, donate_argnums=donate),
         display=jax.jit(display),
         carries_state_across_scales=optimizer == "adam",
+        _recorded=lambda snapshot_fn: jax.jit(functools.partial(recorded, snapshot_fn), donate_argnums=donate),
     )
 
 
@@ -237,7 +289,7 @@ def run(
         recorder: takes snapshots at the steps it selects (see
             [`explainer.record`][explainer.record]); the others run at full speed.
     """
-    backend.check_layers(config.content_layers + config.style_layers)
+    backend.check_layers(config.content_layers + config.style_layers + (recorder.spec.layers if recorder else ()))
     spec = loss_spec(config)
     stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay)
     blend = config.style_blend or (1.0,) * len(styles)
@@ -253,9 +305,9 @@ def run(
         scaled_styles = [_images.resize_longest(s, style_side) for s in styles]
         if config.colors == "match":
             scaled_styles = [match_colors(s, scaled_content) for s in scaled_styles]
-        targets = compute_targets(backend, spec, scaled_content, scaled_styles, blend)
+        gram_layers = (recorder.spec.layers or spec.layers) if recorder is not None else ()
+        targets, *grams = _targets_and_grams(backend, spec, scaled_content, scaled_styles, blend, gram_layers)
         if recorder is not None:
-            grams = _reference_grams(backend, recorder.spec.layers or spec.layers, scaled_content, scaled_styles)
             recorder.start_scale(scale, backend, spec, targets, *grams)
 
         if state is None:
@@ -271,24 +323,20 @@ def run(
             state = fresh
 
         for step_at_scale in range(1, config.iterations + 1):
+            snapshot = None
             if recorder is not None and recorder.spec.wants(step_at_scale, config.iterations):
-                recorder.snapshot(iteration + 1, scale, backend.params, state.image, targets)
-            state, loss, terms = stepper.step(backend.params, state, targets)
+                recorded_step = stepper.recorded_step(recorder.snapshot_fn)
+                state, loss, terms, snapshot = recorded_step(backend.params, state, targets)
+            else:
+                state, loss, terms = stepper.step(backend.params, state, targets)
             iteration += 1
             # One transfer per step; the state itself is donated to the next
             # step, so nothing yielded may refer to it.
-            loss, terms, image = jax.device_get((loss, terms, stepper.display(state)))
+            loss, terms, image, snapshot = jax.device_get((loss, terms, stepper.display(state), snapshot))
             progress = Progress(iteration, scale, float(loss), _floats(terms), image)
-            if recorder is not None:
-                recorder.add_losses(iteration, progress.loss, progress.terms)
+            if snapshot is not None:
+                recorder.add(iteration, scale, snapshot, progress.loss, progress.terms)
             yield progress
-
-
-def _reference_grams(backend: Backend, layers: tuple[str, ...], content: np.ndarray, styles: Sequence[np.ndarray]):
-    """Gram matrices of the content and each style image at the recorded layers."""
-    backend.check_layers(layers)
-    grams_of = lambda image: {k: gram_matrix(v) for k, v in backend.features(image, layers).items()}  # noqa: E731
-    return grams_of(content), [grams_of(style) for style in styles]
 
 
 def _floats(terms: dict) -> dict:

@@ -5,8 +5,13 @@ A [`Recorder`][explainer.record.Recorder] is handed to
 *snapshot* of the image being optimised: for each chosen layer the
 activations (the `top_k` channels with the most energy, plus statistics of
 every channel), the Gram matrix, and the gradient of each loss term with
-respect to the image (where that layer pushes the pixels). It never changes
-what is optimised, and iterations it does not select run at full speed.
+respect to the image (where that layer pushes the pixels). Iterations it
+does not select run the ordinary compiled step, at full speed; a selected
+iteration runs one jitted step that also takes the snapshot, sharing the
+forward pass and summarising activations on the device, so only small arrays
+reach the host. It does not change what is optimised, except by float
+rounding: with gradient maps, the step's gradient is the sum of the per-term
+gradients (which saves the step its own backward pass).
 
 The snapshots, the Gram matrices of the content and style images, and the
 per-step losses make a [`Trace`][explainer.record.Trace], saved as a folder:
@@ -25,14 +30,15 @@ import functools
 import json
 import os
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from backends import Backend
-from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms
+from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms, total_variation
 
 TRACE_FORMAT = "style-explainer.trace"
 TRACE_VERSION = 1
@@ -50,7 +56,8 @@ class RecordSpec:
         top_k: keep the activations of the `top_k` most energetic channels
             (mean square activation); `None` keeps all channels.
         gradients: also record each loss term's gradient map over the image
-            (one backward pass per term: the costly part of a snapshot).
+            (one backward pass per term, from that term's layer down: the
+            costly part of a snapshot, about 0.7 of a step more).
     """
 
     every: int = 10
@@ -70,57 +77,109 @@ class RecordSpec:
         return (iteration - 1) % self.every == 0 or iteration == last
 
 
-@functools.lru_cache(maxsize=16)
-def make_probe(backend: Backend, spec: LossSpec, layers: tuple[str, ...], gradients: bool):
-    """A jitted `probe(params, image, targets) -> dict` for one snapshot.
+class Snapshot(NamedTuple):
+    """What one recorded step computed, as returned by a snapshot function (a pytree).
 
-    Returns `{"features": {layer: F}, "grams": {layer: G}, "gradients":
-    {"content/<layer>" | "style/<layer>" | "tv": (H, W) map}}`. Each map is
-    the Euclidean norm over RGB of that term's gradient with respect to the
-    image.
+    Attributes:
+        loss: total loss of `image`.
+        terms: per-layer weighted terms (see [`loss_terms`][explainer.losses.loss_terms]).
+        gradient: gradient of the total loss with respect to `image`; with
+            gradient maps on, the sum of the per-term gradients.
+        arrays: `{"image", "stats/L", "channels/L", "activations/L", "gram/L",
+            "gradient/<term>"}`: small arrays, summarised on the device.
+    """
+
+    loss: jax.Array
+    terms: dict
+    gradient: jax.Array
+    arrays: dict
+
+
+@functools.lru_cache(maxsize=16)
+def make_snapshot_fn(
+    backend: Backend, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool
+) -> Callable[[Any, jax.Array, Targets], Snapshot]:
+    """A pure `snapshot(params, image, targets) -> Snapshot` for one recorded step.
+
+    It evaluates the loss and its gradient *and* everything a snapshot
+    keeps, so a recorded optimisation step is this plus the optimiser's
+    update ([`Stepper.recorded_step`][explainer.optimize.Stepper]): the
+    forward pass is shared, and only small arrays leave the device
+    (per-channel statistics, the `top_k` channels, Gram matrices, maps).
+
+    With `gradients`, each term's gradient is its own backward pass, from its
+    own layer down (about three full backward passes for the default five
+    style layers); the step's gradient is their sum, which saves the step's
+    own backward pass. Without, it is one `value_and_grad`.
     """
     needed = tuple(dict.fromkeys(layers + spec.layers))
 
-    def terms_of(params, image, targets):
-        return loss_terms(spec, backend.apply(params, image, needed), targets, image)
+    def term_keys():
+        keys = [("content", n) for n, _ in spec.content] + [("style", n) for n, _ in spec.style]
+        return keys + ([("tv", None)] if spec.tv_weight else [])
 
-    def probe(params, image, targets):
+    def objective(params, image, targets):
         features = backend.apply(params, image, needed)
-        out = {
-            "features": {name: features[name] for name in layers},
-            "grams": {name: gram_matrix(features[name]) for name in layers},
-            "gradients": {},
-        }
+        terms = loss_terms(spec, features, targets, image)
+        return sum_terms(terms), (terms, features)
+
+    def snapshot(params, image, targets) -> Snapshot:
         if gradients:
-            names = [("content", n) for n, _ in spec.content] + [("style", n) for n, _ in spec.style]
-            if spec.tv_weight:
-                names.append(("tv", None))
-            for kind, name in names:
-                # One backward pass per term; each only goes back from its own
-                # layer, and XLA shares the forward pass between them.
+            loss, (terms, features) = objective(params, image, targets)
+        else:
+            grad_fn = jax.value_and_grad(objective, argnums=1, has_aux=True)
+            (loss, (terms, features)), gradient = grad_fn(params, image, targets)
+        arrays: dict[str, jax.Array] = {"image": image}
+        for name in layers:
+            stats, channels, kept = channel_summary(features[name], top_k)
+            arrays[f"stats/{name}"] = stats
+            arrays[f"channels/{name}"] = channels
+            arrays[f"activations/{name}"] = kept
+            arrays[f"gram/{name}"] = gram_matrix(features[name])
+        if gradients:
+            per_term = []
+            for kind, name in term_keys():
+                # Each term differentiated on its own, stopping at its own layer;
+                # XLA shares the forward pass between them and `objective`.
                 def term(x, kind=kind, name=name):
-                    terms = terms_of(params, x, targets)
-                    return terms[kind] if name is None else terms[kind][name]
+                    if kind == "tv":
+                        return spec.tv_weight * total_variation(x)
+                    own = backend.apply(params, x, (name,))
+                    return loss_terms(_only(spec, kind, name), own, targets, x)[kind][name]
 
                 grad = jax.grad(term)(image)
+                per_term.append(grad)
                 key = kind if name is None else f"{kind}/{name}"
-                out["gradients"][key] = jnp.sqrt(jnp.sum(jnp.square(grad), axis=-1))
-        return out
+                arrays[f"gradient/{key}"] = jnp.sqrt(jnp.sum(jnp.square(grad), axis=-1))
+            gradient = sum(per_term[1:], per_term[0]) if per_term else jnp.zeros_like(image)
+        return Snapshot(loss, terms, gradient, arrays)
 
-    return jax.jit(probe)
+    return snapshot
 
 
-def channel_summary(features: np.ndarray, top_k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _only(spec: LossSpec, kind: str, name: str) -> LossSpec:
+    """The loss reduced to one content or style term (same weight, no TV)."""
+    return LossSpec(
+        content=tuple((n, w) for n, w in spec.content if kind == "content" and n == name),
+        style=tuple((n, w) for n, w in spec.style if kind == "style" and n == name),
+    )
+
+
+def channel_summary(features, top_k: int | None):
     """`(stats (C, 4), top channel indices (k,), their activations (h, w, k))`.
 
-    Channels are ranked by energy (mean square activation), highest first.
+    Works on NumPy and on traced JAX arrays alike (it runs inside the jitted
+    snapshot). Channels are ranked by energy (mean square activation),
+    highest first; ties keep the lower index first. Statistics are
+    `CHANNEL_STATS`: mean, standard deviation, max and energy per channel.
     """
-    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
-    energy = np.mean(flat**2, axis=0)
-    stats = np.stack([flat.mean(0), flat.std(0), flat.max(0), energy], axis=1).astype(np.float32)
-    order = np.argsort(-energy, kind="stable")
-    keep = order if top_k is None else order[:top_k]
-    return stats, keep.astype(np.int32), features[..., keep]
+    features = jnp.asarray(features, jnp.float32)
+    flat = features.reshape(-1, features.shape[-1])
+    energy = jnp.mean(jnp.square(flat), axis=0)
+    stats = jnp.stack([flat.mean(0), flat.std(0), flat.max(0), energy], axis=1)
+    k = flat.shape[-1] if top_k is None else min(top_k, flat.shape[-1])
+    _, keep = jax.lax.top_k(energy, k)
+    return stats, keep.astype(jnp.int32), jnp.take(features, keep, axis=-1)
 
 
 class Recorder:
@@ -135,9 +194,10 @@ class Recorder:
     # Called by explainer.optimize.run -------------------------------------------------
 
     def start_scale(self, scale: int, backend: Backend, loss: LossSpec, targets: Targets, content_grams, style_grams):
+        """Prepare for a scale: choose the snapshot function, keep the reference Grams."""
         self.layers = self.spec.layers or loss.layers
         backend.check_layers(self.layers)
-        self._probe = make_probe(backend, loss, self.layers, self.spec.gradients)
+        self.snapshot_fn = make_snapshot_fn(backend, loss, self.layers, self.spec.top_k, self.spec.gradients)
         for name, gram in content_grams.items():
             self.arrays[f"scale{scale}/content_gram/{name}"] = np.asarray(gram)
         for index, grams in enumerate(style_grams):
@@ -146,24 +206,11 @@ class Recorder:
         for name, gram in targets.style.items():
             self.arrays[f"scale{scale}/target_gram/{name}"] = np.asarray(gram)
 
-    def snapshot(self, iteration: int, scale: int, params, image: jax.Array, targets: Targets) -> None:
-        out = jax.device_get(self._probe(params, image, targets))
-        prefix = f"iter{iteration}"
-        self.arrays[f"{prefix}/image"] = np.asarray(image)
-        for name in self.layers:
-            stats, channels, kept = channel_summary(np.asarray(out["features"][name]), self.spec.top_k)
-            self.arrays[f"{prefix}/activations/{name}"] = kept
-            self.arrays[f"{prefix}/channels/{name}"] = channels
-            self.arrays[f"{prefix}/stats/{name}"] = stats
-            self.arrays[f"{prefix}/gram/{name}"] = np.asarray(out["grams"][name])
-        for key, grad_map in out["gradients"].items():
-            self.arrays[f"{prefix}/gradient/{key}"] = np.asarray(grad_map)
-        self.snapshots.append({"iteration": iteration, "scale": scale})
-
-    def add_losses(self, iteration: int, loss: float, terms: dict) -> None:
-        """Attach the step's losses (computed by the step itself) to its snapshot."""
-        if self.snapshots and self.snapshots[-1]["iteration"] == iteration:
-            self.snapshots[-1].update(loss=loss, terms=terms)
+    def add(self, iteration: int, scale: int, arrays: dict, loss: float, terms: dict) -> None:
+        """Keep one snapshot: the `Snapshot.arrays` of a recorded step (on the host) and its losses."""
+        for key, value in arrays.items():
+            self.arrays[f"iter{iteration}/{key}"] = np.asarray(value)
+        self.snapshots.append({"iteration": iteration, "scale": scale, "loss": loss, "terms": terms})
 
     def trace(self, **manifest: Any) -> Trace:
         full = {
