@@ -115,3 +115,42 @@ def test_pooling_gradient_matches_flax_windowed_pooling(pooling):
     theirs = jax.grad(lambda v: jnp.sum(windowed(v, (2, 2), strides=(2, 2), padding="VALID") * probe))(x)
     np.testing.assert_allclose(_pool(x, pooling), windowed(x, (2, 2), strides=(2, 2), padding="VALID"), rtol=1e-6)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_conv_with_precomputed_backward_kernel_has_jax_own_gradients():
+    from jax import lax
+
+    from backends._vgg import backward_kernel, conv3x3
+
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((1, 6, 5, 4)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 4, 7)), jnp.float32)
+    probe = jnp.asarray(rng.standard_normal((1, 6, 5, 7)), jnp.float32)
+
+    def plain(x, k):  # JAX's own VJP of the same convolution
+        y = lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jnp.sum(jnp.tanh(y) * probe)
+
+    def ours(x, k):
+        return jnp.sum(jnp.tanh(conv3x3(x, k, backward_kernel(k))) * probe)
+
+    np.testing.assert_allclose(ours(x, kernel), plain(x, kernel), rtol=1e-6)
+    for got, expected in zip(jax.grad(ours, (0, 1))(x, kernel), jax.grad(plain, (0, 1))(x, kernel)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # the backward kernel is HWIO with in/out swapped and space flipped
+    assert backward_kernel(kernel).shape == (3, 3, 7, 4)
+    np.testing.assert_array_equal(backward_kernel(kernel)[0, 0], kernel[2, 2].T)
+
+
+def test_backend_image_gradient_equals_the_plain_network_gradient():
+    backend = get_backend("vgg16", weights="random", seed=0)
+    assert set(backend.params["conv2_1"]) == {"kernel", "bias", "kernel_backward"}
+    plain_params = {k: {"kernel": v["kernel"], "bias": v["bias"]} for k, v in backend.params.items()}
+    image = jnp.asarray(np.random.default_rng(4).random((12, 10, 3)), jnp.float32)
+
+    def loss(params, x):
+        return jnp.sum(jnp.square(backend.apply(params, x, ("relu2_2",))["relu2_2"]))
+
+    # without kernel_backward the module derives it in the step; with it, it reads it
+    np.testing.assert_allclose(jax.grad(loss, 1)(backend.params, image), jax.grad(loss, 1)(plain_params, image),
+                               rtol=1e-5, atol=1e-5 * float(jnp.abs(jax.grad(loss, 1)(plain_params, image)).max()))
