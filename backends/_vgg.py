@@ -93,17 +93,47 @@ def _pool(x: jax.Array, pooling: str) -> jax.Array:
 
     Written as crop + reshape + reduce rather than `flax.linen.max_pool`:
     XLA:CPU turns the gradient of a windowed max-pool into a slow
-    select-and-scatter, while the gradient of a plain `max` over a reshaped
-    axis is a cheap mask (9% faster image gradients at 256 px, see
-    `benchmarks/README.md`). The values are the same; so are the gradients,
-    except in a window with tied maxima, where `max` splits the gradient
-    evenly instead of giving it to one element (after a ReLU such ties are
-    nearly always zeros, whose incoming gradient is zero anyway).
+    select-and-scatter. Max pooling's gradient is
+    [`_max_over_windows`][backends._vgg._max_over_windows]'s, the same as
+    PyTorch's and Caffe's (see `benchmarks/README.md` for the timings).
     """
     n, height, width, channels = x.shape
     h, w = height // 2, width // 2
     windows = x[:, : 2 * h, : 2 * w].reshape(n, h, 2, w, 2, channels)
-    return windows.max(axis=(2, 4)) if pooling == "max" else windows.mean(axis=(2, 4))
+    return _max_over_windows(windows) if pooling == "max" else windows.mean(axis=(2, 4))
+
+
+@jax.custom_vjp
+def _max_over_windows(windows: jax.Array) -> jax.Array:
+    """`max` over axes 2 and 4 of `(n, h, 2, w, 2, c)`; the gradient goes to the *first* maximum.
+
+    Each window's gradient goes to the first of its maxima in row-major
+    order, as in Caffe's and PyTorch's max pooling; a tie is not rare (a
+    flat patch of image gives equal activations side by side). `jnp.max`'s
+    own gradient splits it evenly between tied elements instead, and
+    counting the ties cost XLA:CPU about 10% of a VGG19 step.
+    """
+    return windows.max(axis=(2, 4))
+
+
+def _max_over_windows_forward(windows):
+    pooled = windows.max(axis=(2, 4))
+    return pooled, (windows, pooled)
+
+
+def _max_over_windows_backward(residuals, g):
+    windows, pooled = residuals
+    grads, taken = [], None
+    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):  # row-major order within the window
+        is_max = windows[:, :, i, :, j] == pooled
+        first = is_max if taken is None else is_max & ~taken
+        taken = is_max if taken is None else taken | is_max
+        grads.append(jnp.where(first, g, 0.0))
+    top, bottom = jnp.stack(grads[:2], axis=3), jnp.stack(grads[2:], axis=3)  # (n, h, w, 2, c)
+    return (jnp.stack([top, bottom], axis=2),)  # (n, h, 2, w, 2, c)
+
+
+_max_over_windows.defvjp(_max_over_windows_forward, _max_over_windows_backward)
 
 
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:

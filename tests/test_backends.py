@@ -154,3 +154,32 @@ def test_backend_image_gradient_equals_the_plain_network_gradient():
     # without kernel_backward the module derives it in the step; with it, it reads it
     np.testing.assert_allclose(jax.grad(loss, 1)(backend.params, image), jax.grad(loss, 1)(plain_params, image),
                                rtol=1e-5, atol=1e-5 * float(jnp.abs(jax.grad(loss, 1)(plain_params, image)).max()))
+
+
+def test_max_pool_gradient_goes_to_the_first_of_tied_maxima():
+    from backends._vgg import _pool
+
+    # one 4x4 channel: windows [[1,1],[1,1]] (all tied), [[0,2],[2,1]], [[3,0],[0,3]], [[0,0],[0,5]]
+    x = jnp.asarray([[1, 1, 0, 2], [1, 1, 2, 1], [3, 0, 0, 0], [0, 3, 0, 5]], jnp.float32)[None, :, :, None]
+    weights = jnp.asarray([[10.0, 20.0], [30.0, 40.0]])[None, :, :, None]
+    grad = jax.grad(lambda v: jnp.sum(_pool(v, "max") * weights))(x)[0, :, :, 0]
+    expected = np.array([[10, 0, 0, 20], [0, 0, 0, 0], [30, 0, 0, 0], [0, 0, 0, 40]], np.float32)  # as Caffe/PyTorch
+    np.testing.assert_array_equal(grad, expected)
+    np.testing.assert_array_equal(_pool(x, "max")[0, :, :, 0], [[1, 2], [3, 5]])
+
+
+def test_gram_gradient_matches_autodiff_of_the_plain_product():
+    from explainer.losses import gram_matrix
+
+    rng = np.random.default_rng(5)
+    features = jnp.asarray(rng.standard_normal((4, 3, 5)), jnp.float32)
+    cotangent = jnp.asarray(rng.standard_normal((5, 5)), jnp.float32)  # not symmetric on purpose
+
+    def plain(f):
+        flat = f.reshape(-1, 5)
+        return flat.T @ flat / f.size
+
+    np.testing.assert_allclose(gram_matrix(features), plain(features), rtol=1e-5, atol=1e-6)
+    ours = jax.grad(lambda f: jnp.sum(gram_matrix(f) * cotangent))(features)
+    theirs = jax.grad(lambda f: jnp.sum(plain(f) * cotangent))(features)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
