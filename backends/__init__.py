@@ -9,6 +9,10 @@ acts = vgg.features(image, ["relu1_1", "relu4_2"])
 ```
 """
 
+from backends._xla import configure_xla
+
+configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
+
 from backends._base import Backend, available_backends, get_backend, register_backend
 from backends._vgg import (
     ARCHITECTURES,

@@ -17,6 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+# The package first, as in any program that uses it: importing it sets its
+# XLA_FLAGS (backends/_xla.py), which XLA reads when JAX starts its backend.
+import backends  # noqa: E402, F401
+
 import numpy as np
 
 # --------------------------------------------------------------------------- environment
@@ -82,7 +86,7 @@ def environment(torch=None) -> dict[str, Any]:
         "jaxlib": jaxlib.__version__,
         "jax_devices": [str(d) for d in jax.devices()],
         "jax_threads": f"XLA:CPU intra-op pool = {cores()} (one per schedulable core)",
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),  # including the package's (backends/_xla.py)
     }
     for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT"):
         if var in os.environ:

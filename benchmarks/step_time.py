@@ -108,8 +108,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "SIZE px (default 1024)")
     p.add_argument("--memory-steps", type=int, default=3, help="steps for --memory (default 3)")
     p.add_argument("--ab-xla-flags", metavar="FLAGS",
-                   help="mode: A/B the JAX step with XLA_FLAGS='' against XLA_FLAGS=FLAGS, two worker processes "
-                        "stepping alternately (experiments only; nothing is set in the package). Write it with "
+                   help="mode: A/B the JAX step with XLA_FLAGS='' against XLA_FLAGS=FLAGS (the package's own flags "
+                        "switched off in both), two worker processes "
+                        "stepping alternately (an experiment: it changes nothing in the package). Write it with "
                         "an equals sign: --ab-xla-flags=--xla_cpu_use_onednn=true")
     p.add_argument("--json", metavar="PATH", help="also write the environment and results as JSON")
     p.add_argument("--_memory-child", choices=("jax", "torch"), help=argparse.SUPPRESS)
@@ -534,7 +535,8 @@ def run_ab(args) -> list[dict]:
               f"{_experiments(args)}", flush=True)
         procs, info = {}, {}
         for name, flags in variants.items():
-            env = dict(os.environ, XLA_FLAGS=flags)
+            # Exactly these flags: the package's own XLA_FLAGS (backends/_xla.py) are switched off.
+            env = dict(os.environ, XLA_FLAGS=flags, STYLE_EXPLAINER_XLA_FLAGS="0")
             procs[name] = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_worker",
                                             *_worker_args(args, size)],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)

@@ -183,3 +183,14 @@ def test_gram_gradient_matches_autodiff_of_the_plain_product():
     ours = jax.grad(lambda f: jnp.sum(gram_matrix(f) * cotangent))(features)
     theirs = jax.grad(lambda f: jnp.sum(plain(f) * cotangent))(features)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_xla_flags_are_added_unless_set_or_opted_out():
+    from backends._xla import XLA_FLAGS, configure_xla
+
+    flag = XLA_FLAGS[0]
+    name = flag.split("=")[0]
+    assert configure_xla(env := {}) == flag and env["XLA_FLAGS"] == flag
+    assert configure_xla({"XLA_FLAGS": "--xla_dump_to=/tmp/x"}) == f"--xla_dump_to=/tmp/x {flag}"
+    assert configure_xla({"XLA_FLAGS": f"{name}=true"}) == f"{name}=true"  # the user's choice wins
+    assert configure_xla(env := {"STYLE_EXPLAINER_XLA_FLAGS": "0"}) == "" and "XLA_FLAGS" not in env
