@@ -9,7 +9,7 @@ acts = vgg.features(image, ["relu1_1", "relu4_2"])
 ```
 """
 
-from backends._xla import configure_xla
+from backends._xla import configure_xla, reuse_scratch_memory
 
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
@@ -26,6 +26,7 @@ from backends._vgg import (
     conv_names,
     downsampling,
     layer_names,
+    pool2x2,
 )
 from backends._weights import (
     CACHE_ENV,
@@ -63,6 +64,8 @@ __all__ = [
     "fetch",
     "get_backend",
     "layer_names",
+    "reuse_scratch_memory",
+    "pool2x2",
     "list_sources",
     "load_weights",
     "random_params",

@@ -88,19 +88,27 @@ def _blocks(arch: str) -> tuple[int, ...]:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}") from None
 
 
-def _pool(x: jax.Array, pooling: str) -> jax.Array:
-    """2x2 pooling with stride 2; odd sides are floored, as in Keras and torchvision.
+def pool2x2(x: jax.Array, pooling: str = "max") -> jax.Array:
+    """VGG's 2x2 pooling with stride 2 on `(N, H, W, C)`; odd sides are floored, as in Keras and torchvision.
 
-    Written as crop + reshape + reduce rather than `flax.linen.max_pool`:
-    XLA:CPU turns the gradient of a windowed max-pool into a slow
-    select-and-scatter. Max pooling's gradient is
-    [`_max_over_windows`][backends._vgg._max_over_windows]'s, the same as
-    PyTorch's and Caffe's (see `benchmarks/README.md` for the timings).
+    `pooling` is `"max"` or `"avg"`. Max pooling's gradient goes, in each
+    window, to the largest input, and among tied inputs to the first in
+    reading order, as in Caffe (where VGG was trained) and PyTorch.
+
+    Written as crop + reshape + reduce rather than `flax.linen.max_pool`,
+    whose gradient XLA:CPU turns into a slow select-and-scatter, and with its
+    own gradient rule rather than `jnp.max`'s, which splits the gradient
+    between tied inputs and counts them at some cost (timings in
+    `benchmarks/README.md`).
     """
     n, height, width, channels = x.shape
     h, w = height // 2, width // 2
     windows = x[:, : 2 * h, : 2 * w].reshape(n, h, 2, w, 2, channels)
     return _max_over_windows(windows) if pooling == "max" else windows.mean(axis=(2, 4))
+
+
+#: The name `VGG` calls (`benchmarks/_common.py` swaps it for an experiment).
+_pool = pool2x2
 
 
 @jax.custom_vjp
@@ -157,9 +165,9 @@ def conv3x3(x: jax.Array, kernel: jax.Array, kernel_backward: jax.Array) -> jax.
     Why: left to itself, XLA derives the flipped, transposed kernel from
     `kernel` inside every gradient evaluation. For VGG19 these thirteen
     copies cost about 10% of an optimisation step on the CPU, yet the
-    weights never change during a run. [`VGGBackend`][backends.VGGBackend]
+    weights never change during a run. `VGGBackend`
     computes them once, as `params[conv]["kernel_backward"]`
-    ([`backward_kernel`][backends._vgg.backward_kernel]), and passes them in.
+    (`backward_kernel`), and passes them in.
 
     Differentiable in `x` and `kernel` as the plain convolution is (the
     kernel's gradient is computed only if it is used). `kernel_backward` gets
@@ -185,9 +193,9 @@ class Conv3x3(nn.Module):
     """A 3x3, stride 1, zero-padded convolution with bias (every VGG conv).
 
     Its parameters are `kernel` (HWIO) and `bias`, and optionally
-    `kernel_backward`, precomputed by [`VGGBackend`][backends.VGGBackend]
+    `kernel_backward`, precomputed by `VGGBackend`
     so that gradients with respect to the image skip a per-step kernel
-    transpose (see [`conv3x3`][backends._vgg.conv3x3]).
+    transpose (see `backends._vgg.conv3x3`).
     """
 
     features: int
@@ -245,7 +253,7 @@ class VGG(nn.Module):
 
 
 def with_backward_kernels(params: dict) -> dict:
-    """`params` with each conv's `kernel_backward` added (computed once; see [`conv3x3`][backends._vgg.conv3x3])."""
+    """`params` with each conv's `kernel_backward` added (computed once; see `conv3x3`)."""
     return {
         name: {**layer, "kernel_backward": backward_kernel(jnp.asarray(layer["kernel"]))}
         for name, layer in params.items()
@@ -281,7 +289,7 @@ class VGGBackend:
         pooling: `"max"` or `"avg"`.
         params: `{conv_name: {"kernel": HWIO, "bias": (C,), "kernel_backward":
             HWIO}}` as jax arrays; `kernel_backward` is derived from `kernel`
-            when the backend is made (see [`conv3x3`][backends._vgg.conv3x3]).
+            when the backend is made (see `backends._vgg.conv3x3`).
         weights: where the parameters came from (printed by every run).
     """
 

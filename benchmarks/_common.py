@@ -19,7 +19,11 @@ from typing import Any
 
 # The package first, as in any program that uses it: importing it sets its
 # XLA_FLAGS (backends/_xla.py), which XLA reads when JAX starts its backend.
-import backends  # noqa: E402, F401
+import backends  # noqa: E402
+
+# As `style-explainer` does before it starts (backends/_xla.py); both
+# frameworks in this process share the setting.
+SCRATCH_REUSED = backends.reuse_scratch_memory()
 
 import numpy as np
 
@@ -87,6 +91,7 @@ def environment(torch=None) -> dict[str, Any]:
         "jax_devices": [str(d) for d in jax.devices()],
         "jax_threads": f"XLA:CPU intra-op pool = {cores()} (one per schedulable core)",
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),  # including the package's (backends/_xla.py)
+        "reuse_scratch_memory": SCRATCH_REUSED,  # glibc keeps freed memory (STYLE_EXPLAINER_REUSE_SCRATCH=0: off)
     }
     for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT"):
         if var in os.environ:

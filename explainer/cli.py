@@ -13,7 +13,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from backends import ARCHITECTURES, POOLINGS, SOURCES, UnknownLayerError, WeightsError
+from backends import ARCHITECTURES, POOLINGS, SOURCES, UnknownLayerError, WeightsError, reuse_scratch_memory
 from explainer.config import COLOR_MODES, OPTIMIZERS, ConfigError, StyleConfig
 from explainer.images import ImageError
 
@@ -379,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before JAX starts its threads: steps reuse their scratch memory (backends/_xla.py).
+    reuse_scratch_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -194,3 +194,11 @@ def test_xla_flags_are_added_unless_set_or_opted_out():
     assert configure_xla({"XLA_FLAGS": "--xla_dump_to=/tmp/x"}) == f"--xla_dump_to=/tmp/x {flag}"
     assert configure_xla({"XLA_FLAGS": f"{name}=true"}) == f"{name}=true"  # the user's choice wins
     assert configure_xla(env := {"STYLE_EXPLAINER_XLA_FLAGS": "0"}) == "" and "XLA_FLAGS" not in env
+
+
+def test_reuse_scratch_memory_can_be_opted_out():
+    from backends import reuse_scratch_memory
+
+    assert reuse_scratch_memory(environ={"STYLE_EXPLAINER_REUSE_SCRATCH": "0"}) is False
+    # on glibc (these machines) the settings are accepted
+    assert reuse_scratch_memory(environ={}) is True
