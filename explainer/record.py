@@ -57,7 +57,8 @@ class RecordSpec:
             (mean square activation); `None` keeps all channels.
         gradients: also record each loss term's gradient map over the image
             (one backward pass per term, from that term's layer down: the
-            costly part of a snapshot, about 0.7 of a step more).
+            costly part of a snapshot: about one step more, see
+            `benchmarks/README.md`).
     """
 
     every: int = 10
