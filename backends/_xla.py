@@ -13,16 +13,10 @@ changes.
   (`python benchmarks/step_time.py --ab-xla-flags=...`, see
   `benchmarks/README.md`).
 
-* `--xla_cpu_experimental_ynn_fusion_type=individual_convolution,dot,eltwise,reduce`:
-  lets XLA hand elementwise work (bias, ReLU, their gradients) and whole
-  dot fusions to YNNPACK, the library that already runs the convolutions:
-  another 7% off a step (same measurement; the loss is bitwise the same).
-
 A flag the user already put in `XLA_FLAGS` wins. Set
 `STYLE_EXPLAINER_XLA_FLAGS=0` to leave `XLA_FLAGS` untouched. The flags are
 added only for the jaxlib versions they were measured with
-(`TESTED_JAXLIB`): XLA stops the program at an unknown flag, and these are
-experimental.
+(`TESTED_JAXLIB`): XLA stops the program at an unknown flag.
 
 [`reuse_scratch_memory`][backends.reuse_scratch_memory] is the other
 process-wide setting; the command line and the explorer call it, scripts
@@ -36,10 +30,7 @@ import os
 from collections.abc import MutableMapping
 
 #: Flags added to `XLA_FLAGS` unless the user set them (or opted out).
-XLA_FLAGS: tuple[str, ...] = (
-    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
-    "--xla_cpu_experimental_ynn_fusion_type=individual_convolution,dot,eltwise,reduce",
-)
+XLA_FLAGS: tuple[str, ...] = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 #: jaxlib versions (major.minor) the flags were measured with.
 TESTED_JAXLIB: tuple[str, ...] = ("0.10",)
 OPT_OUT_ENV = "STYLE_EXPLAINER_XLA_FLAGS"
