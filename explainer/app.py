@@ -1012,7 +1012,8 @@ def build_app(**options: Any) -> gr.Blocks:
                                                           label="Preview every N steps")
                                 record_every = gr.Slider(1, 200, value=d["record_every"], step=1,
                                                          label="Record a snapshot every N steps")
-                                record_gradients = gr.Checkbox(d["record_gradients"], label="Record gradient maps")
+                                record_gradients = gr.Checkbox(d["record_gradients"], label="Record gradient maps",
+                                                               info="each recorded step then costs about one step more")
                     with gr.Column(scale=1):
                         preview = gr.Image(label="Result (live)", format="png", interactive=False,
                                            elem_id="result-image", height=420)
