@@ -94,10 +94,14 @@ def total_variation(image: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class LossSpec:
-    """Which layers count and how much: static, hashable, safe as a jit constant.
+    """Which layers count and how much: static and hashable.
 
     Weights are *effective* weights: `content_weight * layer_weight` already
-    multiplied in (see [`StyleConfig`][explainer.StyleConfig]).
+    multiplied in (see [`StyleConfig`][explainer.StyleConfig]). The layers
+    are static (a compiled step is specialised to them); the weights travel
+    as arrays in `Targets.weights` (see `weights()` and `structure()`), so
+    moving a weight slider in the explorer, or sweeping the content/style
+    ratio, reuses the compiled step.
 
     Attributes:
         content: `((layer, weight), ...)`.
@@ -114,6 +118,27 @@ class LossSpec:
         """Every layer the loss reads, content first, without repeats."""
         return tuple(dict.fromkeys([name for name, _ in self.content + self.style]))
 
+    def weights(self) -> dict:
+        """`{"content": {layer: w}, "style": {layer: w}, "tv": w}` as float32 arrays (for `Targets.weights`)."""
+        as_array = lambda w: jnp.asarray(w, jnp.float32)  # noqa: E731
+        return {
+            "content": {name: as_array(w) for name, w in self.content},
+            "style": {name: as_array(w) for name, w in self.style},
+            "tv": as_array(self.tv_weight),
+        }
+
+    def structure(self) -> LossSpec:
+        """The same layers, every weight 1 (TV on or off): what a compiled step depends on.
+
+        Compiled steps are cached on this, and read the weights from
+        `Targets.weights`, so changing a weight does not compile anew.
+        """
+        return LossSpec(
+            content=tuple((name, 1.0) for name, _ in self.content),
+            style=tuple((name, 1.0) for name, _ in self.style),
+            tv_weight=1.0 if self.tv_weight else 0.0,
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Targets:
@@ -122,26 +147,37 @@ class Targets:
     Attributes:
         content: `{layer: activations of the content image}`.
         style: `{layer: (blended) Gram matrix of the style image(s)}`.
+        weights: how hard each term pulls, as `LossSpec.weights()`; arrays,
+            so that a compiled step serves any weights. `None`: the
+            `LossSpec`'s own weights.
     """
 
     content: dict[str, jax.Array]
     style: dict[str, jax.Array]
+    weights: dict | None = None
 
 
-jax.tree_util.register_dataclass(Targets, data_fields=["content", "style"], meta_fields=[])
+jax.tree_util.register_dataclass(Targets, data_fields=["content", "style", "weights"], meta_fields=[])
 
 
 def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targets, image: jax.Array) -> dict:
     """Every weighted term of the loss, per layer.
 
+    The weights are `targets.weights` when the targets carry them (as those
+    from [`compute_targets`][explainer.optimize.compute_targets] do), else the
+    `spec`'s; `spec` always decides which terms exist.
+
     Returns:
         `{"content": {layer: value}, "style": {layer: value}, "tv": value}`,
         each already multiplied by its weight; they add up to the total.
     """
+    w = targets.weights if targets.weights is not None else spec.weights()
     return {
-        "content": {name: w * content_loss(features[name], targets.content[name]) for name, w in spec.content},
-        "style": {name: w * style_loss(features[name], targets.style[name]) for name, w in spec.style},
-        "tv": spec.tv_weight * total_variation(image) if spec.tv_weight else jnp.zeros(()),
+        "content": {
+            name: w["content"][name] * content_loss(features[name], targets.content[name]) for name, _ in spec.content
+        },
+        "style": {name: w["style"][name] * style_loss(features[name], targets.style[name]) for name, _ in spec.style},
+        "tv": w["tv"] * total_variation(image) if spec.tv_weight else jnp.zeros(()),
     }
 
 

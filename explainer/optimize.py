@@ -79,7 +79,7 @@ def make_objective(backend: Backend, spec: LossSpec) -> Callable:
 def compute_targets(
     backend: Backend, spec: LossSpec, content: np.ndarray, styles: Sequence[np.ndarray], blend: Sequence[float]
 ) -> Targets:
-    """Activations of the content image and the blended Gram matrices of the style images."""
+    """Activations of the content image, the blended Gram matrices of the style images, and the weights."""
     return _targets_and_grams(backend, spec, content, styles, blend, ())[0]
 
 
@@ -105,6 +105,7 @@ def _targets_and_grams(
     targets = Targets(
         content={name: content_features[name] for name in content_layers},
         style=blend_grams([{n: g[n] for n in style_layers} for g in style_grams], blend) if style_layers else {},
+        weights=spec.weights(),
     )
     content_grams = {name: gram_matrix(content_features[name]) for name in gram_layers}
     return targets, content_grams, [{name: g[name] for name in gram_layers} for g in style_grams]
@@ -145,6 +146,17 @@ def make_stepper(
 ) -> Stepper:
     """Compile-once step functions for one backend, loss and optimiser.
 
+    The step reads the loss weights from its `targets` (see
+    [`compute_targets`][explainer.optimize.compute_targets]), so steppers
+    for specs that differ only in their weights share one compiled step.
+    """
+    return _make_stepper(backend, spec.structure(), optimizer, learning_rate, ema_decay)
+
+
+@functools.lru_cache(maxsize=16)
+def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, learning_rate: float, ema_decay: float | None):
+    """The stepper for a weightless `spec` (see `LossSpec.structure`).
+
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
     zoom line search satisfying the strong Wolfe conditions) moves an
     unconstrained iterate but evaluates the loss on its clipped image
@@ -166,6 +178,7 @@ def make_stepper(
             return *descend(state, grad), loss, terms
 
         def recorded(snapshot_fn, params, state: StepState, targets):
+            _require_weights(targets)
             snapshot = snapshot_fn(params, state.image, targets)
             image, opt_state = descend(state, snapshot.gradient)
             return finish(state, image, opt_state), snapshot.loss, snapshot.terms, snapshot.arrays
@@ -209,6 +222,7 @@ def make_stepper(
         return StepState(image, opt_state, ema, state.count + 1)
 
     def step(params, state: StepState, targets: Targets):
+        _require_weights(targets)
         image, opt_state, loss, terms = update(params, state, targets)
         return finish(state, image, opt_state), loss, terms
 
@@ -229,6 +243,11 @@ def make_stepper(
         carries_state_across_scales=optimizer == "adam",
         _recorded=lambda snapshot_fn: jax.jit(functools.partial(recorded, snapshot_fn), donate_argnums=donate),
     )
+
+
+def _require_weights(targets: Targets) -> None:
+    if targets.weights is None:  # the step's spec has unit weights: refuse to guess
+        raise ValueError("these targets carry no loss weights: build them with compute_targets(backend, spec, ...)")
 
 
 def _clip_straight_through(x: jax.Array) -> jax.Array:

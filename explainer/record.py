@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends import Backend
-from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms, total_variation
+from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms
 
 TRACE_FORMAT = "style-explainer.trace"
 TRACE_VERSION = 1
@@ -96,11 +96,13 @@ class Snapshot(NamedTuple):
     arrays: dict
 
 
-@functools.lru_cache(maxsize=16)
 def make_snapshot_fn(
     backend: Backend, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool
 ) -> Callable[[Any, jax.Array, Targets], Snapshot]:
     """A pure `snapshot(params, image, targets) -> Snapshot` for one recorded step.
+
+    Like the step, it takes the loss weights from `targets.weights`, and one
+    function (cached) serves every weighting of the same layers.
 
     It evaluates the loss and its gradient *and* everything a snapshot
     keeps, so a recorded optimisation step is this plus the optimiser's
@@ -113,6 +115,11 @@ def make_snapshot_fn(
     style layers); the step's gradient is their sum, which saves the step's
     own backward pass. Without, it is one `value_and_grad`.
     """
+    return _make_snapshot_fn(backend, spec.structure(), tuple(layers), top_k, gradients)
+
+
+@functools.lru_cache(maxsize=16)
+def _make_snapshot_fn(backend: Backend, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool):
     needed = tuple(dict.fromkeys(layers + spec.layers))
 
     def term_keys():
@@ -125,6 +132,8 @@ def make_snapshot_fn(
         return sum_terms(terms), (terms, features)
 
     def snapshot(params, image, targets) -> Snapshot:
+        if targets.weights is None:  # `spec` has unit weights here: refuse to guess
+            raise ValueError("these targets carry no loss weights: build them with compute_targets(backend, spec, ...)")
         if gradients:
             loss, (terms, features) = objective(params, image, targets)
         else:
@@ -144,7 +153,7 @@ def make_snapshot_fn(
                 # XLA shares the forward pass between them and `objective`.
                 def term(x, kind=kind, name=name):
                     if kind == "tv":
-                        return spec.tv_weight * total_variation(x)
+                        return loss_terms(LossSpec((), (), spec.tv_weight), {}, targets, x)["tv"]
                     own = backend.apply(params, x, (name,))
                     return loss_terms(_only(spec, kind, name), own, targets, x)[kind][name]
 

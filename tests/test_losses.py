@@ -84,3 +84,19 @@ def test_losses_are_jit_and_grad_friendly(shape):
     x = jnp.ones(shape)
     grad = jax.jit(jax.grad(lambda v: style_loss(v, jnp.zeros((2, 2)))))(x)
     assert grad.shape == shape and bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_weights_carried_by_the_targets_override_the_spec():
+    rng = np.random.default_rng(2)
+    feats = {"a": jnp.asarray(rng.random((3, 4, 2)), jnp.float32)}
+    image = jnp.asarray(rng.random((5, 5, 3)), jnp.float32)
+    spec = LossSpec(content=(("a", 2.0),), style=(("a", 3.0),), tv_weight=0.01)
+    plain = Targets(content={"a": feats["a"] + 1.0}, style={"a": jnp.eye(2)})
+    other = LossSpec(content=(("a", 5.0),), style=(("a", 0.0),), tv_weight=1.0)
+    carried = Targets(content=plain.content, style=plain.style, weights=other.weights())
+    by_spec, by_targets = loss_terms(spec, feats, plain, image), loss_terms(spec, feats, carried, image)
+    np.testing.assert_allclose(by_targets["content"]["a"], 5.0 / 2.0 * by_spec["content"]["a"], rtol=1e-6)
+    assert float(by_targets["style"]["a"]) == 0.0
+    np.testing.assert_allclose(by_targets["tv"], 100.0 * by_spec["tv"], rtol=1e-6)
+    # the structure a compiled step depends on: layers and whether TV is on, not the weights
+    assert spec.structure() == other.structure() == LossSpec((("a", 1.0),), (("a", 1.0),), 1.0)

@@ -185,3 +185,36 @@ def test_lbfgs_clip_is_straight_through():
     np.testing.assert_allclose(_clip_straight_through(x), [0.0, 0.3, 1.0])
     # out-of-range pixels keep their gradient, so L-BFGS can bring them back
     np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(_clip_straight_through(v) * 2.0))(x), [2.0, 2.0, 2.0])
+
+
+def test_changing_a_loss_weight_reuses_the_compiled_step(images, backend):
+    from explainer.losses import LossSpec, Targets, loss_terms, sum_terms
+    from explainer.optimize import compute_targets, make_stepper
+
+    content, style = images
+    light = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0),), tv_weight=1e-3)
+    heavy = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 1e4),), tv_weight=1e-3)
+    stepper_light, stepper_heavy = make_stepper(backend, light), make_stepper(backend, heavy)
+    assert stepper_light.step is stepper_heavy.step  # one jitted function for both weightings
+    losses = {}
+    for spec, stepper in ((light, stepper_light), (heavy, stepper_heavy)):
+        targets = compute_targets(backend, spec, content, [style], [1.0])
+        _, losses[spec], _ = stepper.step(backend.params, stepper.init(content), targets)
+        # and the loss is the one these weights give, computed independently
+        features = backend.features(content, spec.layers)
+        plain = Targets(content=targets.content, style=targets.style)  # no weights: the spec's own
+        assert float(losses[spec]) == pytest.approx(float(sum_terms(loss_terms(spec, features, plain, content))), rel=1e-5)
+    assert stepper_light.step._cache_size() == 1  # compiled once
+    assert float(losses[heavy]) > 100 * float(losses[light]) > 0
+
+
+def test_step_refuses_targets_without_weights(images, backend):
+    from explainer.losses import LossSpec, Targets
+    from explainer.optimize import compute_targets, make_stepper
+
+    content, style = images
+    spec = LossSpec(content=(("relu1_1", 1.0),), style=(("relu1_1", 2.0),))
+    targets = compute_targets(backend, spec, content, [style], [1.0])
+    stepper = make_stepper(backend, spec)
+    with pytest.raises(ValueError, match="carry no loss weights"):
+        stepper.step(backend.params, stepper.init(content), Targets(targets.content, targets.style))
