@@ -64,11 +64,11 @@ __all__ = [
     "fetch",
     "get_backend",
     "layer_names",
-    "reuse_scratch_memory",
-    "pool2x2",
     "list_sources",
     "load_weights",
+    "pool2x2",
     "random_params",
     "read_h5",
     "register_backend",
+    "reuse_scratch_memory",
 ]
