@@ -374,7 +374,11 @@ def enable_compile_cache(directory: str | os.PathLike | None = None) -> pathlib.
 
 
 def warm_up(options: AppOptions | None = None, *, background: bool = True) -> threading.Thread | None:
-    """Compile the default run (one step, recorded) so the first preview comes quickly.
+    """Compile the default run's programs so the first preview comes quickly.
+
+    Four steps, recorded every other step: the plain step, a snapshot with
+    gradient maps (steps 1 and 4) and one without (step 3), so no run stalls
+    later to compile one of them.
 
     Runs the same handler the Stylize button runs, on the bundled samples,
     at the default size and weights. With `background=True` it returns the
@@ -387,7 +391,7 @@ def warm_up(options: AppOptions | None = None, *, background: bool = True) -> th
         start = time.perf_counter()
         try:
             settings = _defaults_as_settings(options)
-            settings.update(iterations=1, preview_every=1)
+            settings.update(iterations=4, preview_every=1, record_every=2)
             for outputs in stylize_stream(
                 str(samples.sample_path(samples.SAMPLE_CONTENT)), str(samples.sample_path(samples.SAMPLE_STYLES[0])),
                 **settings, session="warm-up", max_side=options.max_image_side, _warming=True,
@@ -812,8 +816,13 @@ def trace_view(trace_dir: str | None, step: float | None, layer: str | None = No
     iteration = min(trace.iterations, key=lambda it: (abs(it - float(step or 0)), it))
     notes = [f"Step **{iteration}** (recorded: {_short_list(trace.iterations)})"]
     bars = figures.contribution_bars(trace, iteration)
+    # Gradient maps are taken at every other snapshot by default: show the nearest.
+    with_maps = trace.gradient_iterations
+    map_step = min(with_maps, key=lambda it: (abs(it - iteration), it)) if with_maps else iteration
+    if map_step != iteration:
+        notes.append(f"gradient maps are from step **{map_step}** (taken at {_short_list(with_maps)})")
     try:
-        gradients = figures.gradient_maps(trace, iteration)
+        gradients = figures.gradient_maps(trace, map_step)
     except ValueError as error:
         gradients = None
         notes.append(_message(error))
@@ -1013,7 +1022,7 @@ def build_app(**options: Any) -> gr.Blocks:
                                 record_every = gr.Slider(1, 200, value=d["record_every"], step=1,
                                                          label="Record a snapshot every N steps")
                                 record_gradients = gr.Checkbox(d["record_gradients"], label="Record gradient maps",
-                                                               info="each recorded step then costs about one step more")
+                                                               info="taken at every other recorded step; each costs about one step more")
                     with gr.Column(scale=1):
                         preview = gr.Image(label="Result (live)", format="png", interactive=False,
                                            elem_id="result-image", height=420)

@@ -440,7 +440,8 @@ def gradient_maps(trace: Trace, iteration: int, shared: bool = False) -> Figure:
 
     Args:
         trace: a recorded run (recorded with `RecordSpec(gradients=True)`).
-        iteration: a recorded step.
+        iteration: a recorded step that carries gradient maps (one of
+            `trace.gradient_iterations`: by default every other snapshot).
         shared: one colour scale for every map instead of one per panel.
 
     Returns:
@@ -450,12 +451,15 @@ def gradient_maps(trace: Trace, iteration: int, shared: bool = False) -> Figure:
 
     Raises:
         KeyError: for an unrecorded iteration.
-        ValueError: if the trace has no gradient maps.
+        ValueError: if no gradient maps were taken at that step.
     """
     _check_iteration(trace, iteration)
     maps = trace.gradient_maps(iteration)
     if not maps:
-        raise ValueError(f"no gradient maps recorded at step {iteration} (record with RecordSpec(gradients=True))")
+        if trace.gradient_iterations:
+            raise ValueError(f"no gradient maps at step {iteration}; they were taken at steps "
+                             f"{', '.join(map(str, trace.gradient_iterations))} (RecordSpec.gradients_every)")
+        raise ValueError("this trace has no gradient maps (record with RecordSpec(gradients=True))")
     order = [name for name, _ in term_names(trace.losses(iteration)["terms"]) if name in maps]
     order += sorted(set(maps) - set(order))
     n = len(order) + 1

@@ -343,9 +343,9 @@ def run(
 
         for step_at_scale in range(1, config.iterations + 1):
             snapshot = None
-            if recorder is not None and recorder.spec.wants(step_at_scale, config.iterations):
-                recorded_step = stepper.recorded_step(recorder.snapshot_fn)
-                state, loss, terms, snapshot = recorded_step(backend.params, state, targets)
+            snapshot_fn = recorder.snapshot_fn(step_at_scale, config.iterations) if recorder is not None else None
+            if snapshot_fn is not None:
+                state, loss, terms, snapshot = stepper.recorded_step(snapshot_fn)(backend.params, state, targets)
             else:
                 state, loss, terms = stepper.step(backend.params, state, targets)
             iteration += 1

@@ -5,7 +5,9 @@ A [`Recorder`][explainer.record.Recorder] is handed to
 *snapshot* of the image being optimised: for each chosen layer the
 activations (the `top_k` channels with the most energy, plus statistics of
 every channel), the Gram matrix, and the gradient of each loss term with
-respect to the image (where that layer pushes the pixels). Iterations it
+respect to the image (where that layer pushes the pixels; these maps cost
+about one step each, so by default they are taken at every other snapshot,
+see `RecordSpec.gradients_every`). Iterations it
 does not select run the ordinary compiled step, at full speed; a selected
 iteration runs one jitted step that also takes the snapshot, sharing the
 forward pass and summarising activations on the device, so only small arrays
@@ -41,7 +43,9 @@ from backends import Backend
 from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms
 
 TRACE_FORMAT = "style-explainer.trace"
-TRACE_VERSION = 1
+#: 2: snapshots may lack gradient maps (`RecordSpec.gradients_every`); the
+#: manifest says which have them. Version 1 traces load unchanged.
+TRACE_VERSION = 2
 #: Statistics stored for every channel, in this order.
 CHANNEL_STATS: tuple[str, ...] = ("mean", "std", "max", "energy")
 
@@ -55,27 +59,48 @@ class RecordSpec:
         layers: layers to record (default: every layer the loss uses).
         top_k: keep the activations of the `top_k` most energetic channels
             (mean square activation); `None` keeps all channels.
-        gradients: also record each loss term's gradient map over the image
-            (one backward pass per term, from that term's layer down: the
-            costly part of a snapshot: about one step more, see
-            `benchmarks/README.md`).
+        gradients: also record each loss term's gradient map over the image.
+        gradients_every: take the gradient maps at the first step, every
+            `gradients_every`-th step and the last; a multiple of `every`
+            (default `None`: `2 * every`, every other snapshot). Maps are the
+            costly part of a snapshot: one backward pass per term, from that
+            term's layer down, about one whole step more; with them at every
+            10th step a run takes about 10% longer, at every 20th about 5%
+            (`benchmarks/README.md`).
     """
 
     every: int = 10
     layers: tuple[str, ...] = ()
     top_k: int | None = 16
     gradients: bool = True
+    gradients_every: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 1:
             raise ValueError(f"record every must be an integer >= 1, not {self.every!r}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1 or None, not {self.top_k!r}")
+        if self.gradients_every is not None and (
+            not isinstance(self.gradients_every, int) or self.gradients_every < 1 or self.gradients_every % self.every
+        ):
+            raise ValueError(
+                f"gradient maps every {self.gradients_every!r} steps: must be a multiple of the record interval"
+                f" ({self.every}), since maps are taken at snapshots"
+            )
         object.__setattr__(self, "layers", tuple(self.layers))
+
+    @property
+    def gradient_period(self) -> int:
+        """Steps between gradient maps (`gradients_every`, default `2 * every`)."""
+        return self.gradients_every or 2 * self.every
 
     def wants(self, iteration: int, last: int) -> bool:
         """True for 1-based step `iteration` out of `last` steps at this scale."""
         return (iteration - 1) % self.every == 0 or iteration == last
+
+    def wants_gradients(self, iteration: int, last: int) -> bool:
+        """True where the snapshot of step `iteration` also takes the gradient maps."""
+        return self.gradients and ((iteration - 1) % self.gradient_period == 0 or iteration == last)
 
 
 class Snapshot(NamedTuple):
@@ -207,7 +232,11 @@ class Recorder:
         """Prepare for a scale: choose the snapshot function, keep the reference Grams."""
         self.layers = self.spec.layers or loss.layers
         backend.check_layers(self.layers)
-        self.snapshot_fn = make_snapshot_fn(backend, loss, self.layers, self.spec.top_k, self.spec.gradients)
+        # Two compiled snapshots: with the (costly) gradient maps and without.
+        self._snapshot_fns = {
+            maps: make_snapshot_fn(backend, loss, self.layers, self.spec.top_k, maps)
+            for maps in ({True, False} if self.spec.gradients else {False})
+        }
         for name, gram in content_grams.items():
             self.arrays[f"scale{scale}/content_gram/{name}"] = np.asarray(gram)
         for index, grams in enumerate(style_grams):
@@ -216,11 +245,18 @@ class Recorder:
         for name, gram in targets.style.items():
             self.arrays[f"scale{scale}/target_gram/{name}"] = np.asarray(gram)
 
+    def snapshot_fn(self, step: int, last: int) -> Callable | None:
+        """The snapshot function for 1-based `step` of `last` at this scale, or `None` where none is wanted."""
+        if not self.spec.wants(step, last):
+            return None
+        return self._snapshot_fns[self.spec.wants_gradients(step, last)]
+
     def add(self, iteration: int, scale: int, arrays: dict, loss: float, terms: dict) -> None:
         """Keep one snapshot: the `Snapshot.arrays` of a recorded step (on the host) and its losses."""
         for key, value in arrays.items():
             self.arrays[f"iter{iteration}/{key}"] = np.asarray(value)
-        self.snapshots.append({"iteration": iteration, "scale": scale, "loss": loss, "terms": terms})
+        gradients = any(key.startswith("gradient/") for key in arrays)
+        self.snapshots.append({"iteration": iteration, "scale": scale, "loss": loss, "terms": terms, "gradients": gradients})
 
     def trace(self, **manifest: Any) -> Trace:
         full = {
@@ -229,6 +265,7 @@ class Recorder:
             "layers": list(self.layers),
             "top_k": self.spec.top_k,
             "record_every": self.spec.every,
+            "gradients_every": self.spec.gradient_period if self.spec.gradients else None,
             "channel_stats": list(CHANNEL_STATS),
             "snapshots": self.snapshots,
             **manifest,
@@ -247,12 +284,13 @@ class Trace:
       mean, std, max, energy of every channel;
     * `iterN/gram/L`: the image's Gram matrix `(C, C)`;
     * `iterN/gradient/content/L`, `iterN/gradient/style/L`, `iterN/gradient/tv`:
-      gradient-norm maps `(H, W)`;
+      gradient-norm maps `(H, W)`, at the steps in `gradient_iterations` only;
     * `scaleS/content_gram/L`, `scaleS/style_gram/I/L` (style image `I`),
       `scaleS/target_gram/L` (the blended style target).
 
-    `manifest["snapshots"]` lists `{"iteration", "scale", "loss", "terms"}`
-    for every recorded step, `terms` split per layer exactly as the loss was.
+    `manifest["snapshots"]` lists `{"iteration", "scale", "loss", "terms",
+    "gradients"}` for every recorded step, `terms` split per layer exactly as
+    the loss was, `gradients` true where the step's gradient maps were taken.
     """
 
     def __init__(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray]):
@@ -268,6 +306,12 @@ class Trace:
     @property
     def iterations(self) -> list[int]:
         return [s["iteration"] for s in self.manifest["snapshots"]]
+
+    @property
+    def gradient_iterations(self) -> list[int]:
+        """The recorded steps that carry gradient maps (see `RecordSpec.gradients_every`)."""
+        with_maps = {key.split("/", 1)[0] for key in self.arrays if "/gradient/" in key}
+        return [it for it in self.iterations if f"iter{it}" in with_maps]
 
     @property
     def layers(self) -> list[str]:
@@ -309,7 +353,8 @@ class Trace:
         return self._get(f"scale{self._scale(scale)}/style_gram/{index}/{layer}")
 
     def gradient_maps(self, iteration: int) -> dict[str, np.ndarray]:
-        """`{"content/L" | "style/L" | "tv": (H, W)}` for a recorded step (empty if not recorded)."""
+        """`{"content/L" | "style/L" | "tv": (H, W)}` at step `iteration`; empty where none were taken
+        (see [`gradient_iterations`][explainer.record.Trace.gradient_iterations])."""
         prefix = f"iter{iteration}/gradient/"
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 

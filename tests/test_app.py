@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import pathlib
 import socket
 import threading
 import warnings
 import zipfile
 
+import jax
 import numpy as np
 import pytest
 
@@ -155,6 +157,9 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
     assert (slider["minimum"], slider["maximum"], slider["value"]) == (1, 7, 7)
     bars, gradients, gram, note = app.trace_view(trace_dir, 5, "relu2_1")
     assert note.startswith("Step **4**")
+    # maps are taken at every other snapshot (1 and 7 here): the nearest is shown, and said
+    assert "gradient maps are from step **1** (taken at 1, 7)" in note
+    assert "gradient maps are from" not in app.trace_view(trace_dir, 7, "relu2_1")[3]
     assert bars is not None and gradients is not None and gram is not None
     assert app.trace_view(trace_dir, 1, "relu4_2")[2] is None
     assert app.trace_view(None, 1, "relu2_1") == (None, None, None, "Run a stylization first: its trace shows up here.")
@@ -210,7 +215,7 @@ def test_user_errors_become_messages_not_exceptions(pair, tmp_path):
         assert all(not isinstance(o[0], np.ndarray) for o in outputs)
 
 
-def test_warm_up_compiles_what_the_first_run_needs(pair):
+def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
     options = app.AppOptions(
         weights_choices=("random",), default_weights="random",
         defaults=StyleConfig(weights="random", content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
@@ -220,10 +225,20 @@ def test_warm_up_compiles_what_the_first_run_needs(pair):
     assert app._WARMUP["error"] is None and app._WARMUP["seconds"] is not None
     hits = make_stepper.cache_info().hits
     settings = app._defaults_as_settings(options)
-    outputs = run_all(samples.sample_path("grace_hopper"), samples.sample_path("swirl"),
-                      **{**settings, "iterations": 1})
-    assert "**Finished** 1 of 1" in outputs[-1][2]
+    # Every step recorded, maps at every other one: both snapshot programs are
+    # needed. The run happens in a worker thread, where jax.log_compiles()
+    # (thread-local) would not reach: switch the flag process-wide.
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="jax"):
+            outputs = run_all(samples.sample_path("grace_hopper"), samples.sample_path("swirl"),
+                              **{**settings, "iterations": 5, "record_every": 1})
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert "**Finished** 5 of 5" in outputs[-1][2]
     assert make_stepper.cache_info().hits > hits, "the run compiled its step again"
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")]
+    assert not compiled, compiled
 
 
 # ----------------------------------------------------------------------------- inspect

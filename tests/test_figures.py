@@ -158,9 +158,9 @@ def test_contribution_bars_are_the_shares_of_the_total(trace):
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_gradient_maps_image_then_one_panel_per_term(trace, shared):
-    fig = figures.gradient_maps(trace, 3, shared=shared)
+    fig = figures.gradient_maps(trace, 5, shared=shared)
     names = titles(fig)
-    assert names[0] == "image at step 3"
+    assert names[0] == "image at step 5"
     assert [t.split("\n")[0] for t in names[1:]] == TERMS
     assert ("one shared colour scale" if shared else "own colour scale") in fig.get_suptitle()
     assert len(fig.axes) == len(names) + len([ax for ax in fig.axes if ax.get_label() == "<colorbar>"])
@@ -172,7 +172,13 @@ def test_gradient_maps_image_then_one_panel_per_term(trace, shared):
 def test_gradient_maps_of_a_trace_without_gradients(trace):
     bare = Trace(trace.manifest, {k: v for k, v in trace.arrays.items() if "/gradient/" not in k})
     with pytest.raises(ValueError, match="gradients=True"):
-        figures.gradient_maps(bare, 3)
+        figures.gradient_maps(bare, 5)
+
+
+def test_gradient_maps_at_a_snapshot_without_them_name_the_steps_with_them(trace):
+    # every=2 over 5 steps: snapshots 1, 3, 5; maps every 4th step and at the last
+    with pytest.raises(ValueError, match=re.escape("no gradient maps at step 3; they were taken at steps 1, 5")):
+        figures.gradient_maps(trace, 3)
 
 
 def test_progression_strip_with_step_numbers(trace):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -74,10 +75,48 @@ def test_snapshot_losses_match_a_recomputation_from_the_recorded_image(result, b
 def test_gradient_maps_cover_every_term_at_image_size(result):
     maps = result.trace.gradient_maps(1)
     assert set(maps) == {"content/relu2_1", "style/relu1_1", "style/relu2_1", "tv"}
-    for value in result.trace.gradient_maps(4).values():
+    for value in result.trace.gradient_maps(7).values():
         assert value.shape == (24, 32) and np.all(value >= 0) and value.max() > 0
     # content loss is zero on the first step (init = content): so is its gradient, up to rounding
     assert maps["content/relu2_1"].max() <= 1e-4 * maps["style/relu1_1"].max()
+
+
+def test_gradient_maps_at_every_other_snapshot_by_default(result):
+    # every=3 over 7 steps: snapshots 1, 4, 7; maps every 6th step (1) and at the last (7)
+    trace = result.trace
+    assert trace.gradient_iterations == [1, 7] and trace.gradient_maps(4) == {}
+    assert [s["gradients"] for s in trace.manifest["snapshots"]] == [True, False, True]
+    assert trace.manifest["gradients_every"] == 6
+    # the snapshot without maps keeps everything else
+    assert trace.gram(4, "relu1_1").shape == (64, 64) and trace.losses(4)["loss"] > 0
+
+
+def test_gradient_maps_schedule():
+    spec = RecordSpec(every=5, gradients_every=15)
+    assert [i for i in range(1, 33) if spec.wants(i, 32)] == [1, 6, 11, 16, 21, 26, 31, 32]
+    assert [i for i in range(1, 33) if spec.wants_gradients(i, 32)] == [1, 16, 31, 32]
+    assert RecordSpec(every=5).gradient_period == 10
+    assert not any(RecordSpec(every=5, gradients=False).wants_gradients(i, 32) for i in range(1, 33))
+    for bad in (4, 0, 7.5):
+        with pytest.raises(ValueError, match=re.escape(f"every {bad!r} steps: must be a multiple of the record interval (3)")):
+            RecordSpec(every=3, gradients_every=bad)
+
+
+def test_gradient_maps_at_every_snapshot_when_asked(backend, images):
+    trace = stylize(*images, CONFIG, backend=backend, progress=False, log=lambda m: None,
+                    record=RecordSpec(every=3, gradients_every=3)).trace
+    assert trace.gradient_iterations == [1, 4, 7]
+    assert set(trace.gradient_maps(4)) == {"content/relu2_1", "style/relu1_1", "style/relu2_1", "tv"}
+
+
+def test_version_1_traces_still_load(result):
+    # Version 1 had no "gradients" flags; which steps carry maps is read from the arrays.
+    manifest = {**result.trace.manifest, "version": 1}
+    manifest["snapshots"] = [{k: v for k, v in s.items() if k != "gradients"} for s in manifest["snapshots"]]
+    old = Trace(manifest, result.trace.arrays)
+    assert old.gradient_iterations == [1, 7]
+    with pytest.raises(ValueError, match="newer than this style-explainer reads"):
+        Trace({**manifest, "version": 99}, {})
 
 
 def test_reference_grams_are_the_style_and_content_images(result, backend, images):
@@ -154,6 +193,18 @@ def test_cli_record_writes_a_loadable_trace(tmp_path, capsys):
     trace = Trace.load(tmp_path / "trace")
     assert trace.iterations == [1, 3, 4] and trace.manifest["weights"]["name"] == "random"
     assert trace.activations(3, "relu1_1")[0].shape[-1] == 3
+    assert trace.gradient_iterations == [1, 4]  # maps every 4th step by default (twice --record-every), and the last
+
+
+def test_cli_refuses_a_gradient_interval_that_misses_the_snapshots(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    content = save_image(rng.random((20, 24, 3)), tmp_path / "c.png")
+    code = main(["stylize", str(content), str(content), "-o", str(tmp_path / "o.png"), "--weights", "random",
+                 "--size", "24", "--iterations", "4", "--quiet", "--record", str(tmp_path / "trace"),
+                 "--record-every", "2", "--record-gradients-every", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "multiple of the record interval (2)" in err and "Traceback" not in err
+    assert not (tmp_path / "trace").exists()
 
 
 def test_loading_something_else_is_a_clear_error(tmp_path):
