@@ -16,12 +16,16 @@ the CLI run), on the sample content and style with HED VGG16 weights:
 * **end to end** (`--end-to-end`): whole `stylize()` calls, alternated and
   repeated. Closest to what a user times, but a run lasts tens of seconds,
   over which this machine's speed drifts by up to 10%: read it with care.
+* **per step** (`--per-step`): one compiled step at a time, plain and
+  recorded with and without gradient maps, in units of a plain step: what a
+  snapshot costs, without the loop around it.
 
 Compilation is excluded (a warm-up cycle or run of each variant). On a 2-core
 machine run it when nothing else runs: the differences are a few percent.
 
     python benchmarks/record_overhead.py                  # 256 px, every 10th step, 12 rounds
     python benchmarks/record_overhead.py --end-to-end --iterations 100 --repeats 3
+    python benchmarks/record_overhead.py --per-step
     python benchmarks/record_overhead.py --size 128 --rounds 4 --weights random   # a quick look
 """
 
@@ -52,7 +56,8 @@ def variants(every: int) -> dict[str, RecordSpec | None]:
 def steady_state(args, backend, content, style) -> dict[str, list[float]]:
     """Seconds per cycle of `2 * every` steps, per variant, one entry per round."""
     cycle = 2 * args.every
-    config = StyleConfig(size=args.size, iterations=cycle * (args.rounds + 1) + 1, print_every=0, weights=args.weights)
+    config = StyleConfig(size=args.size, iterations=cycle * (args.rounds + 1) + 1, print_every=0, weights=args.weights,
+                         backend=args.arch)
     runs = {
         name: run(config, backend, content, [style], recorder=Recorder(spec) if spec else None)
         for name, spec in variants(args.every).items()
@@ -75,6 +80,42 @@ def steady_state(args, backend, content, style) -> dict[str, list[float]]:
     return times
 
 
+def per_step(args, backend, content, style) -> dict[str, list[float]]:
+    """Seconds of one compiled step: plain, recorded with gradient maps, recorded without; alternated."""
+    import jax
+
+    from explainer import images
+    from explainer.optimize import compute_targets, loss_spec, make_stepper
+    from explainer.record import make_snapshot_fn
+
+    config = StyleConfig(size=args.size, weights=args.weights, backend=args.arch)
+    spec = loss_spec(config)
+    content = images.resize_longest(content, args.size)
+    targets = compute_targets(backend, spec, content, [images.resize_longest(style, args.size)], (1.0,))
+    stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay)
+    steps = {
+        "plain step": stepper.step,
+        "recorded, with maps": stepper.recorded_step(make_snapshot_fn(backend, spec, spec.layers, 16, True)),
+        "recorded, no maps": stepper.recorded_step(make_snapshot_fn(backend, spec, spec.layers, 16, False)),
+    }
+    state = stepper.init(content)
+
+    def timed(step) -> float:
+        nonlocal state
+        start = time.perf_counter()
+        state, *rest = step(backend.params, state, targets)
+        jax.device_get(rest)  # what `run` takes to the host
+        return time.perf_counter() - start
+
+    for step in steps.values():
+        timed(step), timed(step)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(args.rounds * 2):
+        for name, step in steps.items():
+            times[name].append(timed(step))
+    return times
+
+
 def fixed_cost(args, backend, content, style, pairs: int = 8) -> list[float]:
     """Seconds a recorded run spends outside its steps, once per run, `pairs` paired measurements.
 
@@ -83,7 +124,8 @@ def fixed_cost(args, backend, content, style, pairs: int = 8) -> list[float]:
     unrecorded: the difference is the reference Gram matrices, the recorder's
     set-up and building the trace.
     """
-    config = StyleConfig(size=args.size, iterations=1, print_every=0, weights=args.weights)
+    config = StyleConfig(size=args.size, iterations=1, print_every=0, weights=args.weights,
+                         backend=args.arch)
 
     def timed(spec):
         start = time.perf_counter()
@@ -97,7 +139,8 @@ def fixed_cost(args, backend, content, style, pairs: int = 8) -> list[float]:
 
 def end_to_end(args, backend, content, style) -> dict[str, list[float]]:
     """Seconds per whole `stylize()` call, per variant, one entry per repeat."""
-    config = StyleConfig(size=args.size, iterations=args.iterations, print_every=0, weights=args.weights)
+    config = StyleConfig(size=args.size, iterations=args.iterations, print_every=0, weights=args.weights,
+                         backend=args.arch)
 
     def timed(spec):
         start = time.perf_counter()
@@ -132,18 +175,27 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="record every N steps (default: 10)")
     parser.add_argument("--rounds", type=int, default=12, help="steady state: measured cycles per variant")
     parser.add_argument("--end-to-end", action="store_true", help="time whole stylize() calls instead")
+    parser.add_argument("--per-step", action="store_true", help="time single compiled steps: plain and recorded")
     parser.add_argument("--iterations", type=int, default=100, help="end to end: steps per run")
     parser.add_argument("--repeats", type=int, default=3, help="end to end: runs per variant")
-    parser.add_argument("--weights", default="hed")
+    parser.add_argument("--arch", default="vgg16", choices=("vgg16", "vgg19"),
+                        help="network (default vgg16, for the real HED weights; time does not depend on the values)")
+    parser.add_argument("--weights", default="hed", help="hed, random, ... (default: hed)")
     args = parser.parse_args()
 
     from backends import get_backend
 
-    backend = get_backend("vgg16", weights=args.weights)
+    backend = get_backend(args.arch, weights=args.weights)
     content, style = sample_content(), sample_style("swirl", 256)
     print(f"network: {backend.describe()}")
     specs = variants(args.every)
-    if args.end_to_end:
+    if args.per_step:
+        print(f"{args.size} px, Adam, default layers; one compiled step at a time, alternated, {args.rounds * 2} rounds")
+        times = per_step(args, backend, content, style)
+        plain = statistics.median(times["plain step"])
+        for name, values in times.items():
+            print(f"{name:<22} {statistics.median(values):.3f} s  = {statistics.median(values) / plain:.2f} plain steps")
+    elif args.end_to_end:
         print(f"{args.size} px, {args.iterations} Adam steps per run, default layers; "
               f"{args.repeats} alternated runs per variant")
         steps = range(1, args.iterations + 1)
