@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--record-gradients-every", type=int, metavar="N",
                    help="take the per-term gradient maps every N steps, a multiple of --record-every (default: twice "
                    "--record-every). A snapshot with maps costs about one extra step (one backward pass per loss term), "
-                   "without them almost nothing: maps every 10th step add about 10%% to a run, every 20th about 5%%")
+                   "without them almost nothing: maps every 10th step add about 9%% to a run, every 20th about 5%%")
     r.add_argument("--no-record-gradients", action="store_true", help="skip the per-term gradient maps")
     p.set_defaults(func=_cmd_stylize)
 

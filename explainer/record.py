@@ -65,7 +65,7 @@ class RecordSpec:
             (default `None`: `2 * every`, every other snapshot). Maps are the
             costly part of a snapshot: one backward pass per term, from that
             term's layer down, about one whole step more; with them at every
-            10th step a run takes about 10% longer, at every 20th about 5%
+            10th step a run takes about 9% longer, at every 20th about 5%
             (`benchmarks/README.md`).
     """
 
