@@ -147,15 +147,18 @@ def make_stepper(
     """Compile-once step functions for one backend, loss and optimiser.
 
     The step reads the loss weights from its `targets` (see
-    [`compute_targets`][explainer.optimize.compute_targets]), so steppers
-    for specs that differ only in their weights share one compiled step.
+    [`compute_targets`][explainer.optimize.compute_targets]) and Adam's
+    learning rate from its state (`init` puts it there), so steppers that
+    differ only in loss weights or learning rate share one compiled step.
     """
-    return _make_stepper(backend, spec.structure(), optimizer, learning_rate, ema_decay)
+    shared = _make_stepper(backend, spec.structure(), optimizer, ema_decay)
+    # Same compiled functions (and cache of recorded steps); only `init` differs.
+    return dataclasses.replace(shared, init=functools.partial(shared.init, learning_rate=learning_rate))
 
 
 @functools.lru_cache(maxsize=16)
-def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, learning_rate: float, ema_decay: float | None):
-    """The stepper for a weightless `spec` (see `LossSpec.structure`).
+def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, ema_decay: float | None):
+    """The stepper for a weightless `spec` (see `LossSpec.structure`), any learning rate.
 
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
     zoom line search satisfying the strong Wolfe conditions) moves an
@@ -167,7 +170,9 @@ def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, learning_rat
     decay = 0.0 if ema_decay is None else float(ema_decay)
 
     if optimizer == "adam":
-        transform = optax.adam(learning_rate)
+        # The learning rate lives in the optimiser state (an array), not in the
+        # compiled program: a new rate reuses the step.
+        transform = optax.inject_hyperparams(optax.adam)(learning_rate=0.02)
 
         def descend(state: StepState, grad):
             updates, opt_state = transform.update(grad, state.opt_state, state.image)
@@ -213,9 +218,13 @@ def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, learning_rat
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}")
 
-    def init(image: jax.Array) -> StepState:
+    def init(image: jax.Array, learning_rate: float = 0.02) -> StepState:
         image = jnp.asarray(image, jnp.float32)
-        return StepState(image, transform.init(image), jnp.zeros_like(image), jnp.zeros((), jnp.int32))
+        opt_state = transform.init(image)
+        if optimizer == "adam":
+            rate = jnp.asarray(learning_rate, jnp.float32)
+            opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": rate})
+        return StepState(image, opt_state, jnp.zeros_like(image), jnp.zeros((), jnp.int32))
 
     def finish(state: StepState, image: jax.Array, opt_state) -> StepState:
         ema = decay * state.ema + (1.0 - decay) * image

@@ -218,3 +218,26 @@ def test_step_refuses_targets_without_weights(images, backend):
     stepper = make_stepper(backend, spec)
     with pytest.raises(ValueError, match="carry no loss weights"):
         stepper.step(backend.params, stepper.init(content), Targets(targets.content, targets.style))
+
+
+def test_changing_the_learning_rate_reuses_the_compiled_step(images, backend):
+    from explainer.losses import LossSpec
+    from explainer.optimize import compute_targets, make_stepper
+
+    content, style = images
+    spec = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0),), tv_weight=1e-3)
+    targets = compute_targets(backend, spec, content, [style], [1.0])
+    slow, fast = make_stepper(backend, spec, "adam", 0.005), make_stepper(backend, spec, "adam", 0.1)
+    assert slow.step is fast.step  # one jitted function for both rates
+    moves = {}
+    for rate, stepper in ((0.005, slow), (0.1, fast)):
+        image = np.asarray(stepper.step(backend.params, stepper.init(content), targets)[0].image)
+        inside = (image > 0) & (image < 1)  # not clipped
+        moves[rate] = np.where(inside, image - content, np.nan)
+        # Adam's first step is lr * g / (|g| + eps): every pixel moves by the rate
+        # (less only where the gradient is as small as eps)
+        assert np.nanmedian(np.abs(moves[rate])) == pytest.approx(rate, rel=1e-3)
+    # the same gradient, so the same moves, scaled by the rates' ratio
+    both = ~np.isnan(moves[0.005] + moves[0.1])
+    np.testing.assert_allclose(moves[0.1][both], 20 * moves[0.005][both], rtol=1e-3, atol=1e-6)
+    assert slow.step._cache_size() == 1  # compiled once
