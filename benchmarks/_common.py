@@ -19,7 +19,7 @@ from typing import Any
 
 # The package first, as in any program that uses it: importing it sets its
 # XLA_FLAGS (backends/_xla.py), which XLA reads when JAX starts its backend.
-import backends  # noqa: E402
+import backends
 
 # As `style-explainer` does before it starts (backends/_xla.py); both
 # frameworks in this process share the setting.
@@ -67,7 +67,7 @@ def load_torch():
     """`torch`, or None (with the reason on stderr) when it is not importable."""
     try:
         import torch
-    except Exception as error:  # ImportError, or a broken install
+    except Exception as error:  # noqa: BLE001 -- ImportError, or a broken install
         print(f"note: PyTorch is not importable ({error}); skipping the PyTorch side. "
               "Install it for yourself (never as a package dependency): pip install torch==2.13.0", file=sys.stderr)
         return None

@@ -8,9 +8,11 @@ at the explorer's default size (256 px); prints seconds to the first
 streamed image for a few situations.
 """
 
-import sys, time
-import explainer.app as app
-from explainer import samples
+import sys
+import time
+
+from explainer import app, samples
+
 weights = sys.argv[1] if len(sys.argv) > 1 else "hed"
 opts = app.AppOptions(weights_choices=(weights,), default_weights=weights)
 t = time.perf_counter(); app.warm_up(opts, background=False); print(f"warm-up {time.perf_counter()-t:.1f} s")

@@ -21,10 +21,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COLOR_MODES",
-    "ConfigError",
     "INITS",
-    "ImageError",
     "OPTIMIZERS",
+    "ConfigError",
+    "ImageError",
     "Result",
     "StyleConfig",
     "content_loss",

@@ -669,7 +669,7 @@ def layer_choices(backend: str, weights: str, all_layers: bool, content_layers, 
     """Layer pickers for a network: relu layers (or all of them); selections it lacks are dropped."""
     arch = network_arch(backend, weights)
     names = layer_names(arch) if all_layers else relu_layers(arch)
-    keep = lambda chosen: [n for n in order_layers(chosen, arch) if n in names]  # noqa: E731
+    keep = lambda chosen: [n for n in order_layers(chosen, arch) if n in names]
     return (
         gr.update(choices=list(names), value=keep(content_layers)),
         gr.update(choices=list(names), value=keep(style_layers)),

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import textwrap
 import io
 import json
 import os
 import pathlib
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 

@@ -120,7 +120,7 @@ class LossSpec:
 
     def weights(self) -> dict:
         """`{"content": {layer: w}, "style": {layer: w}, "tv": w}` as float32 arrays (for `Targets.weights`)."""
-        as_array = lambda w: jnp.asarray(w, jnp.float32)  # noqa: E731
+        as_array = lambda w: jnp.asarray(w, jnp.float32)
         return {
             "content": {name: as_array(w) for name, w in self.content},
             "style": {name: as_array(w) for name, w in self.style},

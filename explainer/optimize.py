@@ -98,7 +98,7 @@ def _targets_and_grams(
     """
     content_layers = tuple(name for name, _ in spec.content)
     style_layers = tuple(name for name, _ in spec.style)
-    features = lambda image, layers: backend.features(image, layers) if layers else {}  # noqa: E731
+    features = lambda image, layers: backend.features(image, layers) if layers else {}
     content_features = features(content, tuple(dict.fromkeys(content_layers + gram_layers)))
     style_features = [features(style, tuple(dict.fromkeys(style_layers + gram_layers))) for style in styles]
     style_grams = [{name: gram_matrix(f[name]) for name in dict.fromkeys(style_layers + gram_layers)} for f in style_features]
@@ -197,7 +197,7 @@ def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, ema_decay: f
             # the loss it minimises and reports is that of the image you get.
             # The clip is straight-through: a pixel pushed out of range keeps
             # its gradient and can come back (a plain clip would freeze it).
-            value_fn = lambda x: objective(params, _clip_straight_through(x), targets)[0]  # noqa: E731
+            value_fn = lambda x: objective(params, _clip_straight_through(x), targets)[0]
             # The line search leaves the value and gradient at the accepted
             # point in the state: reuse them instead of recomputing.
             loss, grad = optax.value_and_grad_from_state(value_fn)(state.image, state=state.opt_state)

@@ -129,7 +129,7 @@ def reconstruct(
     say = progress or (lambda message: None)
     backend = backend or get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
     backend.check_layers(tuple(content_layers) + tuple(style_layers))
-    load = lambda image: _images.resize_longest(  # noqa: E731
+    load = lambda image: _images.resize_longest(
         image.astype(np.float32) if isinstance(image, np.ndarray) else _images.load_image(image), config.size
     )
     content_image = load(content) if content is not None else None

@@ -17,18 +17,18 @@ import pytest
 
 gr = pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
 
-from explainer import app, samples  # noqa: E402
-from explainer.cli import config_to_command  # noqa: E402
-from explainer.config import ConfigError, StyleConfig  # noqa: E402
-from explainer.images import load_image, save_image  # noqa: E402
-from explainer.optimize import make_stepper  # noqa: E402
+from explainer import app, samples
+from explainer.cli import config_to_command
+from explainer.config import ConfigError, StyleConfig
+from explainer.images import load_image, save_image
+from explainer.optimize import make_stepper
 
 # Random weights, tiny images and shallow layers: every run here compiles fast
 # and they all share one backend and one compiled step.
-FAST = dict(
-    weights="random", content_layers=["relu2_1"], style_layers=["relu1_1", "relu2_1"], style_layer_weights="1, 1",
-    size=32, iterations=7, preview_every=3, record_every=3,
-)
+FAST = {
+    "weights": "random", "content_layers": ["relu2_1"], "style_layers": ["relu1_1", "relu2_1"], "style_layer_weights": "1, 1",
+    "size": 32, "iterations": 7, "preview_every": 3, "record_every": 3,
+}
 
 
 @pytest.fixture()
@@ -72,11 +72,11 @@ def test_build_config_maps_the_widgets():
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(style_layer_weights="-1, 1, 1, 1, 1"), "style_layer_weights must be finite numbers >= 0"),
-    (dict(style_layer_weights="one, two"), "must be numbers separated by commas"),
-    (dict(style_layer_weights="1, 1"), "has 2 values for 5 layers"),
-    (dict(content_layers=[], style_layers=[]), "at least one content or style layer"),
-    (dict(seed=1.5), "seed must be a whole number"),
+    ({"style_layer_weights": "-1, 1, 1, 1, 1"}, "style_layer_weights must be finite numbers >= 0"),
+    ({"style_layer_weights": "one, two"}, "must be numbers separated by commas"),
+    ({"style_layer_weights": "1, 1"}, "has 2 values for 5 layers"),
+    ({"content_layers": [], "style_layers": []}, "at least one content or style layer"),
+    ({"seed": 1.5}, "seed must be a whole number"),
 ])
 def test_bad_settings_are_config_errors(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -197,12 +197,12 @@ def test_user_errors_become_messages_not_exceptions(pair, tmp_path):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("hello")
     cases = [
-        (dict(content=str(not_an_image)), "content (notes.png)"),
-        (dict(content=None), "content: no image"),
-        (dict(style_layer_weights="-1, 1"), "style_layer_weights must be finite numbers >= 0"),
-        (dict(style_layers=["relu1_1", "relu9_9"]), "vgg19 has no layer relu9_9"),
-        (dict(weights=str(tmp_path / "missing.h5")), "missing.h5"),
-        (dict(max_side=100), "larger than the explorer takes (100 px on a side)"),
+        ({"content": str(not_an_image)}, "content (notes.png)"),
+        ({"content": None}, "content: no image"),
+        ({"style_layer_weights": "-1, 1"}, "style_layer_weights must be finite numbers >= 0"),
+        ({"style_layers": ["relu1_1", "relu9_9"]}, "vgg19 has no layer relu9_9"),
+        ({"weights": str(tmp_path / "missing.h5")}, "missing.h5"),
+        ({"max_side": 100}, "larger than the explorer takes (100 px on a side)"),
     ]
     for change, message in cases:
         args = {**FAST, "content": content, "style": style, **change}

@@ -26,8 +26,8 @@ import pytest
 pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
 
-from explainer import app, samples  # noqa: E402
-from explainer.config import StyleConfig  # noqa: E402
+from explainer import app, samples
+from explainer.config import StyleConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -99,7 +99,7 @@ def set_slider(page, elem_id: str, value: int) -> None:
 
 def test_tour_of_the_three_tabs(explorer, page):
     started = time.perf_counter()
-    lap = lambda what: print(f"{what}: {time.perf_counter() - started:.1f} s")  # noqa: E731
+    lap = lambda what: print(f"{what}: {time.perf_counter() - started:.1f} s")
     page.goto(explorer, wait_until="load")
     page.wait_for_selector("#stylize-button")
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import WeightsError, get_backend
-from backends import _weights
+from backends import WeightsError, _weights, get_backend
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

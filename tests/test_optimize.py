@@ -10,7 +10,7 @@ from explainer import ConfigError, StyleConfig, stylize
 from explainer.color import keep_luminance_only, match_colors, rgb_to_yiq
 from explainer.optimize import run
 
-SHALLOW = dict(weights="random", content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), print_every=0)
+SHALLOW = {"weights": "random", "content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1"), "print_every": 0}
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +155,12 @@ def test_init_from_a_file(tmp_path, images, backend):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (dict(optimizer="sgd"), "optimizer must be one of adam, lbfgs, not 'sgd'"),
-        (dict(content_layers=(), style_layers=()), "choose at least one content or style layer"),
-        (dict(tv_weight=float("nan")), "tv_weight must be a finite number >= 0"),
-        (dict(ema_decay=1.0), "ema_decay must be between 0 and 1"),
-        (dict(style_blend=(0.0, 0.0)), "style_blend must be numbers >= 0 with a positive sum"),
-        (dict(iterations=-1), "iterations must be an integer >= 0"),
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, lbfgs, not 'sgd'"),
+        ({"content_layers": (), "style_layers": ()}, "choose at least one content or style layer"),
+        ({"tv_weight": float("nan")}, "tv_weight must be a finite number >= 0"),
+        ({"ema_decay": 1.0}, "ema_decay must be between 0 and 1"),
+        ({"style_blend": (0.0, 0.0)}, "style_blend must be numbers >= 0 with a positive sum"),
+        ({"iterations": -1}, "iterations must be an integer >= 0"),
     ],
 )
 def test_config_rejects_what_cannot_work(changes, message):

@@ -122,7 +122,7 @@ def test_version_1_traces_still_load(result):
 def test_reference_grams_are_the_style_and_content_images(result, backend, images):
     from explainer.losses import gram_matrix
 
-    content, style = images
+    _, style = images
     expected = gram_matrix(backend.features(style, ["relu1_1"])["relu1_1"])
     np.testing.assert_allclose(result.trace.style_gram("relu1_1"), expected, rtol=1e-5)
     np.testing.assert_allclose(result.trace.target_gram("relu1_1"), expected, rtol=1e-5)  # one style: target = its Gram
@@ -130,7 +130,7 @@ def test_reference_grams_are_the_style_and_content_images(result, backend, image
 
 
 def test_recording_changes_the_result_only_by_rounding(result, backend, images):
-    quiet = dict(backend=backend, progress=False, log=lambda m: None)
+    quiet = {"backend": backend, "progress": False, "log": lambda m: None}
     plain = stylize(*images, CONFIG, **quiet)
     # Recorded steps add up the per-term gradients they record (in another order
     # than one backward pass would), so only float rounding differs.

@@ -16,8 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from backends import SOURCES, WeightsError, get_backend, load_weights, read_h5
-from backends import _weights
+from backends import SOURCES, WeightsError, _weights, get_backend, load_weights, read_h5
 from backends._vgg import param_shapes
 
 
