@@ -9,7 +9,7 @@ acts = vgg.features(image, ["relu1_1", "relu4_2"])
 ```
 """
 
-from backends._xla import configure_xla, reuse_scratch_memory
+from backends._xla import configure_xla, enable_compile_cache, reuse_scratch_memory
 
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
@@ -61,6 +61,7 @@ __all__ = [
     "caffe_preprocess",
     "conv_names",
     "downsampling",
+    "enable_compile_cache",
     "fetch",
     "get_backend",
     "layer_names",

@@ -51,7 +51,15 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from backends import ARCHITECTURES, POOLINGS, UnknownLayerError, WeightsError, get_backend, layer_names
+from backends import (
+    ARCHITECTURES,
+    POOLINGS,
+    UnknownLayerError,
+    WeightsError,
+    enable_compile_cache,
+    get_backend,
+    layer_names,
+)
 from explainer import figures, samples
 from explainer import images as _images
 from explainer.cli import config_to_command
@@ -358,19 +366,6 @@ def cached_backend(config: StyleConfig):
     seed = config.seed if config.weights == "random" else 0
     with _BACKEND_LOCK:
         return _cached_backend(config.backend, config.weights, config.pooling, seed)
-
-
-def enable_compile_cache(directory: str | os.PathLike | None = None) -> pathlib.Path:
-    """Keep XLA's compiled programs on disk, so a restarted explorer starts warm."""
-    import jax
-
-    from backends import cache_dir
-
-    path = pathlib.Path(directory) if directory else cache_dir() / "jax"
-    path.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
 
 
 def warm_up(options: AppOptions | None = None, *, background: bool = True) -> threading.Thread | None:
@@ -1178,7 +1173,8 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> No
     """Serve the explorer (what `style-explainer explore` runs); blocks until interrupted."""
     cache = enable_compile_cache()
     demo = build_app()
-    print(f"style-explainer explorer: compiled programs are kept in {cache}; warming up in the background")
+    kept = f"compiled programs are kept in {cache}" if cache else "compiled programs are not kept"
+    print(f"style-explainer explorer: {kept}; warming up in the background")
     warm_up(demo.explorer_options)
     try:
         demo.launch(**launch_kwargs(host, port, share))

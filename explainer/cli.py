@@ -13,7 +13,15 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from backends import ARCHITECTURES, POOLINGS, SOURCES, UnknownLayerError, WeightsError, reuse_scratch_memory
+from backends import (
+    ARCHITECTURES,
+    POOLINGS,
+    SOURCES,
+    UnknownLayerError,
+    WeightsError,
+    enable_compile_cache,
+    reuse_scratch_memory,
+)
 from explainer.config import COLOR_MODES, OPTIMIZERS, ConfigError, StyleConfig
 from explainer.images import ImageError
 
@@ -387,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reuse_scratch_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Compiled steps are kept on disk: the next run of the same shape starts at once.
+    enable_compile_cache()
     try:
         return args.func(args)
     except (*USER_ERRORS, _UsageError) as error:

@@ -199,6 +199,37 @@ def test_xla_flags_are_added_unless_set_or_opted_out():
     assert configure_xla(env := {}, "0.9.1") == "" and "XLA_FLAGS" not in env
 
 
+@pytest.fixture
+def jax_cache_config():
+    """Restore JAX's compilation-cache settings after a test that changes them."""
+    import jax
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    saved = {name: getattr(jax.config, name) for name in names}
+    yield jax.config
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
+def test_compile_cache_goes_to_the_package_cache(jax_cache_config, tmp_path, monkeypatch):
+    from backends import enable_compile_cache
+
+    monkeypatch.setenv("STYLE_EXPLAINER_CACHE", str(tmp_path))
+    jax_cache_config.update("jax_compilation_cache_dir", None)
+    assert enable_compile_cache(environ={"STYLE_EXPLAINER_COMPILE_CACHE": "0"}) is None  # opted out
+    assert jax_cache_config.jax_compilation_cache_dir is None
+    assert enable_compile_cache(environ={}) == tmp_path / "jax" and (tmp_path / "jax").is_dir()
+    assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path / "jax")
+    assert jax_cache_config.jax_persistent_cache_min_compile_time_secs == 0.5
+    # a folder already given to JAX (JAX_COMPILATION_CACHE_DIR) wins over the default
+    jax_cache_config.update("jax_compilation_cache_dir", str(tmp_path / "theirs"))
+    assert enable_compile_cache(environ={}) == tmp_path / "theirs"
+    assert enable_compile_cache(tmp_path / "mine", environ={}) == tmp_path / "mine"  # unless one is asked for
+    (tmp_path / "a-file").write_text("")
+    assert enable_compile_cache(tmp_path / "a-file" / "jax", environ={}) is None  # cannot be made: run without
+    assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path / "mine")
+
+
 def test_reuse_scratch_memory_can_be_opted_out():
     from backends import reuse_scratch_memory
 
