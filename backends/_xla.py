@@ -124,7 +124,8 @@ def enable_compile_cache(
 
     Args:
         directory: where to keep them (default: the `jax` folder of the
-            package's cache, see [`cache_dir`][backends.cache_dir]).
+            package's cache: `$STYLE_EXPLAINER_CACHE`, else
+            `$XDG_CACHE_HOME/style-explainer`, else `~/.cache/style-explainer`).
 
     Returns:
         The folder in use: a folder already given to JAX (for example with
