@@ -84,7 +84,7 @@ class RecordSpec:
             not isinstance(self.gradients_every, int) or self.gradients_every < 1 or self.gradients_every % self.every
         ):
             raise ValueError(
-                f"gradient maps every {self.gradients_every!r} steps: must be a multiple of the record interval"
+                f"gradient maps every {self.gradients_every!r} steps: must be a positive multiple of the record interval"
                 f" ({self.every}), since maps are taken at snapshots"
             )
         object.__setattr__(self, "layers", tuple(self.layers))

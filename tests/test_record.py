@@ -98,7 +98,7 @@ def test_gradient_maps_schedule():
     assert RecordSpec(every=5).gradient_period == 10
     assert not any(RecordSpec(every=5, gradients=False).wants_gradients(i, 32) for i in range(1, 33))
     for bad in (4, 0, 7.5):
-        with pytest.raises(ValueError, match=re.escape(f"every {bad!r} steps: must be a multiple of the record interval (3)")):
+        with pytest.raises(ValueError, match=re.escape(f"every {bad!r} steps: must be a positive multiple of the record interval (3)")):
             RecordSpec(every=3, gradients_every=bad)
 
 
@@ -203,7 +203,7 @@ def test_cli_refuses_a_gradient_interval_that_misses_the_snapshots(tmp_path, cap
                  "--size", "24", "--iterations", "4", "--quiet", "--record", str(tmp_path / "trace"),
                  "--record-every", "2", "--record-gradients-every", "3"])
     err = capsys.readouterr().err
-    assert code == 2 and "multiple of the record interval (2)" in err and "Traceback" not in err
+    assert code == 2 and "positive multiple of the record interval (2)" in err and "Traceback" not in err
     assert not (tmp_path / "trace").exists()
 
 
