@@ -9,7 +9,7 @@ register a factory.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import jax
@@ -29,11 +29,18 @@ class Backend(Protocol):
       computes nothing past the deepest requested layer. `layers` is static.
     * `preprocess` / `deprocess`: the network's input convention and back.
     * `weights`: what was loaded, printed by every run.
+    * `spec`: the hashable, weightless part (architecture, options):
+      compiled programs are cached on it, never on the backend object.
+    * `provenance()`: `{"network": {...}, "weights": {...}}` for the files
+      a run writes.
     """
 
     name: str
     params: Any
     weights: WeightsInfo
+
+    @property
+    def spec(self) -> Hashable: ...
 
     @property
     def layer_names(self) -> tuple[str, ...]: ...
@@ -49,6 +56,8 @@ class Backend(Protocol):
     def check_layers(self, layers: Sequence[str]) -> None: ...
 
     def describe(self, with_path: bool = True) -> str: ...
+
+    def provenance(self) -> dict: ...
 
 
 BackendFactory = Callable[..., Backend]

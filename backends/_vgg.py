@@ -274,6 +274,37 @@ def caffe_deprocess(x: jax.Array, mean_bgr: Sequence[float] = IMAGENET_MEAN_BGR)
     return ((x + jnp.asarray(mean_bgr, x.dtype)) / 255.0)[..., ::-1]
 
 
+@dataclasses.dataclass(frozen=True)
+class VGGSpec:
+    """The static part of a VGG backend: architecture, pooling, input convention.
+
+    Hashable and compared by value, so compiled programs are cached on it
+    (two backends of the same network share them) and never keep weights
+    alive. `apply` is pure: the weights come in as an argument.
+    """
+
+    arch: str
+    pooling: str
+    mean_bgr: tuple[float, ...] = tuple(IMAGENET_MEAN_BGR)
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        _blocks(self.arch)
+        object.__setattr__(self, "mean_bgr", tuple(float(v) for v in self.mean_bgr))
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return layer_names(self.arch)
+
+    def apply(self, params: dict, image: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+        """Activations of `layers` for an RGB `[0, 1]` image `(H, W, 3)` or batch `(N, H, W, 3)`."""
+        batched = image.ndim == 4
+        x = caffe_preprocess(image if batched else image[None], self.mean_bgr)
+        out = VGG(arch=self.arch, pooling=self.pooling).apply({"params": params}, x, tuple(layers))
+        return out if batched else {k: v[0] for k, v in out.items()}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class VGGBackend:
     """A VGG network with its weights: the object the explainer talks to.
@@ -298,10 +329,13 @@ class VGGBackend:
     weights: WeightsInfo  # noqa: F821 (defined in backends._weights)
 
     def __post_init__(self):
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        _blocks(self.arch)
+        VGGSpec(self.arch, self.pooling)  # checks both
         object.__setattr__(self, "params", with_backward_kernels(self.params))
+
+    @functools.cached_property
+    def spec(self) -> VGGSpec:
+        """The hashable, weightless part: what compiled programs are keyed on."""
+        return VGGSpec(self.arch, self.pooling, tuple(self.weights.mean_bgr))
 
     @property
     def name(self) -> str:
@@ -335,10 +369,7 @@ class VGGBackend:
             `{layer: activation}`, each `(h, w, C)` or `(N, h, w, C)`
             matching the rank of `image`.
         """
-        batched = image.ndim == 4
-        x = self.preprocess(image if batched else image[None])
-        out = self.module.apply({"params": params}, x, tuple(layers))
-        return out if batched else {k: v[0] for k, v in out.items()}
+        return self.spec.apply(params, image, layers)
 
     def features(self, image: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
         """`apply` with this backend's own parameters, compiled once per layer tuple and image shape."""
@@ -362,3 +393,10 @@ class VGGBackend:
     def describe(self, with_path: bool = True) -> str:
         """One line: network, pooling, weights (and the weights file unless `with_path=False`)."""
         return f"{self.arch} ({self.pooling} pooling), weights: {self.weights.describe(with_path)}"
+
+    def provenance(self) -> dict:
+        """What a file needs to say about the network that made it (JSON-ready)."""
+        return {
+            "network": {"name": self.name, "arch": self.arch, "pooling": self.pooling, "description": self.describe()},
+            "weights": self.weights.to_dict(),
+        }

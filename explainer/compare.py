@@ -23,7 +23,7 @@ import json
 import os
 import pathlib
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from backends import Backend, get_backend
 from explainer import images as _images
 from explainer.config import ConfigError, StyleConfig
+from explainer.settings import parse_assignments
 from explainer.stylize import Result, stylize
 
 #: Gatys et al. Fig. 3 columns, as content_weight / style_weight in this
@@ -148,27 +149,21 @@ def _format_overrides(overrides: Mapping[str, Any]) -> str:
     return "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in overrides.items())
 
 
-def parse_variant(text: str) -> dict[str, Any]:
-    """`"style_layers=relu1_1,relu2_1; content_weight=10"` -> overrides, typed like the CLI flags.
+def parse_variant(text: str, allowed: Iterable[str] | None = None) -> dict[str, Any]:
+    """`"style_layers=relu1_1,relu2_1; content_weight=10"` -> overrides, parsed like the CLI flags.
+
+    Args:
+        text: `FIELD=VALUE` pairs separated by `;` (settings of
+            [`StyleConfig`][explainer.StyleConfig]).
+        allowed: the settings a variant may change (default: all).
 
     Raises:
-        ConfigError: unknown field or a value of the wrong type.
+        ConfigError: unknown or unavailable setting, or a value of the wrong type.
     """
-    from explainer.cli import _FIELD_FLAGS
-
-    overrides: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        if "=" not in part:
-            raise ConfigError(f"variant {text!r}: expected FIELD=VALUE pairs separated by ';', got {part!r}")
-        key, value = (s.strip() for s in part.split("=", 1))
-        key = key.replace("-", "_")
-        if key not in _FIELD_FLAGS:
-            raise ConfigError(f"variant {text!r}: unknown setting {key!r}; settings are {', '.join(_FIELD_FLAGS)}")
-        convert = _FIELD_FLAGS[key].get("type", str)
-        try:
-            overrides[key] = convert(value)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"variant {text!r}: bad value for {key}: {error}") from None
+    try:
+        overrides = parse_assignments(text, StyleConfig, allowed)
+    except ConfigError as error:
+        raise ConfigError(f"variant {text.strip()!r}: {error}") from None
     if not overrides:
         raise ConfigError(f"variant {text!r} changes nothing")
     return overrides
@@ -194,7 +189,7 @@ def compare(
             [`Variant`][explainer.compare.Variant].
         base: the shared settings.
         backend: one network for every variant; variants may not change
-            `backend`, `weights` or `pooling` unless no backend is given.
+            `network`, `weights` or `pooling` unless no backend is given.
         progress: show a progress bar per variant.
         log: one-line messages (default: stderr).
 
@@ -209,15 +204,15 @@ def compare(
     content_image = content if isinstance(content, np.ndarray) else _images.load_image(content)
     styles = style if isinstance(style, (list, tuple)) else [style]
     style_images = [s if isinstance(s, np.ndarray) else _images.load_image(s) for s in styles]
-    network_fields = ("backend", "weights", "pooling")
-    shared = backend or get_backend(base.backend, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
+    network_fields = ("network", "weights", "pooling")
+    shared = backend or get_backend(base.network, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
     networks = []
     for variant, config in zip(parsed, configs):
         own = shared
         if any(getattr(config, f) != getattr(base, f) for f in network_fields):
             if backend is not None:
                 raise ConfigError(f"variant {variant.label!r} changes the network, but a backend was given")
-            own = get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log)
+            own = get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log)
         own.check_layers(config.content_layers + config.style_layers)  # fail before any variant runs
         networks.append(own)
     results = []

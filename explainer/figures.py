@@ -67,7 +67,7 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
 
     Args:
         trace_or_manifest: a trace, its manifest, or a run record (the
-            `Result.record` dict), which have the same `backend` and `weights`
+            `Result.record` dict), which have the same `network` and `weights`
             entries.
 
     Returns:
@@ -76,13 +76,14 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
         the manifest lacks it.
     """
     manifest = trace_or_manifest.manifest if isinstance(trace_or_manifest, Trace) else trace_or_manifest
-    backend = manifest.get("backend") or {}
+    # "backend": the key before record version 2 (see explainer.provenance).
+    network = manifest.get("network") or manifest.get("backend") or {}
     weights = manifest.get("weights") or {}
     config = manifest.get("config") or {}
-    # Built from the parts rather than `backend["description"]`, which ends
+    # Built from the parts rather than `network["description"]`, which ends
     # with the weights file's path: too long for a figure, and machine-specific.
-    name = backend.get("name") or config.get("backend", "unknown network")
-    pooling = backend.get("pooling") or config.get("pooling")
+    name = network.get("name") or config.get("network") or config.get("backend", "unknown network")
+    pooling = network.get("pooling") or config.get("pooling")
     weights_name = weights.get("name") or config.get("weights", "unknown")
     line = f"{name}" + (f" ({pooling} pooling)" if pooling else "") + f", weights: {weights_name}"
     if weights.get("seed") is not None:

@@ -12,10 +12,10 @@ the file and the problem, so a CLI can print it as is instead of a traceback.
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import re
-import secrets
 import struct
 import warnings
 import zlib
@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explainer.errors import ImageError
+from explainer.files import write_atomically
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -54,9 +57,6 @@ _UINT16_MAX = 65535.0
 # only parses the header; these surface later, when pixels are decoded.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
-
-class ImageError(ValueError):
-    """A user-facing problem with an image: one line, `"<file>: <problem>"`."""
 
 
 def _image_error(source: object, problem: str) -> ImageError:
@@ -431,14 +431,6 @@ def save_image(image: Any, path: str | os.PathLike[str]) -> pathlib.Path:
         raise ValueError(f"expected an image of shape (H, W, 3) or (H, W), got shape {array.shape}")
 
     options = {"quality": 95} if image_format in ("JPEG", "WEBP") else {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # "xb" creates with the usual umask-filtered permissions (tempfile's
-        # 0600 would survive the rename and surprise whoever serves the file).
-        with open(temporary, "xb") as file:
-            Image.fromarray(np.ascontiguousarray(pixels)).save(file, format=image_format, **options)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return target
+    encoded = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(encoded, format=image_format, **options)
+    return write_atomically(target, encoded.getvalue())

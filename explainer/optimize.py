@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -23,10 +23,10 @@ import optax
 
 from backends import Backend
 from explainer import images as _images
-from explainer.color import match_colors
+from explainer.color import keep_luminance_only, match_colors
 from explainer.config import StyleConfig
+from explainer.events import Event, SnapshotPlan, terms_to_floats
 from explainer.losses import LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
-from explainer.record import Recorder
 
 
 class StepState(NamedTuple):
@@ -45,28 +45,11 @@ class StepState(NamedTuple):
     count: jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class Progress:
-    """One optimisation step, as reported to callers.
-
-    Attributes:
-        iteration: 1-based step count over all scales.
-        scale: 0-based scale index.
-        loss: total loss *before* this step's update.
-        terms: `{"content": {layer: v}, "style": {layer: v}, "tv": v}` (floats).
-        image: the image to show after the update (the averaged iterate when
-            EMA is on), `(H, W, 3)` NumPy in `[0, 1]`.
-    """
-
-    iteration: int
-    scale: int
-    loss: float
-    terms: dict
-    image: np.ndarray
-
-
 def make_objective(backend: Backend, spec: LossSpec) -> Callable:
-    """`objective(params, image, targets) -> (total, terms)`: pure, jit-able."""
+    """`objective(params, image, targets) -> (total, terms)`: pure, jit-able.
+
+    `backend` is anything with `apply(params, image, layers)`: a backend or its `spec`.
+    """
 
     def objective(params, image, targets):
         features = backend.apply(params, image, spec.layers)
@@ -151,13 +134,13 @@ def make_stepper(
     learning rate from its state (`init` puts it there), so steppers that
     differ only in loss weights or learning rate share one compiled step.
     """
-    shared = _make_stepper(backend, spec.structure(), optimizer, ema_decay)
+    shared = _make_stepper(backend.spec, spec.structure(), optimizer, ema_decay)
     # Same compiled functions (and cache of recorded steps); only `init` differs.
     return dataclasses.replace(shared, init=functools.partial(shared.init, learning_rate=learning_rate))
 
 
 @functools.lru_cache(maxsize=16)
-def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, ema_decay: float | None):
+def _make_stepper(network: Hashable, spec: LossSpec, optimizer: str, ema_decay: float | None):
     """The stepper for a weightless `spec` (see `LossSpec.structure`), any learning rate.
 
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
@@ -166,7 +149,7 @@ def _make_stepper(backend: Backend, spec: LossSpec, optimizer: str, ema_decay: f
     (clipped straight-through, so out-of-range pixels keep a gradient), so
     the reported loss is the loss of the image that is shown and saved.
     """
-    objective = make_objective(backend, spec)
+    objective = make_objective(network, spec)
     decay = 0.0 if ema_decay is None else float(ema_decay)
 
     if optimizer == "adam":
@@ -301,12 +284,14 @@ def run(
     styles: Sequence[np.ndarray],
     *,
     init_image: np.ndarray | None = None,
-    recorder: Recorder | None = None,
-) -> Iterator[Progress]:
-    """Optimise an image; yield a [`Progress`][explainer.optimize.Progress] after every step.
+    snapshots: SnapshotPlan | None = None,
+) -> Iterator[Event]:
+    """Optimise an image; yield an [`Event`][explainer.events.Event] after every step.
 
     Stop early by simply not asking for the next item (or `close()` the
-    generator): the last `Progress` holds the latest image.
+    generator): the last event holds the latest image. With
+    `config.colors == "keep"` every event's image already has the content's
+    colours, so the last one is the result.
 
     Args:
         config: the run's settings (layers are checked against `backend`).
@@ -314,11 +299,13 @@ def run(
         content: `(H, W, 3)` RGB `[0, 1]`, any size (resized per scale).
         styles: one or more style images, any size.
         init_image: the starting image when `config.init` is a path.
-        recorder: takes snapshots at the steps it selects (see
-            [`explainer.record`][explainer.record]); the others run at full speed.
+        snapshots: selects the steps to record and what to record there
+            (a [`Recorder`][explainer.record.Recorder]); those steps' events
+            carry the snapshot's `arrays`, the others run at full speed.
     """
-    backend.check_layers(config.content_layers + config.style_layers + (recorder.spec.layers if recorder else ()))
     spec = loss_spec(config)
+    recorded_layers = snapshots.layers_for(spec) if snapshots is not None else ()
+    backend.check_layers(config.content_layers + config.style_layers + recorded_layers)
     stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay)
     blend = config.style_blend or (1.0,) * len(styles)
     if len(blend) != len(styles):
@@ -327,52 +314,60 @@ def run(
     state: StepState | None = None
     iteration = 0
     for scale, side in enumerate(config.scale_sizes()):
-        scaled_content = _images.resize_longest(content, side)
-        _images.check_min_side(scaled_content, 2 ** max(_downsamplings(spec.layers)), name="content at this scale")
-        style_side = max(16, round(side * config.style_scale))
-        scaled_styles = [_images.resize_longest(s, style_side) for s in styles]
-        if config.colors == "match":
-            scaled_styles = [match_colors(s, scaled_content) for s in scaled_styles]
-        gram_layers = (recorder.spec.layers or spec.layers) if recorder is not None else ()
-        targets, *grams = _targets_and_grams(backend, spec, scaled_content, scaled_styles, blend, gram_layers)
-        if recorder is not None:
-            recorder.start_scale(scale, backend, spec, targets, *grams)
-
-        if state is None:
-            state = stepper.init(initial_image(config, scaled_content, scaled_styles[0], init_image))
-        else:
-            previous = stepper.display(state) if not stepper.carries_state_across_scales else state.image
-            upscaled = jax.image.resize(previous, scaled_content.shape, "linear")
-            fresh = stepper.init(upscaled)
-            if stepper.carries_state_across_scales:
-                # crowsonkb/style-transfer-pytorch: keep Adam's moments, resized.
-                opt_state = _resize_like(state.opt_state, tuple(state.image.shape), scaled_content.shape)
-                fresh = fresh._replace(opt_state=opt_state)
-            state = fresh
+        scaled_content, scaled_styles = _scaled_images(config, spec, content, styles, side)
+        targets, *grams = _targets_and_grams(backend, spec, scaled_content, scaled_styles, blend, recorded_layers)
+        if snapshots is not None:
+            snapshots.start_scale(scale, backend, spec, targets, *grams)
+        state = _start_scale(stepper, state, config, scaled_content, scaled_styles[0], init_image)
+        finish = _finisher(config, scaled_content)
 
         for step_at_scale in range(1, config.iterations + 1):
-            snapshot = None
-            snapshot_fn = recorder.snapshot_fn(step_at_scale, config.iterations) if recorder is not None else None
+            arrays = None
+            snapshot_fn = snapshots.snapshot_fn(step_at_scale, config.iterations) if snapshots is not None else None
             if snapshot_fn is not None:
-                state, loss, terms, snapshot = stepper.recorded_step(snapshot_fn)(backend.params, state, targets)
+                state, loss, terms, arrays = stepper.recorded_step(snapshot_fn)(backend.params, state, targets)
             else:
                 state, loss, terms = stepper.step(backend.params, state, targets)
             iteration += 1
             # One transfer per step; the state itself is donated to the next
             # step, so nothing yielded may refer to it.
-            loss, terms, image, snapshot = jax.device_get((loss, terms, stepper.display(state), snapshot))
-            progress = Progress(iteration, scale, float(loss), _floats(terms), image)
-            if snapshot is not None:
-                recorder.add(iteration, scale, snapshot, progress.loss, progress.terms)
-            yield progress
+            loss, terms, image, arrays = jax.device_get((loss, terms, stepper.display(state), arrays))
+            yield Event(iteration, scale, float(loss), terms_to_floats(terms), finish(image), arrays)
 
 
-def _floats(terms: dict) -> dict:
-    return {
-        "content": {k: float(v) for k, v in terms["content"].items()},
-        "style": {k: float(v) for k, v in terms["style"].items()},
-        "tv": float(terms["tv"]),
-    }
+def _scaled_images(config: StyleConfig, spec: LossSpec, content, styles, side: int):
+    """The content at this scale's size, and the style images at theirs (recoloured with `colors="match"`)."""
+    scaled_content = _images.resize_longest(content, side)
+    _images.check_min_side(scaled_content, 2 ** max(_downsamplings(spec.layers)), name="content at this scale")
+    style_side = max(16, round(side * config.style_scale))
+    scaled_styles = [_images.resize_longest(s, style_side) for s in styles]
+    if config.colors == "match":
+        scaled_styles = [match_colors(s, scaled_content) for s in scaled_styles]
+    return scaled_content, scaled_styles
+
+
+def _start_scale(stepper: Stepper, state: StepState | None, config: StyleConfig, content, style, init_image):
+    """The state a scale starts from: the initial image, or the previous scale's result upsampled."""
+    if state is None:
+        return stepper.init(initial_image(config, content, style, init_image))
+    previous = stepper.display(state) if not stepper.carries_state_across_scales else state.image
+    fresh = stepper.init(jax.image.resize(previous, content.shape, "linear"))
+    if stepper.carries_state_across_scales:
+        # crowsonkb/style-transfer-pytorch: keep Adam's moments, resized.
+        fresh = fresh._replace(opt_state=_resize_like(state.opt_state, tuple(state.image.shape), content.shape))
+    return fresh
+
+
+def _finisher(config: StyleConfig, content: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """What turns an iterate into the image a user gets: colour post-processing (`colors="keep"`)."""
+    if config.colors == "keep":
+        return lambda image: keep_luminance_only(image, content)
+    return lambda image: np.asarray(image, np.float32)
+
+
+def finish_image(config: StyleConfig, image: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """`image` as the run returns it, for a content image of any size (used when no step was taken)."""
+    return _finisher(config, _images.resize_to(content, *image.shape[:2]))(image)
 
 
 def _downsamplings(layers: Sequence[str]) -> list[int]:

@@ -127,7 +127,7 @@ def reconstruct(
     """
     config = config or RECONSTRUCT_DEFAULTS
     say = progress or (lambda message: None)
-    backend = backend or get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
     backend.check_layers(tuple(content_layers) + tuple(style_layers))
     load = lambda image: _images.resize_longest(
         image.astype(np.float32) if isinstance(image, np.ndarray) else _images.load_image(image), config.size

@@ -1,7 +1,8 @@
 """Recording a run: what each layer sees and how much of the loss it carries.
 
-A [`Recorder`][explainer.record.Recorder] is handed to
-[`run`][explainer.optimize.run]; at the iterations it selects it takes a
+A [`Recorder`][explainer.record.Recorder] is handed to a method such as
+[`run`][explainer.optimize.run] as its snapshot plan, and observes the events
+the method yields; at the iterations it selects the method takes a
 *snapshot* of the image being optimised: for each chosen layer the
 activations (the `top_k` channels with the most energy, plus statistics of
 every channel), the Gram matrix, and the gradient of each loss term with
@@ -29,10 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import json
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 import jax
@@ -40,7 +42,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends import Backend
+from explainer.errors import ConfigError
+from explainer.events import Event
+from explainer.files import write_atomically
 from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms
+from explainer.settings import Settings, setting
 
 TRACE_FORMAT = "style-explainer.trace"
 #: 2: snapshots may lack gradient maps (`RecordSpec.gradients_every`); the
@@ -51,14 +57,14 @@ CHANNEL_STATS: tuple[str, ...] = ("mean", "std", "max", "energy")
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordSpec:
-    """What to record, and how often.
+class RecordSpec(Settings):
+    """What to record, and how often (the `recording` settings: `--record-every`, ...).
 
     Attributes:
         every: snapshot the first step, then every `every`-th step, and the last.
         layers: layers to record (default: every layer the loss uses).
         top_k: keep the activations of the `top_k` most energetic channels
-            (mean square activation); `None` keeps all channels.
+            (mean square activation); `None` (or 0) keeps all channels.
         gradients: also record each loss term's gradient map over the image.
         gradients_every: take the gradient maps at the first step, every
             `gradients_every`-th step and the last; a multiple of `every`
@@ -69,25 +75,34 @@ class RecordSpec:
             (`benchmarks/README.md`).
     """
 
-    every: int = 10
-    layers: tuple[str, ...] = ()
-    top_k: int | None = 16
-    gradients: bool = True
-    gradients_every: int | None = None
+    every: int = setting(10, group="recording", kind="int", minimum=1, unit="steps", metavar="N",
+                         flag="--record-every", help="take a snapshot every N steps", widget="slider",
+                         ui=(("min", 1), ("max", 200), ("step", 1)))
+    layers: tuple[str, ...] = setting((), group="recording", kind="names", metavar="L1,L2", flag="--record-layers",
+                                      help="layers to record (none given: the loss layers)")
+    top_k: int | None = setting(16, group="recording", kind="int", minimum=0, optional=True, metavar="K",
+                                none_means="all", flag="--record-top-k",
+                                help="keep the K most energetic channels of each layer (0 or none: all)")
+    gradients: bool = setting(True, group="recording", kind="bool", flag="--record-gradients", widget="checkbox",
+                              help="record each loss term's gradient map over the image")
+    gradients_every: int | None = setting(
+        None, group="recording", kind="int", minimum=1, optional=True, metavar="N", flag="--record-gradients-every",
+        none_means="twice --record-every", help="take the gradient maps every N steps, a multiple of --record-every. "
+        "A snapshot with maps costs about one extra step (one backward pass per loss term), without them almost "
+        "nothing: maps every 10th step add about 9% to a run, every 20th about 5%")
 
     def __post_init__(self):
-        if not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"record every must be an integer >= 1, not {self.every!r}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, not {self.top_k!r}")
-        if self.gradients_every is not None and (
-            not isinstance(self.gradients_every, int) or self.gradients_every < 1 or self.gradients_every % self.every
-        ):
+        try:
+            super().__post_init__()
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        if self.top_k == 0:
+            object.__setattr__(self, "top_k", None)
+        if self.gradients_every is not None and self.gradients_every % self.every:
             raise ValueError(
                 f"gradient maps every {self.gradients_every!r} steps: must be a positive multiple of the record interval"
                 f" ({self.every}), since maps are taken at snapshots"
             )
-        object.__setattr__(self, "layers", tuple(self.layers))
 
     @property
     def gradient_period(self) -> int:
@@ -140,11 +155,11 @@ def make_snapshot_fn(
     style layers); the step's gradient is their sum, which saves the step's
     own backward pass. Without, it is one `value_and_grad`.
     """
-    return _make_snapshot_fn(backend, spec.structure(), tuple(layers), top_k, gradients)
+    return _make_snapshot_fn(backend.spec, spec.structure(), tuple(layers), top_k, gradients)
 
 
 @functools.lru_cache(maxsize=16)
-def _make_snapshot_fn(backend: Backend, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool):
+def _make_snapshot_fn(network: Hashable, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool):
     needed = tuple(dict.fromkeys(layers + spec.layers))
 
     def term_keys():
@@ -152,7 +167,7 @@ def _make_snapshot_fn(backend: Backend, spec: LossSpec, layers: tuple[str, ...],
         return keys + ([("tv", None)] if spec.tv_weight else [])
 
     def objective(params, image, targets):
-        features = backend.apply(params, image, needed)
+        features = network.apply(params, image, needed)
         terms = loss_terms(spec, features, targets, image)
         return sum_terms(terms), (terms, features)
 
@@ -179,7 +194,7 @@ def _make_snapshot_fn(backend: Backend, spec: LossSpec, layers: tuple[str, ...],
                 def term(x, kind=kind, name=name):
                     if kind == "tv":
                         return loss_terms(LossSpec((), (), spec.tv_weight), {}, targets, x)["tv"]
-                    own = backend.apply(params, x, (name,))
+                    own = network.apply(params, x, (name,))
                     return loss_terms(_only(spec, kind, name), own, targets, x)[kind][name]
 
                 grad = jax.grad(term)(image)
@@ -218,7 +233,12 @@ def channel_summary(features, top_k: int | None):
 
 
 class Recorder:
-    """Collects snapshots during a run; `trace()` turns them into a [`Trace`][explainer.record.Trace]."""
+    """Chooses the steps to snapshot, keeps what they recorded; `trace()` turns it into a [`Trace`][explainer.record.Trace].
+
+    Hand it to a method as its `snapshots` plan (a
+    [`SnapshotPlan`][explainer.events.SnapshotPlan]), and give it every event
+    the method yields (`observe`).
+    """
 
     def __init__(self, spec: RecordSpec | None = None):
         self.spec = spec or RecordSpec()
@@ -226,11 +246,15 @@ class Recorder:
         self.snapshots: list[dict[str, Any]] = []
         self.layers: tuple[str, ...] = ()
 
-    # Called by explainer.optimize.run -------------------------------------------------
+    # The SnapshotPlan a method calls ---------------------------------------------------
+
+    def layers_for(self, loss: LossSpec) -> tuple[str, ...]:
+        """The layers this recorder records for a run with `loss`: its own, else the loss's."""
+        return self.spec.layers or loss.layers
 
     def start_scale(self, scale: int, backend: Backend, loss: LossSpec, targets: Targets, content_grams, style_grams):
         """Prepare for a scale: choose the snapshot function, keep the reference Grams."""
-        self.layers = self.spec.layers or loss.layers
+        self.layers = self.layers_for(loss)
         backend.check_layers(self.layers)
         # Two compiled snapshots: with the (costly) gradient maps and without.
         self._snapshot_fns = {
@@ -251,12 +275,17 @@ class Recorder:
             return None
         return self._snapshot_fns[self.spec.wants_gradients(step, last)]
 
-    def add(self, iteration: int, scale: int, arrays: dict, loss: float, terms: dict) -> None:
-        """Keep one snapshot: the `Snapshot.arrays` of a recorded step (on the host) and its losses."""
-        for key, value in arrays.items():
-            self.arrays[f"iter{iteration}/{key}"] = np.asarray(value)
-        gradients = any(key.startswith("gradient/") for key in arrays)
-        self.snapshots.append({"iteration": iteration, "scale": scale, "loss": loss, "terms": terms, "gradients": gradients})
+    # The event stream --------------------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        """Keep the snapshot an event carries (events without `arrays` are not recorded steps)."""
+        if event.arrays is None:
+            return
+        for key, value in event.arrays.items():
+            self.arrays[f"iter{event.iteration}/{key}"] = np.asarray(value)
+        gradients = any(key.startswith("gradient/") for key in event.arrays)
+        self.snapshots.append({"iteration": event.iteration, "scale": event.scale, "loss": event.loss,
+                               "terms": event.terms, "gradients": gradients})
 
     def trace(self, **manifest: Any) -> Trace:
         full = {
@@ -369,16 +398,17 @@ class Trace:
     # ------------------------------------------------------------------ files
 
     def save(self, directory: str | os.PathLike) -> pathlib.Path:
-        """Write `trace.json` and `arrays.npz` into `directory` (created; files replaced atomically)."""
+        """Write `arrays.npz` then `trace.json` into `directory` (created), each atomically.
+
+        The manifest is strict JSON and written last, so a folder with a
+        `trace.json` always has the arrays it names.
+        """
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tmp_arrays = directory / ".arrays.npz.partial"
-        with open(tmp_arrays, "wb") as f:
-            np.savez_compressed(f, **self.arrays)
-        os.replace(tmp_arrays, directory / "arrays.npz")
-        tmp_manifest = directory / ".trace.json.partial"
-        tmp_manifest.write_text(json.dumps(self.manifest, indent=1))
-        os.replace(tmp_manifest, directory / "trace.json")
+        arrays = io.BytesIO()
+        np.savez_compressed(arrays, **self.arrays)
+        write_atomically(directory / "arrays.npz", arrays.getvalue())
+        write_atomically(directory / "trace.json", json.dumps(self.manifest, indent=1, allow_nan=False).encode())
         return directory
 
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import sys
@@ -23,12 +24,17 @@ import numpy as np
 
 from backends import Backend, get_backend
 from explainer import images as _images
-from explainer.color import keep_luminance_only
-from explainer.config import StyleConfig
-from explainer.optimize import Progress, run
+from explainer.config import INITS, StyleConfig
+from explainer.errors import ConfigError
+from explainer.events import Event, total_of_family
+from explainer.files import write_atomically
+from explainer.optimize import finish_image, initial_image, run
+from explainer.provenance import provenance
 from explainer.record import Recorder, RecordSpec, Trace
+from explainer.settings import command_line, to_flags
 
-RECORD_VERSION = 1
+#: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
+RECORD_VERSION = 2
 ImageLike = str | os.PathLike | np.ndarray
 
 
@@ -38,9 +44,12 @@ class Result:
 
     Attributes:
         image: the stylised image, `(H, W, 3)` float32 RGB in `[0, 1]`.
-        record: a JSON-ready dict: `config`, `backend`, `weights`,
-            `wall_time_s`, `interrupted`, and `history` (one entry per step:
-            `iteration`, `scale`, `loss`, `content`, `style`, `tv`).
+        record: a JSON-ready dict (strict JSON: no NaN): the provenance
+            (`software`, `config`, `network`, `weights`, see
+            [`explainer.provenance`][explainer.provenance]), `content`, `styles`,
+            `wall_time_s`, `interrupted`, `failed` (why the run failed, or
+            `None`), and `history` (one entry per step: `iteration`, `scale`,
+            `loss`, and every term: `content`, `style`, `tv`).
         trace: the recorded snapshots when `stylize(..., record=...)` asked for them.
     """
 
@@ -56,12 +65,8 @@ class Result:
 
 
 def save_record(record: dict, path: str | os.PathLike) -> pathlib.Path:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-    return path
+    """Write `record` as strict JSON (no NaN or Infinity), atomically: the old file or the new, never half."""
+    return write_atomically(path, json.dumps(record, indent=1, allow_nan=False).encode())
 
 
 def _as_image(value: ImageLike, name: str) -> np.ndarray:
@@ -76,13 +81,21 @@ def _describe_source(value: ImageLike) -> str:
     return f"array{tuple(value.shape)}" if isinstance(value, np.ndarray) else str(value)
 
 
+class NonFiniteLossError(ConfigError):
+    """The loss stopped being a finite number: the run failed. `result` holds the last finite image."""
+
+    def __init__(self, message: str, result: Result):
+        super().__init__(message)
+        self.result = result
+
+
 def stylize(
     content: ImageLike,
     styles: ImageLike | Sequence[ImageLike],
     config: StyleConfig | None = None,
     *,
     backend: Backend | None = None,
-    on_step: Callable[[Progress], None] | None = None,
+    on_step: Callable[[Event], None] | None = None,
     progress: bool = True,
     save_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
@@ -94,9 +107,9 @@ def stylize(
         content: path or `(H, W, 3)` array in `[0, 1]`.
         styles: one or more paths/arrays (blended by `config.style_blend`).
         config: the run's settings (default: `StyleConfig()`).
-        backend: a ready backend; by default one is made from
-            `config.backend`, `config.weights` and `config.pooling`.
-        on_step: called with every [`Progress`][explainer.optimize.Progress].
+        backend: a ready network; by default one is made from
+            `config.network`, `config.weights` and `config.pooling`.
+        on_step: called with every [`Event`][explainer.events.Event].
         progress: show a progress bar with the loss terms on stderr.
         save_path: where `config.save_every` writes intermediate images
             (`<stem>_0100.png` ...).
@@ -106,96 +119,113 @@ def stylize(
             `result.trace` (a [`Trace`][explainer.record.Trace]).
 
     Returns:
-        A [`Result`][explainer.Result]. Ctrl-C stops the run early and still
-        returns the latest image (`record["interrupted"]` is then true).
+        A [`Result`][explainer.Result]. Ctrl-C (and SIGTERM in the command
+        line) stops the run early and still returns the latest image
+        (`record["interrupted"]` is then true).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite (weights too
+            large for float32, or a weights file with NaNs); the error's
+            `result` holds the last finite image and the steps before.
     """
     config = config or StyleConfig()
     log = log or (lambda message: print(message, file=sys.stderr))
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not style_list:
-        raise ValueError("give at least one style image")
+        raise ConfigError("give at least one style image")
+    if config.style_blend is not None and len(config.style_blend) != len(style_list):
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
     init_image = None
-    if config.init not in ("content", "noise", "style"):
+    if config.init not in INITS:
         init_image = _images.load_image(config.init, min_side=1)  # resized to the content anyway
     backend = backend or get_backend(
-        config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log
+        config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log
     )
     backend.check_layers(config.content_layers + config.style_layers)
     log(f"network: {backend.describe()}")
 
-    total_steps = config.iterations * config.scales
-    history: list[dict] = []
-    latest: Progress | None = None
-    interrupted = False
+    recorder = Recorder(record) if record is not None else None
+    events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder)
     start = time.perf_counter()
-    bar = _progress_bar(total_steps, progress)
-    try:
-        recorder = Recorder(record) if record is not None else None
-        for latest in run(config, backend, content_image, style_images, init_image=init_image, recorder=recorder):
-            history.append(_history_entry(latest))
-            bar.update(1)
-            bar.set_postfix_str(_short_terms(latest), refresh=False)
-            if config.print_every and latest.iteration % config.print_every == 0:
-                bar.write(_long_terms(latest))
-            if save_path and config.save_every and latest.iteration % config.save_every == 0:
-                stem = pathlib.Path(save_path)
-                _images.save_image(latest.image, stem.with_name(f"{stem.stem}_{latest.iteration:04d}.png"))
-            if on_step is not None:
-                on_step(latest)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    wall = time.perf_counter() - start
-
+    latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
     if latest is not None:
         image = latest.image
-    else:  # zero iterations: the starting image, at the final size
-        from explainer.optimize import initial_image
-
+    else:  # no finite step: the starting image, at the final size
         scaled = _images.resize_longest(content_image, config.size)
-        image = initial_image(config, scaled, style_images[0], init_image)
-    final_content = _images.resize_to(content_image, *image.shape[:2])
-    if config.colors == "keep":
-        image = keep_luminance_only(image, final_content)
+        image = finish_image(config, initial_image(config, scaled, style_images[0], init_image), content_image)
 
     run_record = {
         "format": "style-explainer.run",
         "version": RECORD_VERSION,
-        "config": config.to_dict(),
-        "content": _describe_source(content),
-        "styles": [_describe_source(s) for s in style_list],
-        "backend": {"name": backend.name, "pooling": getattr(backend, "pooling", None), "description": backend.describe()},
-        "weights": backend.weights.to_dict(),
+        **provenance(backend, config, content=_describe_source(content), styles=[_describe_source(s) for s in style_list]),
         "size": list(image.shape[:2]),
-        "wall_time_s": round(wall, 3),
+        "wall_time_s": round(time.perf_counter() - start, 3),
         "iterations_done": len(history),
         "interrupted": interrupted,
+        "failed": failure,
         "history": history,
     }
     trace = None
     if recorder is not None:
-        trace = recorder.trace(**{k: run_record[k] for k in ("config", "backend", "weights", "content", "styles")})
-    return Result(image=np.asarray(image, np.float32), record=run_record, trace=trace)
+        trace = recorder.trace(**{k: run_record[k] for k in ("software", "config", "network", "weights", "content",
+                                                            "styles")})
+    result = Result(image=np.asarray(image, np.float32), record=run_record, trace=trace)
+    if failure is not None:
+        raise NonFiniteLossError(failure, result)
+    return result
 
 
-def _history_entry(p: Progress) -> dict:
-    return {"iteration": p.iteration, "scale": p.scale, "loss": p.loss, **p.terms}
+def _consume(events, config: StyleConfig, recorder, on_step, progress: bool, save_path):
+    """Drive a method's events: progress bar, printing, intermediate images, recorder, callback.
+
+    Returns `(last finite event, history, interrupted, failure message or None)`.
+    """
+    history: list[dict] = []
+    latest: Event | None = None
+    interrupted, failure = False, None
+    bar = _progress_bar(config.iterations * config.scales, progress)
+    try:
+        for event in events:
+            if not math.isfinite(event.loss):
+                failure = (f"the loss became {event.loss} at step {event.iteration}: the weights are too large for "
+                           "float32 arithmetic, or the network's weights are broken; the result is the last finite "
+                           f"image (step {latest.iteration if latest else 0})")
+                break
+            latest = event
+            history.append(event.history_entry())
+            if recorder is not None:
+                recorder.observe(event)
+            bar.update(1)
+            bar.set_postfix_str(_short_terms(event), refresh=False)
+            if config.print_every and event.iteration % config.print_every == 0:
+                bar.write(_long_terms(event))
+            if save_path and config.save_every and event.iteration % config.save_every == 0:
+                stem = pathlib.Path(save_path)
+                _images.save_image(event.image, stem.with_name(f"{stem.stem}_{event.iteration:04d}.png"))
+            if on_step is not None:
+                on_step(event)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        events.close()
+        bar.close()
+    return latest, history, interrupted, failure
 
 
-def _short_terms(p: Progress) -> str:
-    content = sum(p.terms["content"].values())
-    style = sum(p.terms["style"].values())
-    return f"loss {p.loss:.4g} content {content:.3g} style {style:.3g} tv {p.terms['tv']:.3g}"
+def _short_terms(event: Event) -> str:
+    parts = [f"loss {event.loss:.4g}"] + [f"{family} {total_of_family(v):.3g}" for family, v in event.terms.items()]
+    return " ".join(parts)
 
 
-def _long_terms(p: Progress) -> str:
-    parts = [f"iter {p.iteration:5d}  total {p.loss:.5g}"]
-    parts += [f"content[{k}] {v:.4g}" for k, v in p.terms["content"].items()]
-    parts += [f"style[{k}] {v:.4g}" for k, v in p.terms["style"].items()]
-    parts.append(f"tv {p.terms['tv']:.4g}")
+def _long_terms(event: Event) -> str:
+    parts = [f"iter {event.iteration:5d}  total {event.loss:.5g}"]
+    for family, value in event.terms.items():
+        if isinstance(value, dict):
+            parts += [f"{family}[{k}] {v:.4g}" for k, v in value.items()]
+        else:
+            parts.append(f"{family} {value:.4g}")
     return "  ".join(parts)
 
 
@@ -203,3 +233,8 @@ def _progress_bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="stylizing", unit="step", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+
+
+def stylize_command(config: StyleConfig, content: str, styles: Sequence[str], output: str) -> str:
+    """The `style-explainer stylize ...` line that reproduces `config` (only settings that differ from the defaults)."""
+    return command_line(["style-explainer", "stylize", content, *styles, "-o", output, *to_flags(config)])

@@ -1,7 +1,7 @@
 """Look at one image through the network, without optimising anything.
 
 ```python
-from explainer.inspect import inspect_image
+from explainer.inspection import inspect_image
 from explainer import figures
 
 trace = inspect_image("photo.jpg", ["relu1_1", "relu3_1"])
@@ -23,6 +23,7 @@ from backends import Backend, get_backend
 from explainer import images as _images
 from explainer.config import StyleConfig
 from explainer.losses import gram_matrix
+from explainer.provenance import provenance
 from explainer.record import CHANNEL_STATS, TRACE_FORMAT, TRACE_VERSION, Trace, channel_summary
 
 DEFAULT_INSPECT_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -43,7 +44,7 @@ def inspect_image(
             longest side is `config.size`.
         layers: the layers to look at.
         backend: the network (default: from `config`).
-        config: supplies `size`, `backend`, `weights`, `pooling`, `seed`.
+        config: supplies `size`, `network`, `weights`, `pooling`, `seed`.
         top_k: keep the `top_k` most energetic channels (`None`: all).
 
     Returns:
@@ -54,7 +55,7 @@ def inspect_image(
     source = image if isinstance(image, str) else f"array{tuple(np.shape(image))}"
     pixels = _images.load_image(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
     pixels = _images.resize_longest(pixels, config.size)
-    backend = backend or get_backend(config.backend, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
     backend.check_layers(layers)
     features = backend.features(pixels, layers)
     arrays: dict[str, np.ndarray] = {"iter0/image": pixels}
@@ -75,9 +76,7 @@ def inspect_image(
         "channel_stats": list(CHANNEL_STATS),
         "gradients_every": None,
         "snapshots": [{"iteration": 0, "scale": 0, "gradients": False}],
-        "config": config.to_dict(),
-        "backend": {"name": backend.name, "pooling": getattr(backend, "pooling", None), "description": backend.describe()},
-        "weights": backend.weights.to_dict(),
+        **provenance(backend, config),
     }
     return Trace(manifest, arrays)
 

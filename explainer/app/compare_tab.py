@@ -1,0 +1,144 @@
+"""The Compare tab: two to four variants of the Stylize tab's settings, side by side.
+
+A variant may change only the settings the explorer shows, within the
+explorer's limits, and never names a file: what it reads and how much work it
+asks for are the same as a Stylize run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+
+from explainer.app import state
+from explainer.app.options import AppOptions, lesson_link
+from explainer.app.uploads import load_user_image
+from explainer.app.widgets import check_limits, explorer_settings, settings_from_values
+from explainer.compare import Variant, compare, parse_variant
+from explainer.errors import USER_ERRORS, ConfigError, one_line
+
+DEFAULT_VARIANTS = """\
+shallow style: style_layers=relu1_1,relu2_1
+deep style: style_layers=relu3_1,relu4_1,relu5_1
+all five: style_layers=relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"""
+
+
+def variant_settings(options: AppOptions | None = None) -> tuple[str, ...]:
+    """The settings a Compare variant may change: the run settings the explorer shows."""
+    config_cls = type((options or AppOptions()).defaults)
+    return tuple(item.name for item in explorer_settings(config_cls) if hasattr(config_cls, item.name))
+
+
+def parse_variants(text: str, options: AppOptions | None = None) -> list[Variant]:
+    """Compare-tab variants, one per line: `label: style_layers=relu1_1,relu2_1; style_weight=1000`.
+
+    The part after the label is what `style-explainer compare` takes
+    ([`parse_variant`][explainer.compare.parse_variant]), limited to
+    `variant_settings()`; without a label the settings name the variant.
+    Blank lines and lines starting with `#` are skipped.
+
+    Raises:
+        ConfigError: for an unknown or unavailable setting, a bad value, or not 2 to 4 variants.
+    """
+    variants = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        label, _, spec = line.partition(":") if ":" in line.split("=", 1)[0] else ("", "", line)
+        overrides = parse_variant(spec, allowed=variant_settings(options))
+        variants.append(Variant(label=label.strip() or spec.strip(), overrides=overrides))
+    if not 2 <= len(variants) <= 4:
+        raise ConfigError(f"give 2 to 4 variants, one per line (got {len(variants)})")
+    return variants
+
+
+def compare_view(content: str | None, style: str | None, variants_text: str, size: int, iterations: int,
+                 values: Mapping[str, Any] | None = None, *, options: AppOptions | None = None,
+                 max_side: int | None = None, progress: bool = False) -> tuple:
+    """Run 2-4 variants of the Stylize tab's settings side by side.
+
+    Args:
+        content, style: image files.
+        variants_text: one variant per line (see `parse_variants`).
+        size, iterations: for every variant (the Compare tab's own, smaller
+            than a single run's, since it runs several).
+        values: the Stylize tab's settings widgets' values.
+        progress: show tqdm bars (which the page's progress bar follows).
+
+    Returns:
+        `(figure, table, status)`: the labelled grid, the table as
+        `{"data": rows, "headers": names}` (label, overrides, final losses
+        per term, time), and a Markdown line; on a user error `None`, an
+        empty table and the message.
+    """
+    options = options or AppOptions()
+    empty = {"data": [], "headers": ["label"]}
+    try:
+        base = settings_from_values({**(values or {}), "size": size, "iterations": iterations}, options)[0]
+        variants = parse_variants(variants_text, options)
+        for variant in variants:
+            _reset_layer_weights(variant, base)
+            check_limits(base.replace(**variant.overrides), options)
+        images = [load_user_image(path, what, max_side or options.max_image_side)
+                  for path, what in ((content, "content"), (style, "style"))]
+        network = state.cached_backend(base)
+        comparison = compare(images[0], images[1], variants, base, backend=network, progress=progress,
+                             log=lambda message: None)
+    except USER_ERRORS as error:
+        message = one_line(error)
+        gr.Warning(message)
+        return None, empty, f"**Error:** {message}"
+    rows = comparison.rows
+    headers = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "time_s"] + ["time_s"]
+    table = [[_cell(row.get(key)) for key in headers] for row in rows]
+    status = (f"**{network.describe(with_path=False)}** · {len(rows)} variants, {base.size} px, "
+              f"{base.iterations} steps each, {sum(r['time_s'] for r in rows):.1f} s in all.")
+    return comparison.figure(), {"data": table, "headers": headers}, status
+
+
+def _reset_layer_weights(variant: Variant, base) -> None:
+    """New layers with the old per-layer weights cannot work: such a variant gets 1 per layer."""
+    for layers in ("style_layers", "content_layers"):
+        weights = layers[:-1] + "_weights"
+        if layers in variant.overrides and weights not in variant.overrides and getattr(base, weights):
+            variant.overrides[weights] = None
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, (list, tuple, dict)):
+        return str(value)
+    return value
+
+
+def build_compare_tab(opts: AppOptions, stylize) -> None:
+    """The Compare tab, reading the images and settings of the Stylize tab."""
+    gr.Markdown("**Learn:** " + lesson_link("compare", "choosing layers and weights", opts.lessons_url))
+    gr.Markdown("Two to four variants of the Stylize tab's images and settings, one per line: "
+                "`label: setting=value; setting=value`, with the settings' names as `style-explainer compare` "
+                f"takes them ({', '.join(variant_settings(opts))}). The size and iterations below apply to each.")
+    variants = gr.Textbox(DEFAULT_VARIANTS, lines=4, label="Variants", elem_id="compare-variants")
+    with gr.Row():
+        size = gr.Slider(32, opts.max_size, value=min(128, opts.max_size), step=32, label="Size for each variant (px)",
+                         elem_id="compare-size")
+        iterations = gr.Slider(0, opts.max_iterations, value=min(100, opts.max_iterations), step=10,
+                               label="Iterations for each variant", elem_id="compare-iterations")
+    button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+    status = gr.Markdown()
+    plot = gr.Plot(label="Side by side", elem_id="compare-plot")
+    table = gr.Dataframe(label="Final losses per variant", interactive=False, elem_id="compare-table")
+    names = list(stylize.widgets)
+
+    # Gradio finds a gr.Progress default only among the positional parameters.
+    def on_compare(progress=gr.Progress(track_tqdm=True), *inputs):  # noqa: B008
+        content, style, text, size_, iterations_, *values = inputs
+        return compare_view(content, style, text, size_, iterations_, dict(zip(names, values)), options=opts,
+                            progress=True)
+
+    button.click(on_compare, [stylize.content, stylize.style, variants, size, iterations, *stylize.widgets.values()],
+                 [plot, table, status], api_name="compare", concurrency_id="engine",
+                 concurrency_limit=opts.concurrency_limit)

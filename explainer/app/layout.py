@@ -1,0 +1,118 @@
+"""The explorer's page: the three tabs put together, the warm-up, and the server."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import threading
+import time
+from typing import Any
+
+import gradio as gr
+
+from backends import enable_compile_cache
+from explainer import samples
+from explainer.app import state
+from explainer.app.compare_tab import build_compare_tab
+from explainer.app.inspect_tab import build_inspect_tab
+from explainer.app.options import MAX_UPLOAD, AppOptions
+from explainer.app.stylize_tab import build_stylize_tab, layer_choices, stylize_stream
+from explainer.app.widgets import default_values
+from explainer.errors import ConfigError, one_line
+
+
+def build_app(**options: Any) -> gr.Blocks:
+    """The explorer's `gr.Blocks`, with its queue set up (see [`AppOptions`][explainer.app.AppOptions])."""
+    opts = AppOptions(**options)
+    values = default_values(opts)
+    # Results and traces (tens of MB) are copied into Gradio's cache: drop them after an hour.
+    with gr.Blocks(title="style-explainer explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(
+            "# style-explainer explorer\nNeural style transfer you can see inside: every number in the loss "
+            "belongs to a layer. Runs here use the same settings as the command line and the Python API."
+        )
+        with gr.Tabs():
+            with gr.Tab("Stylize", id="stylize"):
+                stylize = build_stylize_tab(opts, values)
+            with gr.Tab("Inspect", id="inspect"):
+                inspect = build_inspect_tab(opts, stylize)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(opts, stylize)
+        w, all_layers = stylize.widgets, stylize.all_layers
+        gr.on([w["network"].change, w["weights"].change, all_layers.change], layer_choices,
+              [w["network"], w["weights"], all_layers, w["content_layers"], w["style_layers"]],
+              [w["content_layers"], w["style_layers"], inspect.layer], api_visibility="private", queue=False)
+    demo.queue(default_concurrency_limit=opts.concurrency_limit, max_size=opts.max_queue)
+    demo.explorer_options = opts  # read by launch(); harmless for Gradio
+    return demo
+
+
+def warm_up(options: AppOptions | None = None, *, background: bool = True) -> threading.Thread | None:
+    """Compile the default run's programs so the first preview comes quickly.
+
+    Four steps, recorded every other step: the plain step, a snapshot with
+    gradient maps (steps 1 and 4) and one without (step 3), so no run stalls
+    later to compile one of them.
+
+    Runs the same handler the Stylize button runs, on the bundled samples,
+    at the default size and weights. With `background=True` it returns the
+    started thread; runs started meanwhile wait for it rather than compile
+    the same programs a second time.
+    """
+    options = options or AppOptions()
+
+    def work():
+        start = time.perf_counter()
+        try:
+            values = {**default_values(options), "iterations": 4, "preview_every": 1, "record_every": 2}
+            outputs = None
+            for outputs in stylize_stream(
+                str(samples.sample_path(samples.SAMPLE_CONTENT)), str(samples.sample_path(samples.SAMPLE_STYLES[0])),
+                values, options=options, session="warm-up", _warming=True,
+            ):
+                pass
+            if isinstance(outputs[4], list):  # the warm-up's files are of no use to anyone
+                shutil.rmtree(pathlib.Path(outputs[4][0]).parent, ignore_errors=True)
+            elif outputs[2].startswith("**Error:**"):  # e.g. no weights: the first run will say so too
+                state.WARM_UP["error"] = outputs[2].removeprefix("**Error:** ")
+        except Exception as error:  # noqa: BLE001 -- a failed warm-up only costs time later
+            state.WARM_UP["error"] = one_line(error)
+        state.WARM_UP["seconds"] = round(time.perf_counter() - start, 1)
+
+    if not background:
+        work()
+        return None
+    thread = threading.Thread(target=work, name="style-explainer-warm-up", daemon=True)
+    state.WARM_UP["thread"] = thread
+    thread.start()
+    return thread
+
+
+def launch_kwargs(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> dict[str, Any]:
+    """The `Blocks.launch` arguments `launch` uses: bind address, limits, and the one extra readable folder."""
+    return {
+        "server_name": host,
+        "server_port": port,
+        "share": bool(share),
+        "max_file_size": MAX_UPLOAD,
+        # Only the bundled samples' folder, for the examples; uploads and
+        # results live in Gradio's cache and the system temp folder.
+        "allowed_paths": [str(samples.sample_path(samples.SAMPLE_CONTENT).parent)],
+        "show_error": False,
+        "ssr_mode": False,
+        "footer_links": ["api", "settings"],
+    }
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve the explorer (what `style-explainer explore` runs); blocks until interrupted."""
+    cache = enable_compile_cache()
+    demo = build_app()
+    kept = f"compiled programs are kept in {cache}" if cache else "compiled programs are not kept"
+    print(f"style-explainer explorer: {kept}; warming up in the background")
+    warm_up(demo.explorer_options)
+    try:
+        demo.launch(**launch_kwargs(host, port, share))
+    except OSError as error:  # port taken, address not available
+        reason = one_line(error).split(". ")[0]  # Gradio goes on about its own parameters
+        raise ConfigError(f"cannot serve on {host}:{port}: {reason} (try another --port)") from None

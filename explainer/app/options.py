@@ -1,0 +1,73 @@
+"""What the explorer may do: its limits, its options, and where its lessons live."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from explainer.config import WEIGHT_CHOICES, StyleConfig
+
+#: The lesson behind each part of the explorer: page paths of the lessons site
+#: (mkdocs, `docs_dir: lessons`), joined to `AppOptions.lessons_url`.
+LESSON_LINKS: dict[str, str] = {
+    "stylize": "06-optimising/",
+    "inspect": "02-inside-vgg/",
+    "gram": "04-style/",
+    "trace": "reference/trace-format/",
+    "compare": "07-choosing-layers/",
+    "explorer": "10-explorer/",
+}
+#: Where the lessons site is served; the links are relative to the app without it.
+LESSONS_URL_ENV = "STYLE_EXPLAINER_LESSONS_URL"
+
+MAX_UPLOAD = "20mb"
+MAX_IMAGE_SIDE = 4096
+MAX_QUEUE = 8
+#: Runs kept on disk (results, records, traces) before the oldest is deleted.
+RUNS_KEPT = 8
+#: The most coarse-to-fine scales a run in the explorer may ask for.
+MAX_SCALES = 4
+
+# The explorer's starting point: the library's defaults, at a size that
+# streams well on a laptop CPU.
+UI_DEFAULTS = StyleConfig(size=256, iterations=200)
+
+
+@dataclasses.dataclass(frozen=True)
+class AppOptions:
+    """What `build_app(**options)` accepts.
+
+    Attributes:
+        weights_choices: the weights offered (`"auto"`, a source, `"random"`).
+        default_weights: the one selected at start.
+        max_size: the largest `size` a run may have (slider and Compare variants alike).
+        max_iterations: the largest `iterations` a run may have.
+        max_image_side: uploads with a longer side are rejected.
+        concurrency_limit: runs (stylize, compare) at the same time.
+        max_queue: events waiting in the queue before new ones are refused.
+        lessons_url: prefix of the lesson links, e.g. the lessons site's address
+            (default: `$STYLE_EXPLAINER_LESSONS_URL`, else links relative to the app).
+        defaults: the settings the widgets start from.
+    """
+
+    weights_choices: tuple[str, ...] = WEIGHT_CHOICES
+    default_weights: str = "auto"
+    max_size: int = 1024
+    max_iterations: int = 2000
+    max_image_side: int = MAX_IMAGE_SIDE
+    concurrency_limit: int = 1
+    max_queue: int = MAX_QUEUE
+    lessons_url: str = dataclasses.field(default_factory=lambda: os.environ.get(LESSONS_URL_ENV, ""))
+    defaults: StyleConfig = UI_DEFAULTS
+
+    def __post_init__(self):
+        object.__setattr__(self, "weights_choices", tuple(self.weights_choices))
+        if self.default_weights not in self.weights_choices:
+            raise ValueError(f"default_weights {self.default_weights!r} is not in {self.weights_choices}")
+
+
+def lesson_link(key: str, text: str, base: str = "") -> str:
+    """A Markdown link to the lesson behind part `key` of the explorer."""
+    if base and not base.endswith("/"):
+        base += "/"
+    return f"[{text}]({base}{LESSON_LINKS[key]})"

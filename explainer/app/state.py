@@ -1,0 +1,94 @@
+"""What the explorer keeps between events: networks, stop flags, run folders, the warm-up.
+
+Module state, guarded by locks: Gradio runs handlers in worker threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import pathlib
+import shutil
+import tempfile
+import threading
+from typing import Any
+
+from backends import get_backend
+from explainer.app.options import RUNS_KEPT
+from explainer.config import StyleConfig
+
+_BACKEND_LOCK = threading.Lock()
+_RUNS_LOCK = threading.Lock()
+_STOP_FLAGS: dict[str, threading.Event] = {}
+_RUN_DIRS: list[pathlib.Path] = []
+#: The start-up warm-up: its thread, how long it took, and why it failed (if it did).
+WARM_UP: dict[str, Any] = {"thread": None, "seconds": None, "error": None}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_backend(arch: str, weights: str, pooling: str, seed: int):
+    return get_backend(arch, weights=weights, pooling=pooling, seed=seed, log=lambda message: None)
+
+
+def cached_backend(config: StyleConfig):
+    """One network per (architecture, weights, pooling[, seed]): loaded once, shared by every tab and run."""
+    seed = config.seed if config.weights == "random" else 0
+    with _BACKEND_LOCK:
+        return _cached_backend(config.network, config.weights, config.pooling, seed)
+
+
+def session_of(request: Any) -> str:
+    """The Gradio session a request belongs to (`"local"` outside a server)."""
+    return getattr(request, "session_hash", None) or "local"
+
+
+def start_run(session: str) -> threading.Event:
+    """Register a new run of `session`; the returned flag is set when it should stop."""
+    flag = threading.Event()
+    with _RUNS_LOCK:
+        _STOP_FLAGS[session] = flag
+    return flag
+
+
+def end_run(session: str, flag: threading.Event) -> None:
+    flag.set()
+    with _RUNS_LOCK:
+        if _STOP_FLAGS.get(session) is flag:
+            del _STOP_FLAGS[session]
+
+
+def request_stop(session: str = "local") -> bool:
+    """Ask the session's running job to stop after its current step; `True` if one was running."""
+    with _RUNS_LOCK:
+        flag = _STOP_FLAGS.get(session)
+    if flag is None:
+        return False
+    flag.set()
+    return True
+
+
+@atexit.register
+def _remove_run_dirs() -> None:
+    for path in _RUN_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def new_run_dir() -> pathlib.Path:
+    """A fresh temporary folder for one run's files; only the newest `RUNS_KEPT` are kept."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="style-explainer-run-"))
+    with _RUNS_LOCK:
+        _RUN_DIRS.append(path)
+        while len(_RUN_DIRS) > RUNS_KEPT:
+            shutil.rmtree(_RUN_DIRS.pop(0), ignore_errors=True)
+    return path
+
+
+def wait_for_warm_up() -> None:
+    thread = WARM_UP.get("thread")
+    if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+        thread.join()
+
+
+def warming_up() -> bool:
+    thread = WARM_UP.get("thread")
+    return thread is not None and thread.is_alive()

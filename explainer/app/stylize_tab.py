@@ -1,0 +1,353 @@
+"""The Stylize tab: a run streamed live, with Stop, downloads and the equivalent command.
+
+The handler [`stylize_stream`][explainer.app.stylize_stream] is a generator of
+plain values, testable without a browser; `build_stylize_tab` makes the
+widgets (the settings' widgets generated from their declarations) and wires
+them to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import gradio as gr
+
+from backends import layer_names
+from explainer import figures, samples
+from explainer import images as _images
+from explainer.app import state
+from explainer.app.options import AppOptions, lesson_link
+from explainer.app.uploads import display_name, image_upload, load_user_image
+from explainer.app.widgets import (
+    explorer_settings,
+    key,
+    make_widget,
+    network_arch,
+    order_layers,
+    relu_layers,
+    settings_from_values,
+    to_setting_value,
+    weight_label,
+)
+from explainer.config import StyleConfig
+from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.events import Event
+from explainer.settings import GROUPS
+from explainer.stylize import Result, stylize, stylize_command
+
+SKIP = gr.skip()
+
+
+def _error(message: str) -> str:
+    gr.Warning(message)  # a toast in the page; a UserWarning outside Gradio
+    return f"**Error:** {message}"
+
+
+def cli_command(content: str | None, style: str | None, values: Mapping[str, Any],
+                options: AppOptions | None = None) -> str:
+    """The `style-explainer stylize ...` line for the tab's settings (or, as a comment, why there is none).
+
+    It names the bundled samples by their file names, so it runs as-is next to `style-explainer samples`.
+    """
+    try:
+        config = settings_from_values(values, options)[0]
+    except USER_ERRORS as error:
+        return f"# {one_line(error)}"
+    return stylize_command(config, display_name(content, "content.png"), [display_name(style, "style.png")],
+                           "stylized.png")
+
+
+def live_plot(history: list[dict], config: StyleConfig, backend) -> Any:
+    """Every term of the loss so far, per layer, on a log scale."""
+    record = {"history": history, "config": config.to_dict(), **backend.provenance()}
+    figure = figures.loss_curves(record, kind="all", log=True)
+    figure.set_size_inches(10.5, 5.0)  # room for the provenance line in the title
+    return figure
+
+
+def stylize_stream(content: str | None, style: str | None, values: Mapping[str, Any] | None = None, *,
+                   options: AppOptions | None = None, session: str = "local", max_side: int | None = None,
+                   _warming: bool = False) -> Iterator[tuple]:
+    """Stylize `content` in the style of `style`, yielding what the Stylize tab shows.
+
+    Args:
+        content, style: image files.
+        values: the settings widgets' values, keyed as
+            [`explorer_settings`][explainer.app.widgets.explorer_settings] says
+            (missing ones keep the defaults).
+        options: the explorer's options and limits.
+        session: whose run this is (for `request_stop`).
+
+    Every item is `(preview, loss_plot, status, command, files, trace_dir)`:
+    the latest image (uint8) or `gr.skip()`; the loss curves so far or
+    `gr.skip()`; a Markdown status (or a one-line error, also shown as a
+    toast); the equivalent command; at the end `[result .png, record .json,
+    trace .zip]`; at the end the trace folder (for Inspect).
+
+    A preview comes after the first step and then every `preview_every`
+    steps; its image is the result as it would be saved at that step.
+    [`request_stop(session)`][explainer.app.request_stop], or closing this
+    generator, stops the run after its current step; the last item then holds
+    the latest image, and its record says `"interrupted": true`.
+    """
+    options = options or AppOptions()
+    max_side = max_side or options.max_image_side
+    values = dict(values or {})
+    command = cli_command(content, style, values, options)
+    try:
+        config, record, live = settings_from_values(values, options)
+        images = load_user_image(content, "content", max_side), load_user_image(style, "style", max_side)
+    except USER_ERRORS as error:
+        yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
+        return
+    if not _warming:
+        if state.warming_up():
+            yield SKIP, SKIP, "Finishing the start-up warm-up (compiling the network)…", command, None, SKIP
+            state.wait_for_warm_up()
+        yield SKIP, SKIP, f"Loading {config.network} with {config.weights} weights…", command, None, SKIP
+    try:
+        network = state.cached_backend(config)
+        network.check_layers(config.content_layers + config.style_layers)
+    except USER_ERRORS as error:
+        yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
+        return
+    run = _LiveRun(config, network, command, time.perf_counter())
+    yield SKIP, SKIP, run.status(f"Compiling and taking the first step of {run.total}…"), command, None, SKIP
+    outcome = yield from run.stream(images, record, live.preview_every, session)
+    if isinstance(outcome, USER_ERRORS):
+        yield SKIP, SKIP, _error(one_line(outcome)), command, SKIP, SKIP
+    elif isinstance(outcome, BaseException):
+        raise outcome
+    else:
+        yield run.finish(outcome)
+
+
+@dataclasses.dataclass
+class _LiveRun:
+    """One run of the Stylize tab: the engine in a thread, the page fed from its events."""
+
+    config: StyleConfig
+    network: Any
+    command: str
+    start: float
+    history: list = dataclasses.field(default_factory=list)
+    first_preview: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.config.iterations * self.config.scales
+
+    def status(self, *lines: str) -> str:
+        return "\n\n".join([f"**{self.network.describe(with_path=False)}**", *lines])
+
+    def stream(self, images, record, preview_every: int, session: str):
+        """Yield previews while the run lasts; return its `Result` or the exception it raised."""
+        steps: queue.Queue = queue.Queue()
+        stop = state.start_run(session)
+        worker = threading.Thread(target=self._work, args=(images, record, steps, stop), daemon=True,
+                                  name=f"style-explainer-run-{session}")
+        try:
+            worker.start()
+            while True:
+                batch = [steps.get()] + [steps.get_nowait() for _ in range(steps.qsize())]
+                if isinstance(batch[-1], tuple):  # ("done", Result or exception)
+                    self.history += [event.history_entry() for event in batch[:-1]]
+                    return batch[-1][1]
+                self.history += [event.history_entry() for event in batch]
+                if any(e.iteration == 1 or e.iteration % preview_every == 0 for e in batch):
+                    yield self._preview(batch[-1])
+        finally:
+            state.end_run(session, stop)  # stops a run whose page went away
+            worker.join()
+
+    def _work(self, images, record, steps: queue.Queue, stop: threading.Event) -> None:
+        def on_step(event: Event) -> None:
+            steps.put(event)
+            if stop.is_set():
+                raise KeyboardInterrupt  # stylize() stops, keeps the latest image, marks the record interrupted
+
+        try:
+            result = stylize(images[0], [images[1]], self.config, backend=self.network, on_step=on_step,
+                             progress=False, log=lambda message: None, record=record)
+            steps.put(("done", result))
+        except BaseException as error:  # noqa: BLE001 -- handed to the consumer
+            steps.put(("done", error))
+
+    def _preview(self, event: Event) -> tuple:
+        now = time.perf_counter() - self.start
+        self.first_preview = self.first_preview or now
+        line = (f"Step {event.iteration} of {self.total} · loss {event.loss:.4g} · {now:.1f} s "
+                f"(first preview after {self.first_preview:.1f} s)")
+        return (_images.to_uint8(event.image), live_plot(self.history, self.config, self.network), self.status(line),
+                self.command, None, SKIP)
+
+    def finish(self, result: Result) -> tuple:
+        """Save the result, its record and its trace; the last item of the stream."""
+        run_dir = state.new_run_dir()
+        png = result.save(run_dir / "stylized.png")
+        record_path = png.with_suffix(".json")
+        trace_dir = result.trace.save(run_dir / "trace")
+        archive = run_dir / "stylized-trace.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(trace_dir.iterdir()):
+                bundle.write(path, f"trace/{path.name}")
+            bundle.write(record_path, record_path.name)
+        record = result.record
+        done = "**Stopped** after" if record["interrupted"] else "**Finished**"
+        self.first_preview = self.first_preview or time.perf_counter() - self.start
+        status = self.status(
+            f"{done} {record['iterations_done']} of {self.total} steps in {record['wall_time_s']:.1f} s "
+            f"(first preview after {self.first_preview:.1f} s)"
+            + (f" · final loss {self.history[-1]['loss']:.4g}" if self.history else ""),
+            f"Recorded {len(result.trace.iterations)} snapshots; open the **Inspect** tab to look inside them.",
+        )
+        plot = live_plot(self.history, self.config, self.network) if self.history else None
+        return (_images.to_uint8(result.image), plot, status, self.command, [str(png), str(record_path), str(archive)],
+                str(trace_dir))
+
+
+# --------------------------------------------------------------------------- widget events
+
+
+def layer_choices(network: str, weights: str, all_layers: bool, content_layers, style_layers):
+    """Layer pickers for a network: relu layers (or all of them); selections it lacks are dropped."""
+    arch = network_arch(network, weights)
+    names = layer_names(arch) if all_layers else relu_layers(arch)
+    keep = lambda chosen: [n for n in order_layers(chosen, arch) if n in names]
+    return (
+        gr.update(choices=list(names), value=keep(content_layers)),
+        gr.update(choices=list(names), value=keep(style_layers)),
+        gr.update(choices=list(names), value=inspect_default(names)),
+    )
+
+
+def sync_layer_weights(layers, text: str, network: str, weights: str, what: str = "style"):
+    """Keep one weight per layer: the text stays when the count matches, else it is cleared (all 1)."""
+    layers = order_layers(layers, network_arch(network, weights))
+    try:
+        values = to_setting_value(_setting(f"{what}_layer_weights"), text)
+    except ConfigError:
+        values = None
+    if values is None or len(values) != len(layers):
+        text = ""
+    return gr.update(value=text, label=f"{what.capitalize()} layer weights, in order: "
+                     f"{', '.join(layers) or '(no layers)'} (blank: 1 each)")
+
+
+def inspect_default(names: Sequence[str]) -> str:
+    return "relu3_1" if "relu3_1" in names else names[0]
+
+
+def _setting(name: str):
+    return next(item for item in explorer_settings() if item.name == name)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclasses.dataclass
+class StylizeTab:
+    """The Stylize tab's components that other tabs read."""
+
+    content: Any
+    style: Any
+    widgets: dict[str, Any]  # key -> component, in `explorer_settings` order
+    all_layers: Any  # "offer every layer" checkbox
+    run_event: Any
+    trace_dir: Any
+
+
+def build_stylize_tab(opts: AppOptions, values: dict[str, Any]) -> StylizeTab:
+    """The Stylize tab: images, generated settings widgets, the live result; events wired."""
+    base = opts.lessons_url
+    gr.Markdown("**Learn:** " + lesson_link("stylize", "how the optimiser builds the image, step by step", base)
+                + " · " + lesson_link("explorer", "using the explorer", base))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            with gr.Row():
+                content = image_upload(label="Content", height=220, elem_id="content-image")
+                style = image_upload(label="Style", height=220, elem_id="style-image")
+            gr.Examples(
+                [[str(samples.sample_path(samples.SAMPLE_CONTENT)), str(samples.sample_path(s))]
+                 for s in samples.SAMPLE_STYLES], inputs=[content, style],
+                label="Bundled samples (Grace Hopper, public domain; styles painted by this project)",
+            )
+            with gr.Row():
+                run_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-button")
+            widgets, all_layers = _settings_panel(opts, values)
+        with gr.Column(scale=1):
+            preview = gr.Image(label="Result (live)", format="png", interactive=False, elem_id="result-image", height=420)
+            status = gr.Markdown("Pick a content and a style image (or a sample row), then **Stylize**.",
+                                 elem_id="run-status")
+            loss_plot = gr.Plot(label="Loss per layer (live)", elem_id="loss-plot")
+            command = gr.Textbox(cli_command(None, None, values, opts), label="Copy as CLI command", buttons=["copy"],
+                                 interactive=False, lines=2, elem_id="cli-command")
+            downloads = gr.File(label="Downloads: result, record (.json), trace (.zip)", file_count="multiple",
+                                interactive=False, elem_id="downloads")
+    trace_dir = gr.State(None)
+    run_event = _wire(opts, content, style, widgets, all_layers,
+                      (run_btn, stop_btn), (preview, loss_plot, status, command, downloads, trace_dir))
+    return StylizeTab(content, style, widgets, all_layers, run_event, trace_dir)
+
+
+def _settings_panel(opts: AppOptions, values: dict[str, Any]):
+    """One accordion per settings group, a widget per setting, made from the declarations."""
+    arch = network_arch(values["network"], values["weights"])
+    names = relu_layers(arch)
+    every_layer = not set(values["content_layers"] + values["style_layers"]) <= set(names)  # defaults beyond relu
+    if every_layer:
+        names = layer_names(arch)
+    widgets: dict[str, Any] = {}
+    all_layers = None
+    items = explorer_settings(type(opts.defaults))
+    for group, title in GROUPS.items():
+        members = [item for item in items if item.group == group]
+        if not members:
+            continue
+        with gr.Accordion(title.capitalize(), open=group in ("network", "loss")):
+            if group == "loss":
+                all_layers = gr.Checkbox(every_layer, label="Offer every layer (conv, pool), not only relu")
+            for item in members:
+                widgets[key(item)] = make_widget(item, values[key(item)], opts, names)
+    return widgets, all_layers
+
+
+def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers, buttons, outputs):
+    run_btn, stop_btn = buttons
+    names = list(widgets)
+    components = list(widgets.values())
+
+    # Gradio passes the request only to a positional parameter annotated gr.Request.
+    def on_stylize(request: gr.Request, content_path, style_path, *settings):
+        yield from stylize_stream(content_path, style_path, dict(zip(names, settings)), options=opts,
+                                  session=state.session_of(request))
+
+    def on_stop(request: gr.Request):
+        state.request_stop(state.session_of(request))
+
+    run_event = run_btn.click(on_stylize, [content, style, *components], list(outputs), api_name="stylize",
+                              concurrency_id="engine", concurrency_limit=opts.concurrency_limit,
+                              show_progress="minimal")
+    stop_btn.click(on_stop, None, None, queue=False, concurrency_limit=None, api_name="stop")
+    quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    gr.on([c.change for c in (content, style, *components)],
+          lambda c, s, *v: cli_command(c, s, dict(zip(names, v)), opts), [content, style, *components], outputs[3],
+          **quiet)
+    for item in explorer_settings(type(opts.defaults)):
+        if item.widget == "log-slider":
+            slider = widgets[key(item)]
+            slider.change(lambda v, item=item: gr.update(label=weight_label(item, v)), slider, slider, **quiet)
+    for what in ("content", "style"):
+        if f"{what}_layer_weights" in widgets:
+            widgets[f"{what}_layers"].change(
+                lambda layers, text, n, w, what=what: sync_layer_weights(layers, text, n, w, what),
+                [widgets[f"{what}_layers"], widgets[f"{what}_layer_weights"], widgets["network"], widgets["weights"]],
+                widgets[f"{what}_layer_weights"], **quiet)
+    return run_event

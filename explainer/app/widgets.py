@@ -1,0 +1,196 @@
+"""The explorer's settings widgets, generated from the declared settings.
+
+Every setting with a `widget` hint (see [`explainer.settings`][explainer.settings])
+gets a widget: the run settings of [`StyleConfig`][explainer.StyleConfig],
+the recording settings of [`RecordSpec`][explainer.record.RecordSpec] and the
+explorer's own [`LiveSettings`][explainer.app.widgets.LiveSettings]. Handlers
+receive the widgets' values as one dict keyed like the command-line flags
+(`"style_weight"`, `"record_every"`, ...) and turn it into settings with
+[`settings_from_values`][explainer.app.widgets.settings_from_values].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gradio as gr
+
+from backends import ARCHITECTURES, layer_names, list_sources
+from explainer.app.options import MAX_SCALES, AppOptions
+from explainer.config import INITS, StyleConfig
+from explainer.errors import BudgetError, ConfigError
+from explainer.record import RecordSpec
+from explainer.settings import Setting, Settings, setting, settings_of
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveSettings(Settings):
+    """The explorer's own settings: how often the page updates."""
+
+    preview_every: int = setting(5, group="explorer", kind="int", minimum=1, maximum=50, unit="steps", metavar="N",
+                                 help="show the image and the loss plot every N steps", widget="slider",
+                                 ui=(("min", 1), ("max", 50), ("step", 1)))
+
+
+def key(item: Setting) -> str:
+    """A setting's key in the explorer's values: its flag without dashes (`record_every`)."""
+    return item.cli_flag.removeprefix("--").replace("-", "_")
+
+
+def explorer_settings(config_cls: type = StyleConfig) -> tuple[Setting, ...]:
+    """The settings the explorer shows, in widget order: run, recording, live."""
+    return tuple(item for cls in (config_cls, RecordSpec, LiveSettings) for item in settings_of(cls) if item.widget)
+
+
+# --------------------------------------------------------------------------- values <-> settings
+
+
+def network_arch(network: str, weights: str) -> str:
+    """The architecture a network/weights choice gives (HED weights are always VGG16)."""
+    for row in list_sources():
+        if row["name"] == weights:
+            return row["arch"]
+    return network if network in ARCHITECTURES else "vgg19"
+
+
+def relu_layers(arch: str) -> tuple[str, ...]:
+    return tuple(name for name in layer_names(arch) if name.startswith("relu"))
+
+
+def order_layers(layers: Sequence[str] | None, arch: str) -> tuple[str, ...]:
+    """Layers in network order (a CheckboxGroup returns them in click order); unknown ones last."""
+    known = layer_names(arch)
+    layers = list(dict.fromkeys(layers or ()))
+    return tuple(sorted(layers, key=lambda n: known.index(n) if n in known else len(known)))
+
+
+def log_to_weight(log_value: float) -> float:
+    """`10 ** log_value`, rounded to 3 significant digits (so the default 5 stays 5.0)."""
+    return float(f"{10.0 ** float(log_value):.3g}")
+
+
+def weight_to_log(weight: float, item: Setting) -> float:
+    return round(math.log10(weight), 3) if weight > 0 else float(item.options["min"])
+
+
+def weight_label(item: Setting, log_value: float) -> str:
+    """The slider label that shows the actual weight, e.g. `"style weight = 100  (log scale)"`."""
+    value = to_setting_value(item, log_value)
+    return f"{item.name.replace('_', ' ')} = {'off' if value == 0 else f'{value:g}'}  (log scale)"
+
+
+def to_setting_value(item: Setting, value: Any, arch: str = "vgg19") -> Any:
+    """A widget's value as the setting's value (`ConfigError` for text that is not one)."""
+    if item.widget == "log-slider":
+        off = item.options.get("off_at_min") and float(value) <= float(item.options["min"])
+        return 0.0 if off else log_to_weight(value)
+    if item.widget == "layers":
+        return order_layers(value, arch)
+    if item.widget == "numbers":
+        text = str(value or "").replace(";", ",").strip()
+        return item.parse(text) if text else None
+    if item.kind == "int":
+        return item.parse(str(value))
+    if item.kind == "float":
+        return float(value)
+    return value
+
+
+def to_widget_value(item: Setting, value: Any) -> Any:
+    """A setting's value as its widget shows it (inverse of `to_setting_value`)."""
+    if item.widget == "log-slider":
+        return weight_to_log(value, item)
+    if item.widget == "layers":
+        return list(value)
+    if item.widget == "numbers":
+        return "" if value is None else ", ".join(f"{v:g}" for v in value)
+    return value
+
+
+def default_values(options: AppOptions) -> dict[str, Any]:
+    """The widgets' starting values: `options.defaults`, the default weights, recording every tenth step."""
+    config = options.defaults.replace(weights=options.default_weights)
+    if config.init not in INITS:
+        config = config.replace(init="content")
+    record = RecordSpec(every=max(1, config.iterations // 10))
+    return {key(item): to_widget_value(item, getattr(owner, item.name))
+            for owner in (config, record, LiveSettings())
+            for item in settings_of(owner) if item.widget}
+
+
+def settings_from_values(values: Mapping[str, Any], options: AppOptions | None = None):
+    """`(StyleConfig, RecordSpec, LiveSettings)` from the widgets' values, within the explorer's limits.
+
+    Missing values keep `options`' defaults. Raises `ConfigError` (one line) for a value that cannot
+    work, and `BudgetError` for a run beyond the explorer's limits.
+    """
+    options = options or AppOptions()
+    values = {**default_values(options), **values}
+    arch = network_arch(values["network"], values["weights"])
+    try:
+        parts = []
+        for cls in (type(options.defaults), RecordSpec, LiveSettings):
+            fields = {item.name: to_setting_value(item, values[key(item)], arch)
+                      for item in settings_of(cls) if item.widget and key(item) in values}
+            parts.append(cls(**fields) if cls is not type(options.defaults) else options.defaults.replace(**fields))
+    except ValueError as error:  # RecordSpec and float() raise ValueError
+        raise ConfigError(" ".join(str(error).split())) from None
+    check_limits(parts[0], options)
+    return tuple(parts)
+
+
+def check_limits(config: StyleConfig, options: AppOptions) -> StyleConfig:
+    """Refuse, in one line, what the explorer does not run: over-size work and server paths.
+
+    Every path into the engine (Stylize, Compare variants) passes here.
+    """
+    if config.weights not in options.weights_choices:
+        raise ConfigError(f"weights must be one of {', '.join(options.weights_choices)} here")
+    if config.init not in INITS:
+        raise ConfigError(f"init must be one of {', '.join(INITS)} here")
+    for name, limit in (("size", options.max_size), ("iterations", options.max_iterations), ("scales", MAX_SCALES)):
+        if getattr(config, name) > limit:
+            raise BudgetError(f"{name} {getattr(config, name)} is more than the explorer runs ({limit}); "
+                              "use the command line for larger runs")
+    return config
+
+
+# --------------------------------------------------------------------------- widgets
+
+
+def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: Sequence[str]) -> gr.components.Component:
+    """The widget for one setting, starting at `value` (in widget units)."""
+    common = {"label": _label(item, value), "elem_id": key(item).replace("_", "-"), "info": _info(item)}
+    opts = item.options
+    kind = item.widget
+    if kind in ("dropdown", "radio"):
+        choices = options.weights_choices if item.name == "weights" else opts.get("choices", item.choices)
+        widget = gr.Dropdown if kind == "dropdown" else gr.Radio
+        return widget(list(choices), value=value, **common)
+    if kind in ("slider", "log-slider"):
+        maximum = {"size": options.max_size, "iterations": options.max_iterations}.get(item.name, opts.get("max"))
+        return gr.Slider(opts.get("min", 0), maximum, value=value, step=opts.get("step", 1), **common)
+    if kind == "layers":
+        return gr.CheckboxGroup(list(layer_choices), value=value, **common)
+    if kind == "checkbox":
+        return gr.Checkbox(value, **common)
+    if kind == "number":
+        return gr.Number(value, precision=0 if item.kind == "int" else None, minimum=item.minimum, **common)
+    return gr.Textbox(value, **common)
+
+
+def _label(item: Setting, value: Any) -> str:
+    if item.widget == "log-slider":
+        return weight_label(item, value)
+    text = key(item).replace("_", " ")
+    label = text[0].upper() + text[1:]
+    return f"{label} ({item.unit})" if item.unit else label
+
+
+def _info(item: Setting) -> str:
+    if item.widget == "log-slider" and item.options.get("off_at_min"):
+        return f"{item.help}; far left: off"
+    return item.help

@@ -1,0 +1,78 @@
+"""Writing files safely: atomically, and checked before a run rather than after it.
+
+A run can take minutes; a read-only folder or a mistyped extension should
+stop it in its first second, not lose it at the end. Every file the project
+writes goes through [`write_atomically`][explainer.files.write_atomically],
+so a crash, a second Ctrl-C or SIGTERM leaves the previous file or the new
+one, never half of one and never a stray temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import secrets
+from collections.abc import Iterable
+
+from explainer.errors import ConfigError
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> pathlib.Path:
+    """Write `data` to `path` through a temporary file and `os.replace`.
+
+    Missing parent folders are created; the file gets the usual
+    umask-filtered permissions (tempfile's 0600 would survive the rename and
+    surprise whoever serves it). On any error, or an interrupt, the temporary
+    file is removed and the original error is raised.
+    """
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return target
+
+
+def check_output_file(path: str | os.PathLike[str], suffixes: Iterable[str], what: str = "output") -> pathlib.Path:
+    """Fail now, in one line, if a run could not write `path` later.
+
+    Checks the extension against `suffixes`, that `path` is not a folder,
+    and that its folder exists or can be made, and is writable.
+
+    Raises:
+        ConfigError: says what is wrong with the path.
+    """
+    path = pathlib.Path(path)
+    suffixes = tuple(suffixes)
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{what} {path}: must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a folder; give a file name")
+    check_output_dir(path.parent, what=f"{what} {path}: its folder")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") -> pathlib.Path:
+    """Fail now, in one line, unless `path` is (or can be made) a writable folder. Creates nothing.
+
+    Raises:
+        ConfigError: `path` is a file, lies under a file, or is not writable.
+    """
+    path = pathlib.Path(path)
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ConfigError(f"{what} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: {existing} is not writable")
+    return path
