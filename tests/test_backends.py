@@ -230,9 +230,61 @@ def test_compile_cache_goes_to_the_package_cache(jax_cache_config, tmp_path, mon
     assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path / "mine")
 
 
-def test_reuse_scratch_memory_can_be_opted_out():
-    from backends import reuse_scratch_memory
+def test_reuse_scratch_memory_takes_effect_unless_opted_out():
+    """In a fresh process (the settings are process-wide), watch where glibc puts a 64 MB block."""
+    import ctypes
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
 
-    assert reuse_scratch_memory(environ={"STYLE_EXPLAINER_REUSE_SCRATCH": "0"}) is False
-    # on glibc (these machines) the settings are accepted
-    assert reuse_scratch_memory(environ={}) is True
+    from backends import _xla
+
+    try:
+        reports_heap = hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2")  # glibc >= 2.33
+    except OSError:
+        reports_heap = False
+    if not reports_heap:
+        pytest.skip("needs glibc's mallinfo2")
+    script = textwrap.dedent("""
+        import ctypes, importlib.util, json, os, sys
+        spec = importlib.util.spec_from_file_location("_xla", sys.argv[1])  # stdlib only: no JAX
+        xla = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(xla)
+        libc = ctypes.CDLL("libc.so.6")
+        class Mallinfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+        libc.mallinfo2.restype = Mallinfo2
+        libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        def big_block():
+            before = libc.mallinfo2()
+            block = libc.malloc(64 << 20)
+            during = libc.mallinfo2()
+            libc.free(block)
+            after = libc.mallinfo2()
+            return {"mmapped": during.hblks - before.hblks, "from_heap": during.arena - before.arena,
+                    "kept": after.arena - before.arena}
+        environ, given = dict(os.environ), {}
+        out = {"opted_out": xla.reuse_scratch_memory(), "environ_unchanged": dict(os.environ) == environ,
+               "off": big_block(), "keep_1mb": xla.reuse_scratch_memory(1 << 20, environ=given),
+               "after_keep_1mb": big_block(), "keep_default": xla.reuse_scratch_memory(environ=given),
+               "after_keep_default": big_block(), "given_unchanged": given == {}}
+        print(json.dumps(out))
+    """)
+    environ = {**os.environ, "STYLE_EXPLAINER_REUSE_SCRATCH": "0"}  # the default environ=os.environ opts out
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, _xla.__file__], env=environ, capture_output=True, text=True, check=True
+    )
+    out = json.loads(result.stdout)
+    big = 64 << 20
+    # opted out: False, nothing written to the environment, and glibc still mmaps a big block
+    assert out["opted_out"] is False and out["environ_unchanged"]
+    assert out["off"] == {"mmapped": 1, "from_heap": 0, "kept": 0}
+    # on: the block comes from the one heap; freed, it is trimmed above keep_bytes and kept below it
+    assert out["keep_1mb"] is True and out["keep_default"] is True and out["given_unchanged"]
+    assert out["after_keep_1mb"]["mmapped"] == 0 and out["after_keep_1mb"]["from_heap"] >= big
+    assert out["after_keep_1mb"]["kept"] < 1 << 20
+    assert out["after_keep_default"]["mmapped"] == 0 and out["after_keep_default"]["kept"] >= big

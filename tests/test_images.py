@@ -11,7 +11,6 @@ import pytest
 from PIL import Image, ImageFile
 
 from explainer.images import (
-    DEFAULT_MAX_PIXELS,
     MIN_SIDE,
     ImageError,
     check_min_side,
@@ -204,9 +203,33 @@ def test_bad_pixel_limit_env_var(in_tmp, monkeypatch):
     assert _message(error).startswith("STYLE_EXPLAINER_MAX_PIXELS: must be a positive number")
 
 
-def test_default_limit():
-    assert DEFAULT_MAX_PIXELS == 50_000_000
-    assert MIN_SIDE == 16
+class _Decoding(Exception):
+    """Raised instead of decoding pixels: the image got past every header check."""
+
+
+@pytest.mark.parametrize(
+    "width, height, refused",
+    [(14041, 3561, True), (10000, 5000, False), (7070, 7070, False)],  # 50,000,001; exactly 50 MP; just under
+)
+def test_default_limit(in_tmp, monkeypatch, width, height, refused):
+    # Blank 1-bit PNGs of a few kB; decoding is replaced, so no 600 MB array is ever made.
+    _write_blank_bilevel_png(in_tmp / "big.png", width, height)
+
+    def decoding(self, *args, **kwargs):
+        raise _Decoding
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoding)
+    monkeypatch.setattr(Image.Image, "load", decoding)
+    if not refused:
+        with pytest.raises(_Decoding):
+            load_image("big.png")
+        return
+    with pytest.raises(ImageError) as error:
+        load_image("big.png")
+    assert _message(error) == (
+        "big.png: image is 14041x3561 pixels (50.0 MP), over the limit of 50.0 MP; "
+        "raise it with STYLE_EXPLAINER_MAX_PIXELS or max_pixels="
+    )
 
 
 def test_check_min_side_accepts_shapes():

