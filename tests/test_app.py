@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import pathlib
+import re
 import socket
 import threading
 import warnings
@@ -18,10 +19,12 @@ import pytest
 gr = pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
 
 from explainer import app, samples
-from explainer.cli import config_to_command
+from explainer.app import state, widgets
 from explainer.config import ConfigError, StyleConfig
 from explainer.images import load_image, save_image
-from explainer.optimize import make_stepper
+from explainer.optimize import loss_spec, make_stepper
+from explainer.settings import setting
+from explainer.stylize import stylize_command
 
 # Random weights, tiny images and shallow layers: every run here compiles fast
 # and they all share one backend and one compiled step.
@@ -36,10 +39,10 @@ def pair():
     return str(samples.sample_path("grace_hopper")), str(samples.sample_path("swirl"))
 
 
-def run_all(*args, **kwargs) -> list[tuple]:
+def run_all(content, style, values, **kwargs) -> list[tuple]:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a gr.Warning outside Gradio is a UserWarning: none expected here
-        return list(app.stylize_stream(*args, **kwargs))
+        return list(app.stylize_stream(content, style, values, **kwargs))
 
 
 def previews(outputs: list[tuple]) -> list[tuple]:
@@ -50,48 +53,90 @@ def plotted_steps(figure) -> int:
     return len(figure.axes[0].lines[0].get_xdata())
 
 
+def setting_named(name: str):
+    return next(item for item in app.explorer_settings() if item.name == name)
+
+
 # ----------------------------------------------------------------------------- settings
 
 
-def test_build_config_maps_the_widgets():
-    config = app.build_config(
-        weights="random", content_layers=["relu4_2"], style_layers=["relu3_1", "relu1_1"],
-        style_layer_weights="2, 0.5", content_weight_log=1, style_weight_log=3, tv_weight_log=-2, size=64,
-        iterations=10, seed=3,
-    )
+def test_widget_values_become_settings():
+    config, record, live = app.settings_from_values({
+        "weights": "random", "content_layers": ["relu4_2"], "style_layers": ["relu3_1", "relu1_1"],
+        "style_layer_weights": "2, 0.5", "content_weight": 1, "style_weight": 3, "tv_weight": -2, "size": 64,
+        "iterations": 10, "seed": 3, "record_every": 5, "record_gradients": False, "preview_every": 2,
+    })
     assert config.style_layers == ("relu1_1", "relu3_1")  # network order, whatever the click order
     assert config.style_layer_weights == (2.0, 0.5)
     assert (config.content_weight, config.style_weight, config.tv_weight) == (10.0, 1000.0, 0.01)
     assert (config.size, config.iterations, config.seed) == (64, 10, 3)
+    assert (record.every, record.gradients, live.preview_every) == (5, False, 2)
     # The widgets' defaults are the library's defaults: the command line says nothing extra.
-    default = app.build_config(weights="random", style_layer_weights="1,1,1,1,1", size=256, iterations=200)
+    default = app.settings_from_values({"weights": "random"})[0]
     assert default == StyleConfig(weights="random", size=256, iterations=200)
-    assert app.build_config(tv_weight_log=app.TV_OFF_LOG).tv_weight == 0.0
-    assert app.weight_label("style weight", 2) == "style weight = 100  (log scale)"
-    assert app.weight_label("TV weight", app.TV_OFF_LOG, tv=True).startswith("TV weight = off")
+    assert app.settings_from_values({"tv_weight": -7.0})[0].tv_weight == 0.0
+    assert widgets.weight_label(setting_named("style_weight"), 2) == "style weight = 100  (log scale)"
+    assert widgets.weight_label(setting_named("tv_weight"), -7.0).startswith("tv weight = off")
+    # Every value a widget starts from round-trips to the setting it came from.
+    start = app.default_values(app.AppOptions())
+    for item in app.explorer_settings():
+        value = widgets.to_setting_value(item, start[widgets.key(item)])
+        assert widgets.to_widget_value(item, value) == start[widgets.key(item)], item.name
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"style_layer_weights": "-1, 1, 1, 1, 1"}, "style_layer_weights must be finite numbers >= 0"),
-    ({"style_layer_weights": "one, two"}, "must be numbers separated by commas"),
+    ({"style_layer_weights": "-1, 1, 1, 1, 1"}, "style_layer_weights must be >= 0, not -1"),
+    ({"style_layer_weights": "one, two"}, "style_layer_weights: 'one, two' is not numbers separated by commas"),
     ({"style_layer_weights": "1, 1"}, "has 2 values for 5 layers"),
     ({"content_layers": [], "style_layers": []}, "at least one content or style layer"),
-    ({"seed": 1.5}, "seed must be a whole number"),
+    ({"seed": 1.5}, "seed: '1.5' is not a whole number"),
+    ({"size": 4096}, "size 4096 is more than the explorer runs (1024)"),
+    ({"weights": "/etc/hosts"}, "weights must be one of auto, vgg19, vgg16, hed, random here"),
 ])
 def test_bad_settings_are_config_errors(changes, message):
-    with pytest.raises(ConfigError, match=message):
-        app.build_config(**changes)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        app.settings_from_values(changes)
 
 
-def test_cli_command_is_the_config_to_command_line(pair):
+def test_cli_command_is_the_stylize_command_line(pair):
     content, style = pair
-    settings = app._defaults_as_settings(app.AppOptions(default_weights="random"))
-    values = [settings[name] for name in app.SETTINGS[:17]]
-    line = app.cli_command(content, style, *values)
-    config = app.build_config(**dict(zip(app.SETTINGS[:17], values)))
-    assert line == config_to_command(config, "grace_hopper-v1.png", ["swirl-v1.png"], "stylized.png")
-    assert line.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png --weights random")
-    assert app.cli_command(content, style, *values[:5], "-3, 1, 1, 1, 1").startswith("# style_layer_weights must")
+    options = app.AppOptions(default_weights="random")
+    values = app.default_values(options)
+    line = app.cli_command(content, style, values, options)
+    config = app.settings_from_values(values, options)[0]
+    assert line == stylize_command(config, "grace_hopper-v1.png", ["swirl-v1.png"], "stylized.png")
+    assert line == ("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png --weights random "
+                    "--size 256 --iterations 200")
+    assert app.cli_command(content, style, {**values, "style_layer_weights": "-3, 1, 1, 1, 1"}).startswith(
+        "# style_layer_weights must be >= 0")
+
+
+def test_a_new_setting_is_one_edit(pair):
+    """A field declared on a config class shows up in --help, the explorer's widgets, copy-as-CLI and variants."""
+    import argparse
+    import dataclasses
+
+    from explainer import settings
+
+    @dataclasses.dataclass(frozen=True)
+    class Blurred(StyleConfig):
+        blur: float = setting(0.0, group="output", kind="float", minimum=0, unit="px", metavar="PX",
+                              help="blur the result by this radius", widget="number")
+
+    parser = argparse.ArgumentParser()
+    settings.add_arguments(parser, Blurred)
+    assert "--blur PX" in parser.format_help() and "blur the result by this radius" in parser.format_help()
+    assert settings.from_args(parser.parse_args(["--blur", "1.5"]), Blurred()).blur == 1.5
+    assert "blur" in [item.name for item in app.explorer_settings(Blurred)]
+    chosen = {"weights_choices": ("random",), "default_weights": "random", "defaults": Blurred(size=64)}
+    options = app.AppOptions(**chosen)
+    demo = app.build_app(**chosen)
+    labels = [getattr(block, "label", None) for block in demo.blocks.values()]
+    assert "Blur (px)" in labels
+    assert app.settings_from_values({"blur": 2}, options)[0].blur == 2.0
+    assert "--blur 2" in app.cli_command(*pair, {"blur": 2}, options)
+    assert "blur" in app.variant_settings(options)
+    assert settings.parse_assignments("blur=3", Blurred) == {"blur": 3.0}
 
 
 def test_layer_pickers_follow_the_network():
@@ -103,9 +148,9 @@ def test_layer_pickers_follow_the_network():
     assert app.network_arch("vgg19", "hed") == "vgg16"
     every, _, _ = app.layer_choices("vgg19", "random", True, [], [])
     assert "conv1_1" in every["choices"] and "pool5" in every["choices"]
-    update = app.sync_style_weights(["relu2_1", "relu1_1"], "2, 3, 4", "vgg19", "random")
-    assert update["value"] == "1, 1" and update["label"].endswith("relu1_1, relu2_1")
-    assert app.sync_style_weights(["relu1_1", "relu2_1"], "2, 3", "vgg19", "random")["value"] == "2, 3"
+    update = app.sync_layer_weights(["relu2_1", "relu1_1"], "2, 3, 4", "vgg19", "random")
+    assert update["value"] == "" and update["label"].startswith("Style layer weights, in order: relu1_1, relu2_1")
+    assert app.sync_layer_weights(["relu1_1", "relu2_1"], "2, 3", "vgg19", "random")["value"] == "2, 3"
 
 
 def test_parse_variants():
@@ -115,15 +160,33 @@ def test_parse_variants():
     assert variants[1].overrides == {"style_weight": 1000.0}
     with pytest.raises(ConfigError, match="2 to 4 variants"):
         app.parse_variants("style_weight=1")
-    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+    with pytest.raises(ConfigError, match="unknown or unavailable setting 'colour'"):
         app.parse_variants("a: colour=keep\nb: style_weight=1")
+    # Settings the explorer does not show (files, outputs) are not variants either.
+    with pytest.raises(ConfigError, match="unknown or unavailable setting 'save_every'"):
+        app.parse_variants("a: save_every=1\nb: style_weight=1")
+
+
+def test_compare_never_reads_a_server_file_nor_runs_beyond_the_limits(pair, tmp_path):
+    secret = save_image(np.full((40, 40, 3), 0.5, np.float32), tmp_path / "secret.png")
+    for text, message in [
+        (f"a: init={secret}\nb: style_weight=1", "init must be one of content, noise, style here"),
+        (f"a: weights={tmp_path / 'vgg.h5'}\nb: style_weight=1", "weights must be one of"),
+        ("a: size=100000\nb: style_weight=1", "size 100000 is more than the explorer runs (1024)"),
+        ("a: iterations=1000000\nb: style_weight=1", "iterations 1000000 is more than the explorer runs (2000)"),
+        ("a: scales=8\nb: style_weight=1", "scales 8 is more than the explorer runs (4)"),
+    ]:
+        with pytest.warns(UserWarning):
+            figure, table, status = app.compare_view(*pair, text, 32, 2, FAST)
+        assert figure is None and table["data"] == [] and message in status, status
+        assert str(tmp_path) not in status, "the message names the server path"
 
 
 # ----------------------------------------------------------------------------- stylize
 
 
 def test_stream_previews_growing_history_then_result_and_trace(pair):
-    outputs = run_all(*pair, **FAST)
+    outputs = run_all(*pair, FAST)
     # Status lines first (loading, compiling), with the command line already there.
     assert not isinstance(outputs[0][0], np.ndarray) and outputs[0][2].startswith("Loading vgg19 with random weights")
     assert all(o[3].startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png") for o in outputs)
@@ -131,8 +194,9 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
     assert live, "no preview before the end"
     steps = [plotted_steps(o[1]) for o in live]
     assert steps[0] == 1 and steps == sorted(steps) and len(set(steps)) == len(steps)
-    # A preview comes at the first step and whenever a multiple of preview_every has passed.
-    for before, after in itertools.pairwise(steps):
+    # A preview comes at the first step, whenever a multiple of preview_every has passed, and at the last.
+    assert steps[-1] == 7
+    for before, after in itertools.pairwise(steps[:-1]):
         assert after // FAST["preview_every"] > before // FAST["preview_every"]
     for image, figure, status, *_ in live:
         assert image.dtype == np.uint8 and image.shape == (32, 27, 3)
@@ -167,7 +231,7 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
 
 def test_stop_ends_the_run_early_and_keeps_the_latest_image(pair):
     outputs, shown = [], 0
-    stream = app.stylize_stream(*pair, **{**FAST, "iterations": 2000, "preview_every": 1}, session="stop-test")
+    stream = app.stylize_stream(*pair, {**FAST, "iterations": 2000, "preview_every": 1}, session="stop-test")
     for out in stream:
         outputs.append(out)
         if isinstance(out[0], np.ndarray):
@@ -185,7 +249,7 @@ def test_stop_ends_the_run_early_and_keeps_the_latest_image(pair):
 
 
 def test_closing_the_stream_stops_its_run(pair):
-    stream = app.stylize_stream(*pair, **{**FAST, "iterations": 2000, "preview_every": 1}, session="close-test")
+    stream = app.stylize_stream(*pair, {**FAST, "iterations": 2000, "preview_every": 1}, session="close-test")
     while not isinstance(next(stream)[0], np.ndarray):
         pass
     stream.close()  # what Gradio does when the page goes away
@@ -199,20 +263,30 @@ def test_user_errors_become_messages_not_exceptions(pair, tmp_path):
     cases = [
         ({"content": str(not_an_image)}, "content (notes.png)"),
         ({"content": None}, "content: no image"),
-        ({"style_layer_weights": "-1, 1"}, "style_layer_weights must be finite numbers >= 0"),
+        ({"style_layer_weights": "-1, 1"}, "style_layer_weights must be >= 0"),
         ({"style_layers": ["relu1_1", "relu9_9"]}, "vgg19 has no layer relu9_9"),
-        ({"weights": str(tmp_path / "missing.h5")}, "missing.h5"),
+        ({"weights": str(tmp_path / "missing.h5")}, "weights must be one of"),
         ({"max_side": 100}, "larger than the explorer takes (100 px on a side)"),
     ]
     for change, message in cases:
         args = {**FAST, "content": content, "style": style, **change}
+        paths = args.pop("content"), args.pop("style")
+        extra = {"max_side": args.pop("max_side")} if "max_side" in args else {}
         with pytest.warns(UserWarning) as shown:  # gr.Warning, outside a Gradio event
-            outputs = list(app.stylize_stream(args.pop("content"), args.pop("style"), **args))
+            outputs = list(app.stylize_stream(*paths, args, **extra))
         status = outputs[-1][2]
         assert status.startswith("**Error:**") and message in status, (change, status)
         assert message in str(shown[-1].message)
-        assert str(tmp_path) not in status.replace(str(tmp_path / "missing.h5"), ""), "server paths leak"
+        assert str(tmp_path) not in status, "server paths leak"
         assert all(not isinstance(o[0], np.ndarray) for o in outputs)
+
+
+def test_the_last_preview_is_the_saved_result_with_kept_colours(pair):
+    outputs = run_all(*pair, {**FAST, "colors": "keep", "iterations": 3, "preview_every": 1})
+    last_preview, final = previews(outputs)[-2], outputs[-1]
+    assert "Step 3 of 3" in last_preview[2]
+    assert np.array_equal(last_preview[0], final[0])
+    assert np.array_equal(load_image(final[4][0]), last_preview[0] / np.float32(255.0))
 
 
 def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
@@ -222,9 +296,12 @@ def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
                              size=32, iterations=4),
     )
     app.warm_up(options, background=False)
-    assert app._WARMUP["error"] is None and app._WARMUP["seconds"] is not None
-    hits = make_stepper.cache_info().hits
-    settings = app._defaults_as_settings(options)
+    assert state.WARM_UP["error"] is None and state.WARM_UP["seconds"] is not None
+    backend = state.cached_backend(options.defaults)
+    stepper = make_stepper(backend, loss_spec(options.defaults))
+    compiled = stepper.compiled_count()
+    assert compiled == 3, "the warm-up compiles the plain step and both recorded steps"
+    values = app.default_values(options)
     # Every step recorded, maps at every other one: both snapshot programs are
     # needed. The run happens in a worker thread, where jax.log_compiles()
     # (thread-local) would not reach: switch the flag process-wide.
@@ -232,13 +309,13 @@ def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
     try:
         with caplog.at_level(logging.WARNING, logger="jax"):
             outputs = run_all(samples.sample_path("grace_hopper"), samples.sample_path("swirl"),
-                              **{**settings, "iterations": 5, "record_every": 1})
+                              {**values, "iterations": 5, "record_every": 1}, options=options)
     finally:
         jax.config.update("jax_log_compiles", False)
     assert "**Finished** 5 of 5" in outputs[-1][2]
-    assert make_stepper.cache_info().hits > hits, "the run compiled its step again"
-    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")]
-    assert not compiled, compiled
+    assert stepper.compiled_count() == compiled, "the run compiled its step again"
+    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")]
+    assert not messages, messages
 
 
 # ----------------------------------------------------------------------------- inspect
@@ -247,7 +324,7 @@ def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
 def test_inspect_view_shows_channels_gram_and_stats(pair):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        gallery, gram, stats, rows, status = app.inspect_view(pair[1], "relu2_1", weights="random", size=32)
+        gallery, gram, stats, rows, status = app.inspect_view(pair[1], "relu2_1", {"weights": "random", "size": 32})
     assert len(gallery) == 16
     picture, caption = gallery[0]
     assert picture.dtype == np.uint8 and picture.shape[2] == 3 and min(picture.shape[:2]) >= 160
@@ -265,7 +342,7 @@ def test_inspect_errors_are_messages(pair, tmp_path):
         ((str(big), "relu2_1"), "wide.png"),
     ]:
         with pytest.warns(UserWarning):
-            gallery, gram, _, _, status = app.inspect_view(*args, weights="random", size=32, max_side=200)
+            gallery, gram, _, _, status = app.inspect_view(*args, {"weights": "random", "size": 32}, max_side=200)
         assert gallery == [] and gram is None and status.startswith("**Error:**") and message in status
 
 
@@ -291,6 +368,12 @@ def test_launch_settings_bind_locally_with_limits():
     assert all(path.startswith("06-") or "/" in path for path in app.LESSON_LINKS.values())
 
 
+def widget_values(**changes) -> list:
+    """The Stylize widgets' values in the order the /stylize endpoint takes them."""
+    values = {**app.default_values(app.AppOptions(default_weights="random")), **FAST, **changes}
+    return [values[widgets.key(item)] for item in app.explorer_settings()]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -313,8 +396,7 @@ def test_end_to_end_through_gradio_client(served, pair, tmp_path):
     from gradio_client import Client, handle_file
 
     client = Client(served, verbose=False)
-    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST, "iterations": 4}
-    values = [settings[name] for name in app.SETTINGS]
+    values = widget_values(iterations=4)
     job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *values, api_name="/stylize")
     image, plot, status, command, files = job.result(timeout=240)
     assert "**Finished** 4 of 4" in status and plot["type"] == "matplotlib"
@@ -327,17 +409,17 @@ def test_end_to_end_through_gradio_client(served, pair, tmp_path):
     assert len(job.outputs()) >= 3  # the stream: status lines, previews, the result
 
     # User errors come back as messages, not as app errors.
-    bad = dict(zip(app.SETTINGS, values), style_layer_weights="-1, 1")
-    result = client.predict(handle_file(pair[0]), handle_file(pair[1]), *bad.values(), api_name="/stylize")
-    assert result[2].startswith("**Error:** style_layer_weights must be finite numbers >= 0")
+    bad = widget_values(iterations=4, style_layer_weights="-1, 1")
+    result = client.predict(handle_file(pair[0]), handle_file(pair[1]), *bad, api_name="/stylize")
+    assert result[2].startswith("**Error:** style_layer_weights must be >= 0")
     broken = tmp_path / "broken.png"
     broken.write_text("not a picture")
     result = client.predict(handle_file(str(broken)), handle_file(pair[1]), *values, api_name="/stylize")
     assert result[2] == "**Error:** content (broken.png): not an image file (Pillow cannot identify it)"
     # Only the offered weights: no reading a file the server happens to have.
     with pytest.raises(Exception, match="not in the list of choices"):
-        client.predict(handle_file(pair[0]), handle_file(pair[1]), *dict(zip(app.SETTINGS, values),
-                       weights="/etc/hosts").values(), api_name="/stylize")
+        client.predict(handle_file(pair[0]), handle_file(pair[1]), *widget_values(weights="/etc/hosts"),
+                       api_name="/stylize")
 
     gallery, *_, status = client.predict(handle_file(pair[1]), "relu1_1", "vgg19", "random", "max", 32, 0,
                                          api_name="/inspect")
@@ -352,9 +434,7 @@ def test_stop_button_stops_a_queued_run_through_the_server(served, pair):
     from gradio_client import Client, handle_file
 
     client = Client(served, verbose=False)
-    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST,
-                "iterations": 2000, "preview_every": 1}
-    job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *[settings[n] for n in app.SETTINGS],
+    job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *widget_values(iterations=2000, preview_every=1),
                         api_name="/stylize")
     deadline = time.monotonic() + 180
     while not any(isinstance(o, tuple) and "Step " in o[2] for o in job.outputs()):
@@ -369,15 +449,13 @@ def test_stop_button_stops_a_queued_run_through_the_server(served, pair):
 
 @pytest.mark.slow
 def test_compare_view_runs_variants_side_by_side(pair):
-    settings = {**app._defaults_as_settings(app.AppOptions(default_weights="random")), **FAST}
-    values = [settings[name] for name in app.SETTINGS]
     figure, table, status = app.compare_view(
-        *pair, "shallow: style_layers=relu1_1\ndeeper: style_layers=relu2_1; style_weight=1000", 32, 3, *values
+        *pair, "shallow: style_layers=relu1_1\ndeeper: style_layers=relu2_1; style_weight=1000", 32, 3, FAST
     )
     assert [row[0] for row in table["data"]] == ["shallow", "deeper"]
     assert table["headers"][:6] == ["label", "overrides", "loss", "content", "style", "tv"]
     assert table["headers"][-1] == "time_s"
     assert len(figure.axes) == 2 and "2 variants, 32 px, 3 steps each" in status
     with pytest.warns(UserWarning):
-        _, empty, message = app.compare_view(*pair, "only one: style_weight=1", 32, 3, *values)
+        _, empty, message = app.compare_view(*pair, "only one: style_weight=1", 32, 3, FAST)
     assert empty["data"] == [] and "2 to 4 variants" in message
