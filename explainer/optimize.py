@@ -110,6 +110,15 @@ class Stepper:
     _recorded: Callable = dataclasses.field(repr=False)
     _recorded_steps: dict = dataclasses.field(default_factory=dict, repr=False)
 
+    def compiled_count(self) -> int:
+        """How many programs this stepper has compiled so far (plain and recorded steps): for tests and benchmarks.
+
+        One per image shape and kind of step; a change of loss weights or
+        learning rate must not add one.
+        """
+        jitted = [self.step, *self._recorded_steps.values()]
+        return sum(fn._cache_size() for fn in jitted)
+
     def recorded_step(self, snapshot_fn: Callable) -> Callable:
         """The jitted step that also takes a snapshot: `(params, state, targets) -> (state, loss, terms, arrays)`.
 

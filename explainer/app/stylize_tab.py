@@ -157,8 +157,11 @@ class _LiveRun:
             while True:
                 batch = [steps.get()] + [steps.get_nowait() for _ in range(steps.qsize())]
                 if isinstance(batch[-1], tuple):  # ("done", Result or exception)
-                    self.history += [event.history_entry() for event in batch[:-1]]
-                    return batch[-1][1]
+                    events, outcome = batch[:-1], batch[-1][1]
+                    self.history += [event.history_entry() for event in events]
+                    if events:  # the last step too: the page's last preview is the result's image
+                        yield self._preview(events[-1])
+                    return outcome
                 self.history += [event.history_entry() for event in batch]
                 if any(e.iteration == 1 or e.iteration % preview_every == 0 for e in batch):
                     yield self._preview(batch[-1])
