@@ -130,18 +130,35 @@ def term_names(terms: Mapping[str, Any]) -> list[tuple[str, float]]:
     """Flatten a step's loss terms into `[(name, value)]`.
 
     Args:
-        terms: `{"content": {L: v}, "style": {L: v}, "tv": v}`, as in
-            `Trace.losses(it)["terms"]` or a history entry.
+        terms: `{"content": {L: v}, "style": {L: v}, "tv": v, ...}`, as in
+            `Trace.losses(it)["terms"]` or a history entry (other keys of a
+            history entry, `iteration`, `scale`, `loss`, are skipped).
 
     Returns:
-        `[("content/L", v), ..., ("style/L", v), ..., ("tv", v)]`, in that order
-        (`tv` only when present).
+        `[("content/L", v), ..., ("style/L", v), ..., ("tv", v), (term, v)]`:
+        per-layer terms as `family/layer`, terms on the image by their name,
+        in the order of `terms`.
     """
-    out = [(f"content/{name}", float(v)) for name, v in terms.get("content", {}).items()]
-    out += [(f"style/{name}", float(v)) for name, v in terms.get("style", {}).items()]
-    if "tv" in terms:
-        out.append(("tv", float(terms["tv"])))
+    out = []
+    for family, value in terms.items():
+        if family in _NOT_TERMS:
+            continue
+        if isinstance(value, Mapping):
+            out += [(f"{family}/{name}", float(v)) for name, v in value.items()]
+        else:
+            out.append((family, float(value)))
     return out
+
+
+#: Keys of a history entry that are not loss terms.
+_NOT_TERMS = ("iteration", "scale", "loss")
+
+
+def _term_value(entry: Mapping[str, Any], key: str) -> float:
+    """The value of term `key` (`"style/relu1_1"`, `"tv"`) in a history entry; NaN where absent."""
+    family, _, name = key.partition("/")
+    value = entry.get(family, np.nan)
+    return value.get(name, np.nan) if isinstance(value, Mapping) and name else value
 
 
 def _effective_weights(config: StyleConfig | Mapping[str, Any] | None) -> dict[str, float]:
@@ -347,12 +364,7 @@ def loss_curves(
         total_label = f"total {kind}"
     else:
         for key, _ in term_names(entries[0]):
-            if key == "tv":
-                values = [e.get("tv", np.nan) for e in entries]
-            else:
-                group, name = key.split("/", 1)
-                values = [e[group].get(name, np.nan) for e in entries]
-            series.append((key, key, np.array(values, float)))
+            series.append((key, key, np.array([_term_value(e, key) for e in entries], float)))
         total = np.array([e["loss"] for e in entries], float)
         total_label = "total loss"
 
@@ -417,7 +429,7 @@ def contribution_bars(trace: Trace, iteration: int) -> Figure:
     fig = Figure(figsize=(8.5, 1.2 + 0.45 * len(terms)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(terms))
-    bars = ax.barh(y, shares, color=[colors[name.split("/")[0]] for name, _ in terms])
+    bars = ax.barh(y, shares, color=[colors.get(name.split("/")[0], "tab:purple") for name, _ in terms])
     ax.set_yticks(y, [name for name, _ in terms])
     ax.invert_yaxis()
     labels = [f"{s:.1f}%  ({v:.3g}" + (f", weight {weights[n]:g})" if n in weights else ")")

@@ -26,7 +26,8 @@ for content); lesson 4 shows how the weights translate between conventions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -92,52 +93,114 @@ def total_variation(image: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(dy)) + jnp.mean(jnp.square(dx))
 
 
+def _total_variation_term(image: jax.Array, target: Any) -> jax.Array:
+    return total_variation(image)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTerm:
+    """A term of the loss that reads the image itself, not the network's features.
+
+    Total variation is one; a method adds its own (a photorealism term, a
+    temporal term) and it joins the objective like any other: it is summed
+    into the loss, reported per step under its `name`, recorded with its
+    share and its gradient map, and its weight travels as an array (changing
+    it does not compile anew).
+
+    Attributes:
+        name: the key of the term in the loss terms (not `"content"` or `"style"`).
+        loss: `loss(image, target) -> scalar`: pure and jit-able; `image` is
+            RGB in `[0, 1]`, `(H, W, 3)` or `(N, H, W, 3)`. A module-level
+            function, so the term is hashable.
+        weight: how hard it pulls (0 switches it off).
+        target: `target(content) -> pytree of arrays` made once per scale
+            from the content image at that scale (what the term compares
+            with, e.g. the content's matting Laplacian); `None`: no target.
+    """
+
+    name: str
+    loss: Callable[[jax.Array, Any], jax.Array]
+    weight: float = 1.0
+    target: Callable[[Any], Any] | None = None
+
+    def __post_init__(self):
+        if self.name in ("content", "style"):
+            raise ValueError(f"an image term cannot be called {self.name!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class LossSpec:
-    """Which layers count and how much: static and hashable.
+    """Which terms count and how much: static and hashable.
 
     Weights are *effective* weights: `content_weight * layer_weight` already
     multiplied in (see [`StyleConfig`][explainer.StyleConfig]). The layers
-    are static (a compiled step is specialised to them); the weights travel
-    as arrays in `Targets.weights` (see `weights()` and `structure()`), so
-    moving a weight slider in the explorer, or sweeping the content/style
-    ratio, reuses the compiled step.
+    and the terms are static (a compiled step is specialised to them); the
+    weights travel as arrays in `Targets.weights` (see `weights()` and
+    `structure()`), so moving a weight slider in the explorer, or sweeping
+    the content/style ratio, reuses the compiled step.
 
     Attributes:
         content: `((layer, weight), ...)`.
         style: `((layer, weight), ...)`.
-        tv_weight: weight of the total-variation term.
+        tv_weight: weight of the total-variation term (always reported, as `"tv"`).
+        image_terms: further terms on the image (see [`ImageTerm`][explainer.losses.ImageTerm]).
     """
 
     content: tuple[tuple[str, float], ...]
     style: tuple[tuple[str, float], ...]
     tv_weight: float = 0.0
+    image_terms: tuple[ImageTerm, ...] = ()
 
     @property
     def layers(self) -> tuple[str, ...]:
         """Every layer the loss reads, content first, without repeats."""
         return tuple(dict.fromkeys([name for name, _ in self.content + self.style]))
 
+    @property
+    def on_image(self) -> tuple[ImageTerm, ...]:
+        """Every term on the image: total variation first, then `image_terms`."""
+        return (ImageTerm("tv", _total_variation_term, self.tv_weight), *self.image_terms)
+
     def weights(self) -> dict:
-        """`{"content": {layer: w}, "style": {layer: w}, "tv": w}` as float32 arrays (for `Targets.weights`)."""
+        """`{"content": {layer: w}, "style": {layer: w}, "tv": w, <term>: w}` as float32 arrays (for `Targets.weights`)."""
         as_array = lambda w: jnp.asarray(w, jnp.float32)
         return {
             "content": {name: as_array(w) for name, w in self.content},
             "style": {name: as_array(w) for name, w in self.style},
-            "tv": as_array(self.tv_weight),
+            **{term.name: as_array(term.weight) for term in self.on_image},
         }
 
     def structure(self) -> LossSpec:
-        """The same layers, every weight 1 (TV on or off): what a compiled step depends on.
+        """The same layers and terms, every weight 1 (or 0 where off): what a compiled step depends on.
 
         Compiled steps are cached on this, and read the weights from
         `Targets.weights`, so changing a weight does not compile anew.
         """
+        unit = lambda w: 1.0 if w else 0.0
         return LossSpec(
             content=tuple((name, 1.0) for name, _ in self.content),
             style=tuple((name, 1.0) for name, _ in self.style),
-            tv_weight=1.0 if self.tv_weight else 0.0,
+            tv_weight=unit(self.tv_weight),
+            image_terms=tuple(dataclasses.replace(t, weight=unit(t.weight)) for t in self.image_terms),
         )
+
+    def only(self, kind: str, name: str | None = None) -> LossSpec:
+        """The loss reduced to one term: `("content", layer)`, `("style", layer)` or an image term's name."""
+        return LossSpec(
+            content=tuple((n, w) for n, w in self.content if kind == "content" and n == name),
+            style=tuple((n, w) for n, w in self.style if kind == "style" and n == name),
+            tv_weight=self.tv_weight if kind == "tv" else 0.0,
+            image_terms=tuple(t for t in self.image_terms if t.name == kind),
+        )
+
+    def term_keys(self) -> list[tuple[str, str | None]]:
+        """`(kind, layer)` of every term that is on: content and style per layer, then the image terms."""
+        keys = [("content", n) for n, _ in self.content] + [("style", n) for n, _ in self.style]
+        return keys + [(term.name, None) for term in self.on_image if term.weight]
+
+    def image_targets(self, content: Any) -> dict:
+        """`Targets.extra` for a content image: each image term's target (those that have one)."""
+        return {term.name: term.target(content) for term in self.image_terms if term.target is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,14 +213,16 @@ class Targets:
         weights: how hard each term pulls, as `LossSpec.weights()`; arrays,
             so that a compiled step serves any weights. `None`: the
             `LossSpec`'s own weights.
+        extra: `{term name: target}` of the image terms that have one.
     """
 
     content: dict[str, jax.Array]
     style: dict[str, jax.Array]
     weights: dict | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
 
 
-jax.tree_util.register_dataclass(Targets, data_fields=["content", "style", "weights"], meta_fields=[])
+jax.tree_util.register_dataclass(Targets, data_fields=["content", "style", "weights", "extra"], meta_fields=[])
 
 
 def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targets, image: jax.Array) -> dict:
@@ -168,17 +233,21 @@ def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targe
     `spec`'s; `spec` always decides which terms exist.
 
     Returns:
-        `{"content": {layer: value}, "style": {layer: value}, "tv": value}`,
-        each already multiplied by its weight; they add up to the total.
+        `{"content": {layer: value}, "style": {layer: value}, "tv": value,
+        <image term>: value}`, each already multiplied by its weight; they
+        add up to the total. A term that is off is reported as 0.
     """
     w = targets.weights if targets.weights is not None else spec.weights()
-    return {
+    terms = {
         "content": {
             name: w["content"][name] * content_loss(features[name], targets.content[name]) for name, _ in spec.content
         },
         "style": {name: w["style"][name] * style_loss(features[name], targets.style[name]) for name, _ in spec.style},
-        "tv": w["tv"] * total_variation(image) if spec.tv_weight else jnp.zeros(()),
     }
+    for term in spec.on_image:
+        on = term.weight != 0
+        terms[term.name] = w[term.name] * term.loss(image, targets.extra.get(term.name)) if on else jnp.zeros(())
+    return terms
 
 
 def sum_terms(terms: dict) -> jax.Array:

@@ -26,7 +26,7 @@ from explainer import images as _images
 from explainer.color import keep_luminance_only, match_colors
 from explainer.config import StyleConfig
 from explainer.events import Event, SnapshotPlan, terms_to_floats
-from explainer.losses import LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
+from explainer.losses import ImageTerm, LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
 
 
 class StepState(NamedTuple):
@@ -89,6 +89,7 @@ def _targets_and_grams(
         content={name: content_features[name] for name in content_layers},
         style=blend_grams([{n: g[n] for n in style_layers} for g in style_grams], blend) if style_layers else {},
         weights=spec.weights(),
+        extra=spec.image_targets(content),
     )
     content_grams = {name: gram_matrix(content_features[name]) for name in gram_layers}
     return targets, content_grams, [{name: g[name] for name in gram_layers} for g in style_grams]
@@ -256,9 +257,10 @@ def _clip_straight_through(x: jax.Array) -> jax.Array:
     return x + jax.lax.stop_gradient(jnp.clip(x, 0.0, 1.0) - x)
 
 
-def loss_spec(config: StyleConfig) -> LossSpec:
+def loss_spec(config: StyleConfig, image_terms: Sequence[ImageTerm] = ()) -> LossSpec:
+    """The loss a config describes, with any further terms on the image (a method's own)."""
     content, style = config.layer_weights()
-    return LossSpec(content=content, style=style, tv_weight=float(config.tv_weight))
+    return LossSpec(content=content, style=style, tv_weight=float(config.tv_weight), image_terms=tuple(image_terms))
 
 
 def initial_image(config: StyleConfig, content: np.ndarray, style: np.ndarray, init_image: np.ndarray | None) -> np.ndarray:
@@ -294,6 +296,7 @@ def run(
     *,
     init_image: np.ndarray | None = None,
     snapshots: SnapshotPlan | None = None,
+    image_terms: Sequence[ImageTerm] = (),
 ) -> Iterator[Event]:
     """Optimise an image; yield an [`Event`][explainer.events.Event] after every step.
 
@@ -311,8 +314,11 @@ def run(
         snapshots: selects the steps to record and what to record there
             (a [`Recorder`][explainer.record.Recorder]); those steps' events
             carry the snapshot's `arrays`, the others run at full speed.
+        image_terms: further terms of the loss on the image (see
+            [`ImageTerm`][explainer.losses.ImageTerm]), reported and recorded
+            like the others.
     """
-    spec = loss_spec(config)
+    spec = loss_spec(config, image_terms)
     recorded_layers = snapshots.layers_for(spec) if snapshots is not None else ()
     backend.check_layers(config.content_layers + config.style_layers + recorded_layers)
     stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay)

@@ -162,10 +162,6 @@ def make_snapshot_fn(
 def _make_snapshot_fn(network: Hashable, spec: LossSpec, layers: tuple[str, ...], top_k: int | None, gradients: bool):
     needed = tuple(dict.fromkeys(layers + spec.layers))
 
-    def term_keys():
-        keys = [("content", n) for n, _ in spec.content] + [("style", n) for n, _ in spec.style]
-        return keys + ([("tv", None)] if spec.tv_weight else [])
-
     def objective(params, image, targets):
         features = network.apply(params, image, needed)
         terms = loss_terms(spec, features, targets, image)
@@ -188,14 +184,14 @@ def _make_snapshot_fn(network: Hashable, spec: LossSpec, layers: tuple[str, ...]
             arrays[f"gram/{name}"] = gram_matrix(features[name])
         if gradients:
             per_term = []
-            for kind, name in term_keys():
+            for kind, name in spec.term_keys():
                 # Each term differentiated on its own, stopping at its own layer;
                 # XLA shares the forward pass between them and `objective`.
                 def term(x, kind=kind, name=name):
-                    if kind == "tv":
-                        return loss_terms(LossSpec((), (), spec.tv_weight), {}, targets, x)["tv"]
+                    if name is None:  # a term on the image itself (TV, ...)
+                        return loss_terms(spec.only(kind), {}, targets, x)[kind]
                     own = network.apply(params, x, (name,))
-                    return loss_terms(_only(spec, kind, name), own, targets, x)[kind][name]
+                    return loss_terms(spec.only(kind, name), own, targets, x)[kind][name]
 
                 grad = jax.grad(term)(image)
                 per_term.append(grad)
@@ -205,14 +201,6 @@ def _make_snapshot_fn(network: Hashable, spec: LossSpec, layers: tuple[str, ...]
         return Snapshot(loss, terms, gradient, arrays)
 
     return snapshot
-
-
-def _only(spec: LossSpec, kind: str, name: str) -> LossSpec:
-    """The loss reduced to one content or style term (same weight, no TV)."""
-    return LossSpec(
-        content=tuple((n, w) for n, w in spec.content if kind == "content" and n == name),
-        style=tuple((n, w) for n, w in spec.style if kind == "style" and n == name),
-    )
 
 
 def channel_summary(features, top_k: int | None):

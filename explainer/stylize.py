@@ -28,6 +28,7 @@ from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError
 from explainer.events import Event, total_of_family
 from explainer.files import write_atomically
+from explainer.losses import ImageTerm
 from explainer.optimize import finish_image, initial_image, run
 from explainer.provenance import provenance
 from explainer.record import Recorder, RecordSpec, Trace
@@ -100,6 +101,7 @@ def stylize(
     save_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
     record: RecordSpec | None = None,
+    image_terms: Sequence[ImageTerm] = (),
 ) -> Result:
     """Run neural style transfer and return the image with a full record.
 
@@ -117,6 +119,9 @@ def stylize(
             the run uses (default: print to stderr).
         record: if given, snapshots are recorded as it says and returned as
             `result.trace` (a [`Trace`][explainer.record.Trace]).
+        image_terms: further terms of the loss on the image (see
+            [`ImageTerm`][explainer.losses.ImageTerm]): summed, reported and
+            recorded like the others.
 
     Returns:
         A [`Result`][explainer.Result]. Ctrl-C (and SIGTERM in the command
@@ -147,7 +152,8 @@ def stylize(
     log(f"network: {backend.describe()}")
 
     recorder = Recorder(record) if record is not None else None
-    events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder)
+    events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder,
+                 image_terms=image_terms)
     start = time.perf_counter()
     latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
     if latest is not None:
