@@ -1,6 +1,9 @@
 """The networks style-explainer explains: VGG16/VGG19 in Flax, their weights,
 and a plain NumPy reference.
 
+Layer names, weight sources and errors import without JAX; the networks
+(`get_backend`, `VGGBackend`, ...) load JAX on first use.
+
 ```python
 from backends import get_backend
 
@@ -9,25 +12,21 @@ acts = vgg.features(image, ["relu1_1", "relu4_2"])
 ```
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from backends._xla import configure_xla, enable_compile_cache, reuse_scratch_memory
 
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
-from backends._base import Backend, available_backends, get_backend, register_backend
-from backends._vgg import (
+from backends._layers import (
     ARCHITECTURES,
     IMAGENET_MEAN_BGR,
     POOLINGS,
-    VGG,
     UnknownLayerError,
-    VGGBackend,
-    VGGSpec,
-    caffe_deprocess,
-    caffe_preprocess,
     conv_names,
     downsampling,
     layer_names,
-    pool2x2,
 )
 from backends._weights import (
     CACHE_ENV,
@@ -42,6 +41,25 @@ from backends._weights import (
     random_params,
     read_h5,
 )
+
+if TYPE_CHECKING:  # imported on first use, so names, settings and errors work without starting JAX
+    from backends._base import Backend, available_backends, get_backend, register_backend
+    from backends._vgg import VGG, VGGBackend, VGGSpec, caffe_deprocess, caffe_preprocess, pool2x2
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("Backend", "available_backends", "get_backend", "register_backend"), "backends._base"),
+    **dict.fromkeys(("VGG", "VGGBackend", "VGGSpec", "caffe_deprocess", "caffe_preprocess", "pool2x2"), "backends._vgg"),
+}
+
+
+def __getattr__(name: str):
+    """The networks themselves (JAX, Flax) load on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'backends' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ARCHITECTURES",

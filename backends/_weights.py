@@ -46,7 +46,7 @@ from typing import IO
 
 import numpy as np
 
-from backends._vgg import ARCHITECTURES, IMAGENET_MEAN_BGR, param_shapes
+from backends._layers import ARCHITECTURES, IMAGENET_MEAN_BGR, param_shapes
 
 #: Environment variable that overrides the cache directory.
 CACHE_ENV = "STYLE_EXPLAINER_CACHE"

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 
-from backends import SOURCES, enable_compile_cache, get_backend, reuse_scratch_memory
+from backends import SOURCES, enable_compile_cache, reuse_scratch_memory
 from explainer import settings
 from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS, ConfigError, one_line
@@ -110,6 +110,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _network(config: StyleConfig):
+    from backends import get_backend
+
     backend = get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
     print(f"network: {backend.describe()}", file=sys.stderr)
     return backend

@@ -101,7 +101,8 @@ class OptimisationSettings(Settings):
 
     size: int = setting(512, group="optimisation", kind="int", minimum=16, unit="px", metavar="PX",
                         help="longest side of the result", widget="slider", ui=(("min", 32), ("step", 32)))
-    iterations: int = setting(500, group="optimisation", kind="int", minimum=0, unit="steps", metavar="N",
+    iterations: int = setting(500, group="optimisation", kind="int", minimum=0, maximum=1_000_000, unit="steps",
+                              metavar="N",
                               help="optimisation steps (per scale)", widget="slider", ui=(("min", 0), ("step", 10)))
     optimizer: str = setting("adam", group="optimisation", choices=OPTIMIZERS, widget="radio",
                              help="adam (robust, streams well) or lbfgs (fewer steps, line search)")
@@ -113,6 +114,10 @@ class OptimisationSettings(Settings):
     scales: int = setting(1, group="optimisation", kind="int", minimum=1, maximum=8, metavar="N",
                           help="coarse-to-fine scales, sqrt(2) apart, ending at --size", widget="slider",
                           ui=(("min", 1), ("max", 4), ("step", 1)))
+    max_megapixels: float | None = setting(
+        None, group="optimisation", kind="float", minimum=0, above=True, optional=True, metavar="MP",
+        none_means="what this machine's memory allows", unit="megapixels",
+        help="refuse a run whose working image has more pixels than this, before it starts")
     ema_decay: float | None = setting(None, group="optimisation", kind="float", minimum=0, above=True, maximum=0.9999,
                                       optional=True, metavar="D",
                                       help="show an exponential moving average of the iterates with this decay, "

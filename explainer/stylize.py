@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from backends import Backend, get_backend
+from backends import Backend, downsampling, get_backend
 from explainer import images as _images
+from explainer.budget import check_pixels, working_shape
 from explainer.config import INITS, StyleConfig
-from explainer.errors import ConfigError
+from explainer.errors import ConfigError, ImageError
 from explainer.events import Event, total_of_family
 from explainer.files import write_atomically
 from explainer.losses import ImageTerm
@@ -142,6 +143,7 @@ def stylize(
         raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
+    _check_work(config, content_image, style_images, _describe_source(content))
     init_image = None
     if config.init not in INITS:
         init_image = _images.load_image(config.init, min_side=1)  # resized to the content anyway
@@ -181,6 +183,24 @@ def stylize(
     if failure is not None:
         raise NonFiniteLossError(failure, result)
     return result
+
+
+def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:
+    """Refuse, before any work, a run over the pixel budget or too thin for its deepest layer."""
+    check_pixels(content.shape, config.size, config.max_megapixels)
+    style_side = max(16, round(config.size * config.style_scale))
+    for style in styles:
+        check_pixels(style.shape, style_side, config.max_megapixels, what="the style image")
+    layers = config.content_layers + config.style_layers
+    need = 2 ** max(downsampling(layer) for layer in layers)
+    smallest = config.scale_sizes()[0]
+    short = min(working_shape(content.shape, smallest))
+    if short < need:
+        deepest = max(layers, key=downsampling)
+        raise ImageError(
+            f"{name}: at {smallest} px on its longest side (the smallest scale) its short side is {short} px, but "
+            f"{deepest} needs at least {need} px; use a larger --size, fewer --scales, or a less elongated image"
+        )
 
 
 def _consume(events, config: StyleConfig, recorder, on_step, progress: bool, save_path):

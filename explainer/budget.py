@@ -1,0 +1,70 @@
+"""How much work a request may ask for, checked before any work starts.
+
+A run's memory grows with the pixels of its working image (the content
+resized to `--size`): activations and their gradients at every layer.
+Measured on VGG19 with Adam (`python benchmarks/step_time.py --memory 1024
+--no-torch`): a 1024x874 run peaks at 2.6 GB, about 1 GB of it before the
+first step. `BYTES_PER_PIXEL` and `FIXED_BYTES` are those numbers, rounded
+up; the default limit is what three quarters of this machine's memory
+allows. `--max-megapixels` (the `max_megapixels` setting) raises or lowers
+it for people who know their machine.
+
+The explorer applies tighter limits of its own on top (its `AppOptions`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from explainer.errors import BudgetError
+
+#: Peak bytes per pixel of the working image (VGG19, Adam, float32), rounded up from the measurement above.
+BYTES_PER_PIXEL = 2_500
+#: Bytes a run needs whatever its size: the libraries, the weights, the compiled programs.
+FIXED_BYTES = 1_500_000_000
+#: The share of the machine's memory a run may plan to use.
+MEMORY_SHARE = 0.75
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def default_max_megapixels(memory: int | None = None) -> float:
+    """The largest working image this machine's memory allows, in megapixels (at least 0.25)."""
+    memory = machine_memory() if memory is None else memory
+    if memory <= 0:
+        return 4.0
+    return max(0.25, (MEMORY_SHARE * memory - FIXED_BYTES) / BYTES_PER_PIXEL / 1e6)
+
+
+def working_shape(shape: tuple[int, ...], size: int) -> tuple[int, int]:
+    """`(height, width)` of an image of `shape` resized so its longest side is `size`."""
+    height, width = int(shape[0]), int(shape[1])
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def check_pixels(shape: tuple[int, ...], size: int, max_megapixels: float | None, what: str = "the result") -> None:
+    """Refuse, in one line, a working image over the limit (`None`: this machine's default).
+
+    Raises:
+        BudgetError: names the size asked for, the limit, and how to change either.
+    """
+    limit = default_max_megapixels() if max_megapixels is None else float(max_megapixels)
+    height, width = working_shape(shape, size)
+    megapixels = height * width / 1e6
+    if megapixels <= limit:
+        return
+    fits = math.floor(size * math.sqrt(limit / megapixels))
+    source = "this machine's memory allows" if max_megapixels is None else "--max-megapixels allows"
+    raise BudgetError(
+        f"--size {size} makes {what} {width}x{height} px ({megapixels:.3g} megapixels), more than {source} "
+        f"({limit:.3g} megapixels, about --size {fits} here); use a smaller --size, or raise the limit with "
+        "--max-megapixels if you know your machine"
+    )
