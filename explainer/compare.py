@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -32,6 +33,7 @@ from matplotlib.figure import Figure
 from backends import Backend, get_backend
 from explainer import images as _images
 from explainer.config import ConfigError, StyleConfig
+from explainer.events import Event
 from explainer.settings import parse_assignments
 from explainer.stylize import Result, stylize
 
@@ -178,6 +180,7 @@ def compare(
     backend: Backend | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, Event], None] | None = None,
 ) -> Comparison:
     """Run `base` once per variant and collect the results.
 
@@ -192,6 +195,9 @@ def compare(
             `network`, `weights` or `pooling` unless no backend is given.
         progress: show a progress bar per variant.
         log: one-line messages (default: stderr).
+        on_step: called with `(variant index, event)` after every step; an
+            exception it raises (other than `KeyboardInterrupt`, which ends
+            only the current variant) stops the whole comparison.
 
     Returns:
         A [`Comparison`][explainer.compare.Comparison].
@@ -216,9 +222,11 @@ def compare(
         own.check_layers(config.content_layers + config.style_layers)  # fail before any variant runs
         networks.append(own)
     results = []
-    for variant, config, own in zip(parsed, configs, networks):
+    for index, (variant, config, own) in enumerate(zip(parsed, configs, networks)):
         (log or _stderr)(f"variant {variant.label}")
-        results.append(stylize(content_image, style_images, config, backend=own, progress=progress, log=lambda m: None))
+        step = None if on_step is None else functools.partial(on_step, index)
+        results.append(stylize(content_image, style_images, config, backend=own, progress=progress,
+                               log=lambda m: None, on_step=step))
     return Comparison(parsed, results, base, shared.describe(with_path=False))
 
 

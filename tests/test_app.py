@@ -447,6 +447,25 @@ def test_stop_button_stops_a_queued_run_through_the_server(served, pair):
     assert record["interrupted"] and record["iterations_done"] < 2000
 
 
+def test_a_cancelled_compare_stops_computing(pair):
+    import time
+
+    text = "a: style_layers=relu1_1\nb: style_layers=relu2_1"
+    stream = app.compare_stream(*pair, text, 32, 2000, FAST, session="compare-close")
+    steps = [status for _, _, status in itertools.islice(stream, 3)]
+    assert steps[-1].startswith("Variant 1 of 2 (a) · step 3 of 2000"), steps
+    start = time.monotonic()
+    stream.close()  # what Gradio does when the job is cancelled or the page goes away
+    assert time.monotonic() - start < 10, "closing waited for the run instead of stopping it"
+    assert not [t for t in threading.enumerate() if t.name == "style-explainer-compare-compare-close"]
+    # Stop does the same, and says so.
+    stream = app.compare_stream(*pair, text, 32, 2000, FAST, session="compare-stop")
+    next(stream)
+    assert app.request_stop("compare-stop")
+    figure, table, status = list(stream)[-1]
+    assert figure is None and table["data"] == [] and status == "**Stopped** before the variants finished."
+
+
 @pytest.mark.slow
 def test_compare_view_runs_variants_side_by_side(pair):
     figure, table, status = app.compare_view(

@@ -34,7 +34,7 @@ default and at most `max_queue` waiting; user mistakes become a one-line
 message, never a stack trace.
 """
 
-from explainer.app.compare_tab import DEFAULT_VARIANTS, compare_view, parse_variants, variant_settings
+from explainer.app.compare_tab import DEFAULT_VARIANTS, compare_stream, compare_view, parse_variants, variant_settings
 from explainer.app.inspect_tab import channel_images, inspect_view, trace_steps, trace_view
 from explainer.app.layout import build_app, launch, launch_kwargs, warm_up
 from explainer.app.options import LESSON_LINKS, MAX_QUEUE, MAX_UPLOAD, AppOptions
@@ -59,6 +59,7 @@ __all__ = [
     "build_app",
     "channel_images",
     "cli_command",
+    "compare_stream",
     "compare_view",
     "default_values",
     "explorer_settings",

@@ -7,7 +7,9 @@ asks for are the same as a Stylize run's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import queue
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gradio as gr
@@ -58,7 +60,29 @@ def parse_variants(text: str, options: AppOptions | None = None) -> list[Variant
 def compare_view(content: str | None, style: str | None, variants_text: str, size: int, iterations: int,
                  values: Mapping[str, Any] | None = None, *, options: AppOptions | None = None,
                  max_side: int | None = None, progress: bool = False) -> tuple:
-    """Run 2-4 variants of the Stylize tab's settings side by side.
+    """Run 2-4 variants of the Stylize tab's settings side by side: the last item of `compare_stream`.
+
+    Returns:
+        `(figure, table, status)`: the labelled grid, the table as
+        `{"data": rows, "headers": names}` (label, overrides, final losses
+        per term, time), and a Markdown line; on a user error `None`, an
+        empty table and the message.
+    """
+    outputs = None
+    for outputs in compare_stream(content, style, variants_text, size, iterations, values, options=options,
+                                  max_side=max_side, progress=progress):
+        pass
+    return outputs
+
+
+class _Cancelled(Exception):
+    """Raised inside a comparison's steps when its page asked to stop or went away."""
+
+
+def compare_stream(content: str | None, style: str | None, variants_text: str, size: int, iterations: int,
+                   values: Mapping[str, Any] | None = None, *, options: AppOptions | None = None,
+                   max_side: int | None = None, progress: bool = False, session: str = "local") -> Iterator[tuple]:
+    """Run 2-4 variants of the Stylize tab's settings side by side, saying which step it is at.
 
     Args:
         content, style: image files.
@@ -67,12 +91,13 @@ def compare_view(content: str | None, style: str | None, variants_text: str, siz
             than a single run's, since it runs several).
         values: the Stylize tab's settings widgets' values.
         progress: show tqdm bars (which the page's progress bar follows).
+        session: whose job this is: `request_stop(session)` stops it.
 
-    Returns:
-        `(figure, table, status)`: the labelled grid, the table as
-        `{"data": rows, "headers": names}` (label, overrides, final losses
-        per term, time), and a Markdown line; on a user error `None`, an
-        empty table and the message.
+    Yields `(figure, table, status)`: while it runs `gr.skip()` twice and
+    the variant and step it is at; at the end the grid, the table and a
+    summary (or, on a user error, `None`, an empty table and the message).
+    Closing the generator (Gradio does when the page goes away or the job
+    is cancelled) or `request_stop(session)` stops the computation within a step.
     """
     options = options or AppOptions()
     empty = {"data": [], "headers": ["label"]}
@@ -85,18 +110,54 @@ def compare_view(content: str | None, style: str | None, variants_text: str, siz
         images = [load_user_image(path, what, max_side or options.max_image_side)
                   for path, what in ((content, "content"), (style, "style"))]
         network = state.cached_backend(base)
-        comparison = compare(images[0], images[1], variants, base, backend=network, progress=progress,
-                             log=lambda message: None)
     except USER_ERRORS as error:
-        message = one_line(error)
-        gr.Warning(message)
-        return None, empty, f"**Error:** {message}"
-    rows = comparison.rows
+        yield None, empty, _warn(error)
+        return
+    updates: queue.Queue = queue.Queue()
+    stop = state.start_run(session)
+
+    def on_step(index: int, event) -> None:
+        if stop.is_set():
+            raise _Cancelled
+        updates.put(f"Variant {index + 1} of {len(variants)} ({variants[index].label}) · step {event.iteration} of "
+                    f"{base.iterations * base.scales}")
+
+    def work() -> None:
+        try:
+            updates.put(("done", compare(images[0], images[1], variants, base, backend=network, progress=progress,
+                                         log=lambda message: None, on_step=on_step)))
+        except BaseException as error:  # noqa: BLE001 -- handed to the consumer
+            updates.put(("done", error))
+
+    worker = threading.Thread(target=work, name=f"style-explainer-compare-{session}", daemon=True)
+    try:
+        worker.start()
+        while not isinstance(message := updates.get(), tuple):
+            yield gr.skip(), gr.skip(), message
+    finally:
+        state.end_run(session, stop)
+        worker.join()
+    outcome = message[1]
+    if isinstance(outcome, _Cancelled):
+        yield None, empty, "**Stopped** before the variants finished."
+        return
+    if isinstance(outcome, USER_ERRORS):
+        yield None, empty, _warn(outcome)
+        return
+    if isinstance(outcome, BaseException):
+        raise outcome
+    rows = outcome.rows
     headers = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "time_s"] + ["time_s"]
     table = [[_cell(row.get(key)) for key in headers] for row in rows]
     status = (f"**{network.describe(with_path=False)}** · {len(rows)} variants, {base.size} px, "
               f"{base.iterations} steps each, {sum(r['time_s'] for r in rows):.1f} s in all.")
-    return comparison.figure(), {"data": table, "headers": headers}, status
+    yield outcome.figure(), {"data": table, "headers": headers}, status
+
+
+def _warn(error: BaseException) -> str:
+    message = one_line(error)
+    gr.Warning(message)
+    return f"**Error:** {message}"
 
 
 def _reset_layer_weights(variant: Variant, base) -> None:
@@ -127,18 +188,24 @@ def build_compare_tab(opts: AppOptions, stylize) -> None:
                          elem_id="compare-size")
         iterations = gr.Slider(0, opts.max_iterations, value=min(100, opts.max_iterations), step=10,
                                label="Iterations for each variant", elem_id="compare-iterations")
-    button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+    with gr.Row():
+        button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+        stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
     status = gr.Markdown()
     plot = gr.Plot(label="Side by side", elem_id="compare-plot")
     table = gr.Dataframe(label="Final losses per variant", interactive=False, elem_id="compare-table")
     names = list(stylize.widgets)
 
     # Gradio finds a gr.Progress default only among the positional parameters.
-    def on_compare(progress=gr.Progress(track_tqdm=True), *inputs):  # noqa: B008
+    def on_compare(request: gr.Request, progress=gr.Progress(track_tqdm=True), *inputs):  # noqa: B008
         content, style, text, size_, iterations_, *values = inputs
-        return compare_view(content, style, text, size_, iterations_, dict(zip(names, values)), options=opts,
-                            progress=True)
+        yield from compare_stream(content, style, text, size_, iterations_, dict(zip(names, values)), options=opts,
+                                  progress=True, session=state.session_of(request))
 
     button.click(on_compare, [stylize.content, stylize.style, variants, size, iterations, *stylize.widgets.values()],
                  [plot, table, status], api_name="compare", concurrency_id="engine",
                  concurrency_limit=opts.concurrency_limit)
+    def on_stop(request: gr.Request) -> None:
+        state.request_stop(state.session_of(request))
+
+    stop.click(on_stop, None, None, queue=False, concurrency_limit=None, api_visibility="private")
