@@ -14,12 +14,13 @@ import contextlib
 import pathlib
 import signal
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 
 from backends import SOURCES, enable_compile_cache, reuse_scratch_memory
 from explainer import settings
 from explainer.config import StyleConfig
-from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.errors import USER_ERRORS, ConfigError, Note, one_line
 from explainer.files import check_output_dir, check_output_file
 
 PROG = "style-explainer"
@@ -359,11 +360,39 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _negative_values_attached(argv: Sequence[str]) -> list[str]:
+    """`--style-blend -1,2` as `--style-blend=-1,2`, so a value that starts with `-` is not taken for a flag.
+
+    (argparse would say "expected one argument"; the setting's own check then says what is wrong with -1.)
+    """
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and word[:1] == "-" and word[1:2].isdigit():
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+    return out
+
+
+def _print_notes() -> None:
+    """`Note` warnings as one line each: `style-explainer: note: ...`."""
+    show = warnings.showwarning
+
+    def showwarning(message, category, *args, **kwargs):
+        if issubclass(category, Note):
+            print(f"{PROG}: note: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Before JAX starts its threads: steps reuse their scratch memory (backends/_xla.py).
     reuse_scratch_memory()
+    _print_notes()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_values_attached(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     # Compiled steps are kept on disk: the next run of the same shape starts at once.
     enable_compile_cache()
     with sigterm_as_interrupt():

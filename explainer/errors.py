@@ -21,6 +21,13 @@ class BudgetError(ConfigError):
     """A request larger than the limits allow: says the limit and how to raise it."""
 
 
+class Note(UserWarning):
+    """Something a user should know that does not stop the work (e.g. only the first frame of a GIF is used).
+
+    The command line prints it as one line, `style-explainer: note: ...`.
+    """
+
+
 #: Errors that are the user's to fix: one line, never a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (ImageError, ConfigError, WeightsError, UnknownLayerError)
 

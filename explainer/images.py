@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from explainer.errors import ImageError
+from explainer.errors import ImageError, Note
 from explainer.files import write_atomically
 
 __all__ = [
@@ -274,6 +274,9 @@ def load_image(
         width, height = img.size
         if width * height > limit:
             raise _too_large(source, f"{width}x{height} pixels ({_megapixels(width * height)})", limit)
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            warnings.warn(f"{source}: an animation of {frames} frames; using the first", Note, stacklevel=2)
         image = _decode(source, img, limit)
 
     if max_side is not None:

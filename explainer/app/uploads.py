@@ -41,6 +41,10 @@ def load_user_image(path: str | None, what: str, max_side: int = MAX_IMAGE_SIDE)
     try:
         return _images.load_image(path, max_pixels=max_side * max_side)
     except ImageError as error:
+        if _images.MAX_PIXELS_ENV_VAR in str(error) or "decompression-bomb" in str(error):
+            # The library's advice (a server setting) is not the web user's to follow.
+            raise ImageError(f"{name}: too many pixels for the explorer (at most {max_side} px on a side); "
+                             "scale it down first") from None
         raise ImageError(str(error).replace(str(path), name)) from None
 
 
