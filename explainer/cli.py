@@ -195,6 +195,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_samples(args: argparse.Namespace) -> int:
+    from explainer import samples
+
+    if args.output is None:
+        for name in samples.SAMPLE_NAMES:
+            print(f"{samples.SAMPLE_PREFIX}{name:<13} {samples.describe_sample(name)}")
+        print(f"use a name wherever an image file goes, e.g. {PROG} stylize sample:grace_hopper sample:swirl -o out.png")
+        return 0
+    out = check_output_dir(args.output)
+    for name, path in zip(samples.SAMPLE_NAMES, samples.write_samples(out)):
+        print(f"{path}  {samples.describe_sample(name)}")
+    return 0
+
+
 def _cmd_explore(args: argparse.Namespace) -> int:
     try:
         from explainer.app import launch
@@ -237,8 +251,9 @@ def _add_stylize(sub) -> None:
     p = sub.add_parser("stylize", help="render CONTENT in the style of STYLE(s)",
                        description="Gatys et al. style transfer. Writes OUT.png and OUT.json "
                        "(config, network, weights, per-step losses per layer). Ctrl-C or SIGTERM stops and saves.")
-    p.add_argument("content", help="content image file")
-    p.add_argument("styles", nargs="+", metavar="style", help="one or more style image files")
+    p.add_argument("content", help="content image file (or a sample: sample:grace_hopper)")
+    p.add_argument("styles", nargs="+", metavar="style", help="one or more style image files (or samples: "
+                   "sample:swirl; 'style-explainer samples' lists them)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result")
     _run_settings(p, StyleConfig())
     p.add_argument("--record", metavar="DIR", help="record activations, Gram matrices, per-layer losses and "
@@ -306,6 +321,14 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _add_samples(sub) -> None:
+    p = sub.add_parser("samples", help="list the bundled sample images, or write them as files",
+                       description="The bundled samples: a public-domain photo and styles painted by this project. "
+                       "Their names (sample:grace_hopper, sample:swirl, ...) work wherever an image file does.")
+    p.add_argument("-o", "--output", metavar="DIR", help="write the samples into DIR as NAME.png")
+    p.set_defaults(func=_cmd_samples)
+
+
 def _add_explore(sub) -> None:
     p = sub.add_parser("explore", help="open the explorer (a Gradio app) in your browser",
                        description="Stylize live, open every layer, compare layer choices. Bound to localhost "
@@ -333,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'style-explainer SUBCOMMAND --help' for the flags of each subcommand.",
     )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-    for add in (_add_stylize, _add_demo, _add_inspect, _add_reconstruct, _add_compare, _add_explore, _add_weights):
+    adders = (_add_stylize, _add_demo, _add_samples, _add_inspect, _add_reconstruct, _add_compare, _add_explore,
+              _add_weights)
+    for add in adders:
         add(sub)
     return parser
 

@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from backends import Backend, get_backend
-from explainer import images as _images
+from explainer import samples
 from explainer.config import ConfigError, StyleConfig
 from explainer.events import Event
 from explainer.settings import parse_assignments
@@ -207,9 +207,9 @@ def compare(
     if not parsed:
         raise ConfigError("give at least one variant")
     configs = [base.replace(**v.overrides) for v in parsed]  # validates every variant before running any
-    content_image = content if isinstance(content, np.ndarray) else _images.load_image(content)
+    content_image = content if isinstance(content, np.ndarray) else samples.load(content)
     styles = style if isinstance(style, (list, tuple)) else [style]
-    style_images = [s if isinstance(s, np.ndarray) else _images.load_image(s) for s in styles]
+    style_images = [s if isinstance(s, np.ndarray) else samples.load(s) for s in styles]
     network_fields = ("network", "weights", "pooling")
     shared = backend or get_backend(base.network, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
     networks = []

@@ -21,6 +21,7 @@ import numpy as np
 
 from backends import Backend, get_backend
 from explainer import images as _images
+from explainer import samples
 from explainer.budget import check_pixels
 from explainer.config import StyleConfig
 from explainer.losses import gram_matrix
@@ -54,7 +55,7 @@ def inspect_image(
     config = config or StyleConfig()
     layers = tuple(layers)
     source = image if isinstance(image, str) else f"array{tuple(np.shape(image))}"
-    pixels = _images.load_image(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
+    pixels = samples.load(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
     check_pixels(pixels.shape, config.size, config.max_megapixels, what="the inspected image")
     pixels = _images.resize_longest(pixels, config.size)
     backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from backends import Backend, get_backend
 from explainer import images as _images
+from explainer import samples
 from explainer.config import StyleConfig
 from explainer.stylize import stylize
 
@@ -130,7 +131,7 @@ def reconstruct(
     backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
     backend.check_layers(tuple(content_layers) + tuple(style_layers))
     load = lambda image: _images.resize_longest(
-        image.astype(np.float32) if isinstance(image, np.ndarray) else _images.load_image(image), config.size
+        image.astype(np.float32) if isinstance(image, np.ndarray) else samples.load(image), config.size
     )
     content_image = load(content) if content is not None else None
     style_image = load(style) if style is not None else None

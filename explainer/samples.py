@@ -18,28 +18,39 @@ import functools
 import os
 import pathlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from backends import CACHE_ENV, cache_dir
+from explainer.errors import ImageError
 from explainer.images import MIN_SIDE, load_image, save_image
 
 __all__ = [
     "CACHE_ENV_VAR",
     "SAMPLE_CONTENT",
     "SAMPLE_NAMES",
+    "SAMPLE_PREFIX",
     "SAMPLE_STYLES",
     "describe_sample",
+    "load",
+    "name_of",
+    "resolve",
     "sample_content",
     "sample_path",
     "sample_style",
+    "write_samples",
 ]
 
 SAMPLE_CONTENT = "grace_hopper"
 SAMPLE_STYLES: tuple[str, ...] = ("swirl", "mosaic", "pointillism")
 SAMPLE_NAMES: tuple[str, ...] = (SAMPLE_CONTENT, *SAMPLE_STYLES)
 
-CACHE_ENV_VAR = "STYLE_EXPLAINER_CACHE"
+#: The cache folder's variable (the samples live in its `samples/` folder, beside the weights).
+CACHE_ENV_VAR = CACHE_ENV
+#: Written before a sample's name, it stands for the sample's file: `sample:grace_hopper`.
+SAMPLE_PREFIX = "sample:"
 
 _SEED = 0
 _DEFAULT_STYLE_SIZE = 512
@@ -119,11 +130,51 @@ def sample_path(name: str) -> pathlib.Path:
     """
     if name not in SAMPLE_NAMES:
         raise _unknown(name, SAMPLE_NAMES)
-    path = _cache_dir() / "samples" / f"{name}-v{_PAINTER_VERSION}.png"
+    path = cache_dir() / "samples" / f"{name}-v{_PAINTER_VERSION}.png"
     if not path.is_file():
         image = sample_content() if name == SAMPLE_CONTENT else sample_style(name)
         save_image(image, path)  # atomic, so concurrent callers are safe
     return path
+
+
+def resolve(source: Any) -> Any:
+    """`"sample:NAME"` as the path of that sample's file (written on first use); anything else unchanged.
+
+    So a sample name works wherever an image path does: the command line,
+    `stylize`, `inspect_image`, `reconstruct`, `compare`.
+
+    Raises:
+        ImageError: `sample:` with a name that is not a sample (listing the samples).
+    """
+    if not isinstance(source, str) or not source.startswith(SAMPLE_PREFIX):
+        return source
+    name = source[len(SAMPLE_PREFIX):]
+    if name not in SAMPLE_NAMES:
+        raise ImageError(f"{source}: no such sample; the samples are {', '.join(SAMPLE_PREFIX + n for n in SAMPLE_NAMES)}")
+    return str(sample_path(name))
+
+
+def load(source: Any, **kwargs: Any) -> np.ndarray:
+    """[`load_image`][explainer.images.load_image] that also takes `"sample:NAME"`."""
+    return load_image(resolve(source), **kwargs)
+
+
+def name_of(path: Any) -> str | None:
+    """`"sample:NAME"` if `path` is a sample's cached file, else `None` (for commands that run as-is)."""
+    if path is None:
+        return None
+    path = pathlib.Path(path)
+    for name in SAMPLE_NAMES:
+        if path.name == f"{name}-v{_PAINTER_VERSION}.png":
+            return SAMPLE_PREFIX + name
+    return None
+
+
+def write_samples(directory: str | os.PathLike) -> list[pathlib.Path]:
+    """Write every sample into `directory` as `NAME.png`; returns the paths (content first)."""
+    directory = pathlib.Path(directory)
+    return [save_image(sample_content() if name == SAMPLE_CONTENT else sample_style(name), directory / f"{name}.png")
+            for name in SAMPLE_NAMES]
 
 
 def describe_sample(name: str) -> str:
@@ -131,15 +182,6 @@ def describe_sample(name: str) -> str:
     if name not in _DESCRIPTIONS:
         raise _unknown(name, SAMPLE_NAMES)
     return _DESCRIPTIONS[name]
-
-
-def _cache_dir() -> pathlib.Path:
-    # Empty variables count as unset, as the XDG spec says.
-    if explicit := os.environ.get(CACHE_ENV_VAR):
-        return pathlib.Path(explicit).expanduser()
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return pathlib.Path(xdg).expanduser() / "style-explainer"
-    return pathlib.Path.home() / ".cache" / "style-explainer"
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ import numpy as np
 
 from backends import Backend, downsampling, get_backend
 from explainer import images as _images
+from explainer import samples
 from explainer.budget import check_pixels, working_shape
 from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError, ImageError
@@ -76,7 +77,7 @@ def _as_image(value: ImageLike, name: str) -> np.ndarray:
         if value.ndim != 3 or value.shape[-1] != 3:
             raise ValueError(f"{name}: expected an (H, W, 3) array, got shape {value.shape}")
         return value.astype(np.float32)
-    return _images.load_image(value)
+    return samples.load(value)
 
 
 def _describe_source(value: ImageLike) -> str:
@@ -146,7 +147,7 @@ def stylize(
     _check_work(config, content_image, style_images, _describe_source(content))
     init_image = None
     if config.init not in INITS:
-        init_image = _images.load_image(config.init, min_side=1)  # resized to the content anyway
+        init_image = samples.load(config.init, min_side=1)  # resized to the content anyway
     backend = backend or get_backend(
         config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log
     )

@@ -104,8 +104,8 @@ def test_cli_command_is_the_stylize_command_line(pair):
     values = app.default_values(options)
     line = app.cli_command(content, style, values, options)
     config = app.settings_from_values(values, options)[0]
-    assert line == stylize_command(config, "grace_hopper-v1.png", ["swirl-v1.png"], "stylized.png")
-    assert line == ("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png --weights random "
+    assert line == stylize_command(config, "sample:grace_hopper", ["sample:swirl"], "stylized.png")
+    assert line == ("style-explainer stylize sample:grace_hopper sample:swirl -o stylized.png --weights random "
                     "--size 256 --iterations 200")
     assert app.cli_command(content, style, {**values, "style_layer_weights": "-3, 1, 1, 1, 1"}).startswith(
         "# style_layer_weights must be >= 0")
@@ -189,7 +189,7 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
     outputs = run_all(*pair, FAST)
     # Status lines first (loading, compiling), with the command line already there.
     assert not isinstance(outputs[0][0], np.ndarray) and outputs[0][2].startswith("Loading vgg19 with random weights")
-    assert all(o[3].startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png") for o in outputs)
+    assert all(o[3].startswith("style-explainer stylize sample:grace_hopper sample:swirl") for o in outputs)
     live, final = previews(outputs)[:-1], outputs[-1]
     assert live, "no preview before the end"
     steps = [plotted_steps(o[1]) for o in live]
@@ -403,7 +403,7 @@ def test_end_to_end_through_gradio_client(served, pair, tmp_path):
     image, plot, status, command, files = job.result(timeout=240)
     assert "**Finished** 4 of 4" in status and plot["type"] == "matplotlib"
     assert load_image(image).shape == (32, 27, 3)
-    assert command.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png")
+    assert command.startswith("style-explainer stylize sample:grace_hopper sample:swirl -o stylized.png")
     archive = next(f for f in files if f.endswith(".zip"))
     with zipfile.ZipFile(archive) as bundle:
         manifest = json.loads(bundle.read("trace/trace.json"))

@@ -115,7 +115,7 @@ def test_tour_of_the_three_tabs(explorer, page):
     downloads = page.locator("#downloads").inner_text()
     assert "stylized-trace" in downloads and ".zip" in downloads
     command = page.locator("#cli-command textarea").input_value()
-    assert command.startswith("style-explainer stylize grace_hopper-v1.png swirl-v1.png -o stylized.png")
+    assert command.startswith("style-explainer stylize sample:grace_hopper sample:swirl -o stylized.png")
     screenshot(page, "stylize")
     lap("stylize")
 

@@ -10,13 +10,15 @@ import numpy as np
 from PIL import Image
 
 from explainer import images as _images
+from explainer import samples
 from explainer.app.options import MAX_IMAGE_SIDE
 from explainer.errors import ImageError
 
 
 def display_name(path: str | None, fallback: str) -> str:
-    """The file's own name (never the server path), or `fallback`."""
-    return pathlib.Path(path).name if path else fallback
+    """How a command line names the file: `sample:NAME` for a bundled sample, else the file's own name
+    (never the server path), else `fallback`."""
+    return samples.name_of(path) or (pathlib.Path(path).name if path else fallback)
 
 
 def load_user_image(path: str | None, what: str, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
