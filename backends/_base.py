@@ -111,7 +111,7 @@ def _vgg_factory(arch: str) -> BackendFactory:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
         params, info = load_weights(weights, arch, seed=seed, log=log)
-        if info.arch != arch:
+        if info.arch != arch and weights != "auto":  # auto says so itself
             (log or (lambda m: print(m, file=sys.stderr)))(
                 f"note: {info.name} weights are {info.arch.upper()}, so the network is {info.arch}, not {arch}"
             )

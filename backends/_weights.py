@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import pathlib
 import re
@@ -62,6 +63,9 @@ PIP_RETRIES = 2
 PIP_DOWNLOAD_TIMEOUT = 900.0
 
 Params = dict[str, dict[str, np.ndarray]]
+
+#: Details of what `auto` tried (the command line's `--verbose` shows them).
+_LOG = logging.getLogger("backends.weights")
 
 
 class WeightsError(RuntimeError):
@@ -621,16 +625,24 @@ def _auto(arch: str, log: Callable[[str], None]) -> tuple[Params, WeightsInfo]:
             params, info = _from_source(name, log)
         except WeightsError as error:
             tried.append(f"{name} ({error})")
-            log(f"weights {name} unavailable: {error}")
+            _LOG.info("weights %s unavailable: %s", name, error)
             continue
         if name != order[0]:
-            log(f"using {info.name} weights instead of {order[0]}: {info.description}")
+            details = "" if _LOG.isEnabledFor(logging.INFO) else " (--verbose: details)"
+            log(f"weights: {primary.name} is not cached and could not be fetched ({_reason(tried[-1])}); "
+                f"using {info.name} ({info.arch.upper()}) instead{details}")
         return params, info
     raise WeightsError(
         "no VGG weights available; tried " + "; ".join(tried)
         + ". Download the file on a machine with internet and pass --weights PATH "
         f"(e.g. {primary.filename}), or use --weights random"
     )
+
+
+def _reason(attempt: str, limit: int = 60) -> str:
+    """The gist of a failed attempt, e.g. `"Name or service not known"`."""
+    reason = attempt.rstrip(")").rsplit(": ", 1)[-1]
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 def list_sources() -> list[dict]:

