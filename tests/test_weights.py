@@ -8,9 +8,9 @@ swapped or transposed kernel cannot go unnoticed.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import hashlib
 import io
+import logging
 import os
 import pathlib
 import socket
