@@ -61,7 +61,10 @@ def downsampling(layer: str) -> int:
     The smallest image a layer can see is `2 ** downsampling(layer)` pixels
     on each side.
     """
-    block = int(re.match(r"(?:conv|relu|pool)(\d)", layer).group(1))
+    match = re.fullmatch(r"(?:conv|relu|pool)(\d)(?:_\d+)?", layer)
+    if match is None:
+        raise UnknownLayerError(f"{layer!r} is not a VGG layer name (conv1_1, relu1_1, pool1, ...)")
+    block = int(match.group(1))
     return block if layer.startswith("pool") else block - 1
 
 

@@ -168,7 +168,7 @@ def make_case(arch: str, weights: str, size: int, pooling: str = "max") -> Case:
     backend = get_backend(arch, weights=weights, pooling=pooling, log=lambda m: print(m, file=sys.stderr))
     if backend.arch != arch:
         raise SystemExit(f"--weights {weights} gives a {backend.arch}, not a {arch}: use --arch {backend.arch}")
-    spec = loss_spec(StyleConfig(backend=arch, weights=weights))
+    spec = loss_spec(StyleConfig(network=arch, weights=weights))
     content = resize_longest(sample_content(), size).astype(np.float32)
     style = sample_style("swirl", size).astype(np.float32)
     targets = compute_targets(backend, spec, content, [style], [1.0])

@@ -18,9 +18,10 @@ opts = app.AppOptions(weights_choices=(weights,), default_weights=weights)
 t = time.perf_counter(); app.warm_up(opts, background=False); print(f"warm-up {time.perf_counter()-t:.1f} s")
 c, s = str(samples.sample_path("grace_hopper")), str(samples.sample_path("swirl"))
 def run(label, **changes):
-    settings = {**app._defaults_as_settings(opts), "iterations": 6, **changes}
+    # the widgets' values, keyed as app.explorer_settings() says (weights on log sliders: log10)
+    values = {**app.default_values(opts), "iterations": 6, **changes}
     start = time.perf_counter(); first = None
-    for out in app.stylize_stream(c, s, **settings):
+    for out in app.stylize_stream(c, s, values, options=opts):
         if first is None and hasattr(out[0], "shape"):
             first = time.perf_counter() - start
     print(f"{label:28s} first preview {first:.1f} s, 6 steps {time.perf_counter()-start:.1f} s")
@@ -28,5 +29,5 @@ run("after warm-up")
 run("again")
 run("no gradient maps", record_gradients=False)
 run("no gradient maps, again", record_gradients=False)
-run("style weight changed", style_weight_log=3)
+run("style weight changed", style_weight=3)  # log10: 1000
 run("learning rate changed", learning_rate=0.05)

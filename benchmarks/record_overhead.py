@@ -57,16 +57,18 @@ def steady_state(args, backend, content, style) -> dict[str, list[float]]:
     """Seconds per cycle of `2 * every` steps, per variant, one entry per round."""
     cycle = 2 * args.every
     config = StyleConfig(size=args.size, iterations=cycle * (args.rounds + 1) + 1, print_every=0, weights=args.weights,
-                         backend=args.arch)
-    runs = {
-        name: run(config, backend, content, [style], recorder=Recorder(spec) if spec else None)
-        for name, spec in variants(args.every).items()
-    }
+                         network=args.arch)
+    recorders = {name: Recorder(spec) if spec else None for name, spec in variants(args.every).items()}
+    runs = {name: run(config, backend, content, [style], snapshots=recorder) for name, recorder in recorders.items()}
 
     def advance(name: str) -> float:
+        recorder = recorders[name]
         start = time.perf_counter()
-        for progress in itertools.islice(runs[name], cycle):
-            pass  # each step's image and losses have reached the host when `run` yields
+        for event in itertools.islice(runs[name], cycle):
+            # each step's image and losses have reached the host when `run` yields;
+            # the recorder keeps the snapshots, as `stylize` has it do
+            if recorder is not None:
+                recorder.observe(event)
         return time.perf_counter() - start
 
     for name in runs:  # compiles, and the targets' forward passes
@@ -88,7 +90,7 @@ def per_step(args, backend, content, style) -> dict[str, list[float]]:
     from explainer.optimize import compute_targets, loss_spec, make_stepper
     from explainer.record import make_snapshot_fn
 
-    config = StyleConfig(size=args.size, weights=args.weights, backend=args.arch)
+    config = StyleConfig(size=args.size, weights=args.weights, network=args.arch)
     spec = loss_spec(config)
     content = images.resize_longest(content, args.size)
     targets = compute_targets(backend, spec, content, [images.resize_longest(style, args.size)], (1.0,))
@@ -125,7 +127,7 @@ def fixed_cost(args, backend, content, style, pairs: int = 8) -> list[float]:
     set-up and building the trace.
     """
     config = StyleConfig(size=args.size, iterations=1, print_every=0, weights=args.weights,
-                         backend=args.arch)
+                         network=args.arch)
 
     def timed(spec):
         start = time.perf_counter()
@@ -140,7 +142,7 @@ def fixed_cost(args, backend, content, style, pairs: int = 8) -> list[float]:
 def end_to_end(args, backend, content, style) -> dict[str, list[float]]:
     """Seconds per whole `stylize()` call, per variant, one entry per repeat."""
     config = StyleConfig(size=args.size, iterations=args.iterations, print_every=0, weights=args.weights,
-                         backend=args.arch)
+                         network=args.arch)
 
     def timed(spec):
         start = time.perf_counter()

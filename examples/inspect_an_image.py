@@ -9,7 +9,7 @@ import pathlib
 import sys
 
 from explainer import figures
-from explainer.inspect import inspect_image, stats_table
+from explainer.inspection import inspect_image, stats_table
 from explainer.samples import sample_path
 
 image = sys.argv[1] if len(sys.argv) > 1 else str(sample_path("grace_hopper"))

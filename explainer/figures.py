@@ -587,7 +587,7 @@ def gram_heatmap(trace: Trace, iteration: int, layer: str) -> Figure:
     """The Gram matrix of one image at one layer, as a heatmap.
 
     Args:
-        trace: a recorded run or an [`inspect_image`][explainer.inspect.inspect_image] trace.
+        trace: a recorded run or an [`inspect_image`][explainer.inspection.inspect_image] trace.
         iteration: a recorded step (0 for an inspection).
         layer: a recorded layer.
 

@@ -79,6 +79,7 @@ class RecordSpec(Settings):
                          flag="--record-every", help="take a snapshot every N steps", widget="slider",
                          ui=(("min", 1), ("max", 200), ("step", 1)))
     layers: tuple[str, ...] = setting((), group="recording", kind="names", metavar="L1,L2", flag="--record-layers",
+                                      none_means="the loss layers",
                                       help="layers to record (none given: the loss layers)")
     top_k: int | None = setting(16, group="recording", kind="int", minimum=0, optional=True, metavar="K",
                                 none_means="all", flag="--record-top-k",

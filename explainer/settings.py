@@ -151,7 +151,7 @@ class Setting:
 
     def describe_default(self, default: Any = dataclasses.MISSING) -> str:
         value = self.default if default is dataclasses.MISSING else default
-        if value is None:
+        if value is None or value == ():
             return self.none_means
         shown = self.format(value)
         return f"{shown} {self.unit}" if self.unit else shown
@@ -276,7 +276,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Any, defaults: Any = Non
         if item.group not in sections:
             sections[item.group] = parser.add_argument_group(f"{GROUPS[item.group]} settings")
         default = getattr(defaults, item.name) if defaults is not None else item.default
-        spec: dict[str, Any] = {"dest": item.name, "default": None, "help": _escape(item.help_text(default))}
+        # SUPPRESS: a flag not given leaves no attribute, so "none" typed by the user stays a value.
+        spec: dict[str, Any] = {"dest": item.name, "default": argparse.SUPPRESS,
+                                "help": _escape(item.help_text(default))}
         if item.kind == "bool":
             spec["action"] = argparse.BooleanOptionalAction
         else:
@@ -289,11 +291,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Any, defaults: Any = Non
 
 def from_args(args: argparse.Namespace, defaults: Any) -> Any:
     """`defaults` with every flag the user gave (`ConfigError` if the result cannot work)."""
-    changes = {
-        item.name: getattr(args, item.name)
-        for item in settings_of(defaults)
-        if getattr(args, item.name, None) is not None
-    }
+    given = vars(args)
+    changes = {item.name: given[item.name] for item in settings_of(defaults) if item.name in given}
     return dataclasses.replace(defaults, **changes) if changes else defaults
 
 
@@ -358,7 +357,8 @@ def _argparse_type(item: Setting):
         try:
             return item.check(item.parse(text))
         except ConfigError as error:
-            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{item.name}: ")) from None
+            message = str(error).removeprefix(f"{item.name}: ").removeprefix(f"{item.name} ")
+            raise argparse.ArgumentTypeError(message) from None
 
     parse.__name__ = item.kind  # argparse names the type in its message
     return parse

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from backends import Backend, downsampling, get_backend
+from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
 from explainer import samples
 from explainer.budget import check_pixels, working_shape
@@ -192,7 +192,10 @@ def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.nd
     style_side = max(16, round(config.size * config.style_scale))
     for style in styles:
         check_pixels(style.shape, style_side, config.max_megapixels, what="the style image")
-    layers = config.content_layers + config.style_layers
+    # Names no VGG has are left to the network's own check, which lists the valid ones.
+    layers = [name for name in config.content_layers + config.style_layers if name in layer_names("vgg19")]
+    if not layers:
+        return
     need = 2 ** max(downsampling(layer) for layer in layers)
     smallest = config.scale_sizes()[0]
     short = min(working_shape(content.shape, smallest))

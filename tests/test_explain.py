@@ -12,7 +12,7 @@ from explainer import ConfigError, StyleConfig
 from explainer.cli import main
 from explainer.compare import compare, parse_variant, ratio_sweep
 from explainer.images import save_image
-from explainer.inspect import inspect_image, stats_table
+from explainer.inspection import inspect_image, stats_table
 from explainer.losses import gram_matrix
 from explainer.reconstruct import growing_subsets, reconstruct
 
@@ -30,6 +30,10 @@ def test_inspect_records_every_channel_and_the_gram(backend, images):
     rows = stats_table(trace)
     assert [r["layer"] for r in rows] == ["relu1_1", "relu2_1"] and rows[1]["channels"] == 128
     assert rows[0]["max"] == pytest.approx(float(np.max(backend.features(content, ["relu1_1"])["relu1_1"])), rel=1e-5)
+    # the same provenance as a run record: software, config, network, weights
+    manifest = trace.manifest
+    assert manifest["network"]["name"] == "vgg16" and manifest["weights"]["name"] == "random"
+    assert manifest["config"] == TINY.to_dict() and "jax" in manifest["software"] and "backend" not in manifest
 
 
 def test_inspect_cli_writes_figures_and_table(tmp_path, capsys):
@@ -43,6 +47,8 @@ def test_inspect_cli_writes_figures_and_table(tmp_path, capsys):
     with open(tmp_path / "out" / "stats.csv") as f:
         assert [row["layer"] for row in csv.DictReader(f)] == ["relu1_1", "pool1"]
     assert "relu1_1" in out and "pool1" in out
+    manifest = json.loads((tmp_path / "out" / "trace" / "trace.json").read_text())
+    assert manifest["network"]["name"] == "vgg19" and manifest["config"]["size"] == 24
 
 
 def test_growing_subsets():
@@ -93,9 +99,9 @@ def test_compare_runs_each_variant_and_tabulates(backend, images, tmp_path):
 
 def test_compare_rejects_bad_variants_before_running(backend, images):
     content, style = images
-    with pytest.raises(ConfigError, match="unknown setting 'stlye'"):
+    with pytest.raises(ConfigError, match="variant 'stlye=3': unknown or unavailable setting 'stlye'; choose from: .*style_weight"):
         compare(content, style, ["stlye=3"], TINY, backend=backend)
-    with pytest.raises(ConfigError, match="style_weight must be a finite number >= 0"):
+    with pytest.raises(ConfigError, match="style_weight must be >= 0, not -1"):
         compare(content, style, ["style_weight=-1"], TINY, backend=backend)
     with pytest.raises(ValueError, match="has no layer relu9_1"):
         compare(content, style, ["style_layers=relu1_1", "style_layers=relu9_1"], TINY, backend=backend,
@@ -107,6 +113,13 @@ def test_parse_variant_types_values_like_the_cli():
         "style_layers": ("relu1_1", "relu2_1"), "content_weight": 10.0, "optimizer": "lbfgs"}
     with pytest.raises(ConfigError, match="expected FIELD=VALUE"):
         parse_variant("style_layers")
+    with pytest.raises(ConfigError, match="size: 'big' is not a whole number"):
+        parse_variant("size=big")
+    # the old name of `network` still works; `allowed` limits what a variant may change
+    assert parse_variant("backend=vgg16") == {"network": "vgg16"}
+    assert parse_variant("style_weight=10", allowed=("style_weight", "content_weight")) == {"style_weight": 10.0}
+    with pytest.raises(ConfigError, match="unknown or unavailable setting 'size'; choose from: content_weight, style_weight$"):
+        parse_variant("size=64", allowed=("style_weight", "content_weight"))
 
 
 def test_ratio_sweep_has_the_paper_layout():

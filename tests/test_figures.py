@@ -56,9 +56,14 @@ def test_trace_is_what_the_tests_assume(trace):
 def test_provenance_names_network_and_weights(trace):
     assert figures._provenance(trace).startswith("vgg16 (max pooling), weights: random")
     # without the network's own description it is built from the parts
-    bare = {"backend": {"name": "vgg19", "pooling": "avg"}, "weights": {"name": "hed", "description": "HED edges"}}
+    bare = {"network": {"name": "vgg19", "pooling": "avg"}, "weights": {"name": "hed", "description": "HED edges"}}
     assert figures._provenance(bare) == "vgg19 (avg pooling), weights: hed: HED edges"
     assert figures._provenance({"config": CONFIG.to_dict()}) == "vgg19 (max pooling), weights: random"
+    # records and traces before version 2 said "backend" where they now say "network"
+    old = {"backend": {"name": "vgg16", "pooling": "avg"}, "weights": {"name": "hed", "description": "HED edges"}}
+    assert figures._provenance(old) == "vgg16 (avg pooling), weights: hed: HED edges"
+    old_config = {k: v for k, v in CONFIG.to_dict().items() if k != "network"} | {"backend": "vgg16"}
+    assert figures._provenance({"config": old_config}) == "vgg16 (max pooling), weights: random"
 
 
 @pytest.mark.parametrize("max_channels, shown", [(16, 4), (3, 3)])

@@ -45,6 +45,10 @@ def hed_backend(tmp_path_factory):
 
 def test_real_hed_weights_give_the_recorded_activations(hed_backend):
     assert hed_backend.arch == "vgg16" and hed_backend.weights.name == "hed"
+    # what every file made with these weights says about them
+    provenance = hed_backend.provenance()
+    assert provenance["network"]["arch"] == "vgg16" and provenance["weights"]["name"] == "hed"
+    assert provenance["weights"]["checksum"] == _weights.SOURCES["hed"].checksum
     out = hed_backend.features(fixed_image(), list(EXPECTED))
     for layer, (channel_means, mean, maximum) in EXPECTED.items():
         values = np.asarray(out[layer], np.float64)

@@ -8,7 +8,9 @@ import pytest
 from backends import get_backend
 from explainer import ConfigError, StyleConfig, stylize
 from explainer.color import keep_luminance_only, match_colors, rgb_to_yiq
+from explainer.events import Event, total_of_family
 from explainer.optimize import run
+from explainer.stylize import RECORD_VERSION, NonFiniteLossError
 
 SHALLOW = {"weights": "random", "content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1"), "print_every": 0}
 
@@ -78,9 +80,35 @@ def test_coarse_to_fine_visits_every_scale_and_ends_at_size(images, backend):
     content, style = images
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2, "scales": 2})
     assert config.scale_sizes() == (23, 32)
-    progress = list(run(config, backend, content, [style]))
-    assert [p.scale for p in progress] == [0, 0, 1, 1]
-    assert progress[0].image.shape == (17, 23, 3) and progress[-1].image.shape == (24, 32, 3)
+    events = list(run(config, backend, content, [style]))
+    assert all(isinstance(e, Event) for e in events)
+    assert [e.scale for e in events] == [0, 0, 1, 1] and [e.iteration for e in events] == [1, 2, 3, 4]
+    assert events[0].image.shape == (17, 23, 3) and events[-1].image.shape == (24, 32, 3)
+    assert all(e.arrays is None for e in events)  # nothing recorded without a snapshot plan
+
+
+def test_events_carry_the_terms_that_make_the_history(images, backend):
+    content, style = images
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 3})
+    events = list(run(config, backend, content, [style]))
+    history = quiet(content, style, backend, iterations=3).record["history"]
+    assert [e.history_entry() for e in events] == history
+    for event in events:
+        assert set(event.terms) == {"content", "style", "tv"}
+        assert set(event.terms["style"]) == {"relu1_1", "relu2_1"}
+        total = sum(total_of_family(value) for value in event.terms.values())
+        assert total == pytest.approx(event.loss, rel=1e-5)
+
+
+def test_with_keep_colors_every_event_shows_the_content_colours(images, backend):
+    content, style = images
+    config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 4, "colors": "keep", "init": "noise"})
+    events = list(run(config, backend, content, [style]))
+    target = rgb_to_yiq(content)[..., 1:]
+    for event in events:
+        assert np.abs(rgb_to_yiq(event.image)[..., 1:] - target).mean() < 0.02
+    result = stylize(content, style, config, backend=backend, progress=False, log=lambda m: None)
+    np.testing.assert_array_equal(events[-1].image, result.image)  # the last preview is the result
 
 
 def test_ema_shows_an_average_of_the_iterates(images, backend):
@@ -133,14 +161,45 @@ def test_interrupt_returns_the_latest_image(images, backend):
     content, style = images
     seen = []
 
-    def stop_at_three(progress):
-        seen.append(progress.iteration)
-        if progress.iteration == 3:
+    def stop_at_three(event):
+        seen.append(event.iteration)
+        if event.iteration == 3:
             raise KeyboardInterrupt
 
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 10})
     result = stylize(content, style, config, backend=backend, progress=False, on_step=stop_at_three, log=lambda m: None)
     assert result.record["interrupted"] is True and result.record["iterations_done"] == 3
+    assert seen == [1, 2, 3] and result.record["failed"] is None
+
+
+def test_record_carries_provenance_and_is_strict_json(images, backend):
+    import json
+
+    result = quiet(*images, backend, iterations=2)
+    record = result.record
+    assert record["version"] == RECORD_VERSION == 2 and record["failed"] is None
+    assert {"software", "config", "network", "weights"} <= set(record) and "backend" not in record
+    assert record["network"]["name"] == "vgg16" and record["network"]["pooling"] == "max"
+    assert record["weights"]["name"] == "random"
+    assert {"python", "jax", "numpy"} <= set(record["software"])
+    assert StyleConfig.from_dict(record["config"]) == StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2})
+    json.loads(json.dumps(record, allow_nan=False))  # strict JSON
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_non_finite_loss_fails_with_the_last_finite_image(images, backend):
+    import json
+
+    content, style = images
+    with pytest.raises(NonFiniteLossError, match="the loss became") as failure:
+        quiet(content, style, backend, style_weight=1e39, iterations=3)
+    assert isinstance(failure.value, ConfigError)
+    result = failure.value.result
+    assert result.record["failed"] and "the loss became" in result.record["failed"]
+    # 1e39 overflows float32 at once: no step was finite, so the result is the starting image
+    assert result.record["history"] == [] and result.record["iterations_done"] == 0
+    np.testing.assert_allclose(result.image, content, atol=1e-6)
+    json.loads(json.dumps(result.record, allow_nan=False))
 
 
 def test_init_from_a_file(tmp_path, images, backend):
@@ -157,10 +216,17 @@ def test_init_from_a_file(tmp_path, images, backend):
     [
         ({"optimizer": "sgd"}, "optimizer must be one of adam, lbfgs, not 'sgd'"),
         ({"content_layers": (), "style_layers": ()}, "choose at least one content or style layer"),
-        ({"tv_weight": float("nan")}, "tv_weight must be a finite number >= 0"),
-        ({"ema_decay": 1.0}, "ema_decay must be between 0 and 1"),
-        ({"style_blend": (0.0, 0.0)}, "style_blend must be numbers >= 0 with a positive sum"),
-        ({"iterations": -1}, "iterations must be an integer >= 0"),
+        ({"tv_weight": float("nan")}, "tv_weight must be finite, not nan"),
+        ({"style_weight": -1.0}, "style_weight must be >= 0, not -1"),
+        ({"ema_decay": 1.0}, "ema_decay must be > 0 and <= 0.9999, not 1"),
+        ({"ema_decay": 0.0}, "ema_decay must be > 0 and <= 0.9999, not 0"),
+        ({"style_blend": (0.0, 0.0)}, "style_blend must have a positive sum"),
+        ({"style_blend": (-1.0, 2.0)}, "style_blend must be >= 0, not -1"),
+        ({"iterations": -1}, "iterations must be 0 to 1000000, not -1"),
+        ({"iterations": 2_000_000}, "iterations must be 0 to 1000000, not 2000000"),
+        ({"iterations": 2.5}, "iterations must be a whole number, not 2.5"),
+        ({"size": 8}, "size must be >= 16, not 8"),
+        ({"style_layer_weights": (1.0, 2.0)}, "style_layer_weights has 2 values for 5 layers"),
     ],
 )
 def test_config_rejects_what_cannot_work(changes, message):
@@ -169,10 +235,19 @@ def test_config_rejects_what_cannot_work(changes, message):
 
 
 def test_config_round_trips_through_json_dict():
-    config = StyleConfig(style_layers=("relu1_1",), style_layer_weights=(2.0,), colors="match")
+    config = StyleConfig(style_layers=("relu1_1",), style_layer_weights=(2.0,), colors="match", network="vgg16")
     assert StyleConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ConfigError, match="unknown config field"):
+    with pytest.raises(ConfigError, match="unknown setting 'sizee'"):
         StyleConfig.from_dict({"sizee": 3})
+
+
+def test_config_reads_the_old_name_of_network():
+    # Records before version 2 (and older code) call the network "backend".
+    old_dict = {("backend" if k == "network" else k): v for k, v in StyleConfig(network="vgg16").to_dict().items()}
+    old = StyleConfig.from_dict(old_dict)
+    assert old.network == "vgg16" and "backend" not in old.to_dict()
+    assert StyleConfig().replace(backend="vgg16") == StyleConfig(network="vgg16")
+    assert not hasattr(StyleConfig(), "backend")
 
 
 def test_lbfgs_clip_is_straight_through():

@@ -27,6 +27,36 @@ def result(backend, images):
                    record=RecordSpec(every=3, top_k=None))
 
 
+def test_a_recorder_keeps_what_the_events_of_a_run_carry(result, backend, images):
+    from explainer.optimize import run
+    from explainer.record import Recorder
+
+    content, style = images
+    recorder = Recorder(RecordSpec(every=3, top_k=None))
+    events = []
+    for event in run(CONFIG, backend, content, [style], snapshots=recorder):
+        recorder.observe(event)  # the consumer hands every event to the recorder
+        events.append(event)
+    assert [e.iteration for e in events if e.arrays is not None] == [1, 4, 7]
+    assert {"image", "gram/relu1_1", "stats/relu2_1"} <= set(events[0].arrays)
+    trace = recorder.trace(**{k: result.trace.manifest[k] for k in ("config", "network", "weights")})
+    assert trace.iterations == result.trace.iterations and set(trace.arrays) == set(result.trace.arrays)
+    np.testing.assert_allclose(trace.gram(4, "relu1_1"), result.trace.gram(4, "relu1_1"), rtol=1e-5)
+    # a recorder that is not shown the events keeps only the reference Gram matrices
+    unseen = Recorder(RecordSpec(every=3))
+    for _ in run(CONFIG, backend, content, [style], snapshots=unseen):
+        pass
+    assert unseen.snapshots == [] and not any(k.startswith("iter") for k in unseen.arrays)
+
+
+def test_trace_manifest_has_the_provenance_of_the_run(result):
+    manifest = result.trace.manifest
+    for key in ("software", "config", "network", "weights"):
+        assert manifest[key] == result.record[key], key
+    assert manifest["network"]["name"] == "vgg16" and "backend" not in manifest
+    json.loads(json.dumps(manifest, allow_nan=False))  # strict JSON
+
+
 def test_snapshots_at_first_every_nth_and_last(result):
     assert result.trace.iterations == [1, 4, 7]
     assert RecordSpec(every=3).wants(1, 7) and not RecordSpec(every=3).wants(2, 7)
@@ -97,8 +127,11 @@ def test_gradient_maps_schedule():
     assert [i for i in range(1, 33) if spec.wants_gradients(i, 32)] == [1, 16, 31, 32]
     assert RecordSpec(every=5).gradient_period == 10
     assert not any(RecordSpec(every=5, gradients=False).wants_gradients(i, 32) for i in range(1, 33))
-    for bad in (4, 0, 7.5):
-        with pytest.raises(ValueError, match=re.escape(f"every {bad!r} steps: must be a positive multiple of the record interval (3)")):
+    with pytest.raises(ValueError, match=re.escape("every 4 steps: must be a positive multiple of the record interval (3)")):
+        RecordSpec(every=3, gradients_every=4)
+    for bad, message in ((0, "gradients_every must be >= 1, not 0"), (7.5, "gradients_every must be a whole number, not 7.5"),
+                         (-3, "gradients_every must be >= 1, not -3")):
+        with pytest.raises(ValueError, match=re.escape(message)):
             RecordSpec(every=3, gradients_every=bad)
 
 
@@ -192,6 +225,12 @@ def test_cli_record_writes_a_loadable_trace(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     trace = Trace.load(tmp_path / "trace")
     assert trace.iterations == [1, 3, 4] and trace.manifest["weights"]["name"] == "random"
+    assert trace.manifest["network"]["name"] == "vgg19" and "jax" in trace.manifest["software"]
+    assert trace.manifest["config"]["size"] == 24 and "backend" not in trace.manifest
+    # the run record beside the image names the same network and weights
+    record = json.loads((tmp_path / "o.json").read_text())
+    assert {k: record[k] for k in ("network", "weights", "config")} == {
+        k: trace.manifest[k] for k in ("network", "weights", "config")}
     assert trace.activations(3, "relu1_1")[0].shape[-1] == 3
     assert trace.gradient_iterations == [1, 4]  # maps every 4th step by default (twice --record-every), and the last
 

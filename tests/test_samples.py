@@ -128,13 +128,13 @@ def test_sample_path_writes_loadable_png_into_cache(tmp_path, monkeypatch):
     np.testing.assert_allclose(load_image(content), sample_content(), atol=0.5 / 255 + 1e-6)
 
 
-def test_cache_dir_fallbacks(tmp_path, monkeypatch):
+def test_samples_live_in_the_one_cache_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("STYLE_EXPLAINER_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert samples._cache_dir() == tmp_path / "xdg" / "style-explainer"
-    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert samples.sample_path("swirl").parent == tmp_path / "xdg" / "style-explainer" / "samples"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")  # empty counts as unset, as the XDG spec says
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert samples._cache_dir() == tmp_path / "home" / ".cache" / "style-explainer"
+    assert samples.sample_path("swirl").parent == tmp_path / "home" / ".cache" / "style-explainer" / "samples"
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)

@@ -21,7 +21,7 @@ from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.stylize_tab import inspect_default
 from explainer.app.uploads import image_upload, load_user_image
-from explainer.app.widgets import network_arch, relu_layers, settings_from_values
+from explainer.app.widgets import relu_layers, settings_from_values
 from explainer.errors import USER_ERRORS, ImageError, one_line
 from explainer.inspection import inspect_image, stats_table
 from explainer.record import Trace
@@ -75,7 +75,7 @@ def inspect_view(image: str | None, layer: str, values: Mapping[str, Any] | None
             raise ImageError("no image to inspect; upload one or pick a sample")
         config = settings_from_values(values or {}, options)[0]
         config = config.replace(seed=config.seed if config.weights == "random" else 0)
-        arch = network_arch(config.network, config.weights)
+        arch = state.cached_backend(config).arch  # what runs: with auto perhaps HED's VGG16
         known = layer_names(arch)
         if layer not in known:
             raise UnknownLayerError(f"{arch} has no layer {layer!r}")

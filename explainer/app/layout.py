@@ -16,7 +16,7 @@ from explainer.app import state
 from explainer.app.compare_tab import build_compare_tab
 from explainer.app.inspect_tab import build_inspect_tab
 from explainer.app.options import MAX_UPLOAD, AppOptions
-from explainer.app.stylize_tab import build_stylize_tab, layer_choices, stylize_stream
+from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_status, stylize_stream
 from explainer.app.widgets import default_values
 from explainer.errors import ConfigError, one_line
 
@@ -24,7 +24,7 @@ from explainer.errors import ConfigError, one_line
 def build_app(**options: Any) -> gr.Blocks:
     """The explorer's `gr.Blocks`, with its queue set up (see [`AppOptions`][explainer.app.AppOptions])."""
     opts = AppOptions(**options)
-    values = default_values(opts)
+    values = default_values(opts, resolve=True)  # show and offer the network that will run
     # Results and traces (tens of MB) are copied into Gradio's cache: drop them after an hour.
     with gr.Blocks(title="style-explainer explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
@@ -42,6 +42,8 @@ def build_app(**options: Any) -> gr.Blocks:
         gr.on([w["network"].change, w["weights"].change, all_layers.change], layer_choices,
               [w["network"], w["weights"], all_layers, w["content_layers"], w["style_layers"]],
               [w["content_layers"], w["style_layers"], inspect.layer], api_visibility="private", queue=False)
+        gr.on([w["network"].change, w["weights"].change, w["pooling"].change], network_status,
+              [w["network"], w["weights"], w["pooling"]], stylize.network_line, api_visibility="private")
     demo.queue(default_concurrency_limit=opts.concurrency_limit, max_size=opts.max_queue)
     demo.explorer_options = opts  # read by launch(); harmless for Gradio
     return demo

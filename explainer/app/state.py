@@ -16,6 +16,7 @@ from typing import Any
 from backends import get_backend
 from explainer.app.options import RUNS_KEPT
 from explainer.config import StyleConfig
+from explainer.errors import USER_ERRORS
 
 _BACKEND_LOCK = threading.Lock()
 _RUNS_LOCK = threading.Lock()
@@ -35,6 +36,18 @@ def cached_backend(config: StyleConfig):
     seed = config.seed if config.weights == "random" else 0
     with _BACKEND_LOCK:
         return _cached_backend(config.network, config.weights, config.pooling, seed)
+
+
+def resolved_network(network: str, weights: str):
+    """The network that will actually run for a network/weights choice, loaded once; `None` if it cannot load.
+
+    With `auto` only loading tells: ImageNet VGG19 when it can be had, else
+    the HED VGG16. The explorer offers the layers of what this returns.
+    """
+    try:
+        return cached_backend(StyleConfig(network=network, weights=weights))
+    except USER_ERRORS:
+        return None
 
 
 def session_of(request: Any) -> str:

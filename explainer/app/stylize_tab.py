@@ -220,7 +220,7 @@ class _LiveRun:
 
 def layer_choices(network: str, weights: str, all_layers: bool, content_layers, style_layers):
     """Layer pickers for a network: relu layers (or all of them); selections it lacks are dropped."""
-    arch = network_arch(network, weights)
+    arch = network_arch(network, weights, resolve=True)
     names = layer_names(arch) if all_layers else relu_layers(arch)
     keep = lambda chosen: [n for n in order_layers(chosen, arch) if n in names]
     return (
@@ -243,6 +243,14 @@ def sync_layer_weights(layers, text: str, network: str, weights: str, what: str 
                      f"{', '.join(layers) or '(no layers)'} (blank: 1 each)")
 
 
+def network_status(network: str, weights: str, pooling: str = "max") -> str:
+    """What will run for these choices, in one Markdown line (the weights are loaded to know)."""
+    resolved = state.resolved_network(network, weights)
+    if resolved is None:
+        return f"**Runs:** {network} with {weights} weights, which cannot be loaded here (a run will say why)"
+    return f"**Runs:** {resolved.arch} ({pooling} pooling), weights: {resolved.weights.describe(with_path=False)}"
+
+
 def inspect_default(names: Sequence[str]) -> str:
     return "relu3_1" if "relu3_1" in names else names[0]
 
@@ -262,6 +270,7 @@ class StylizeTab:
     style: Any
     widgets: dict[str, Any]  # key -> component, in `explorer_settings` order
     all_layers: Any  # "offer every layer" checkbox
+    network_line: Any  # what will run
     run_event: Any
     trace_dir: Any
 
@@ -284,7 +293,7 @@ def build_stylize_tab(opts: AppOptions, values: dict[str, Any]) -> StylizeTab:
             with gr.Row():
                 run_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-button")
-            widgets, all_layers = _settings_panel(opts, values)
+            widgets, all_layers, network_line = _settings_panel(opts, values)
         with gr.Column(scale=1):
             preview = gr.Image(label="Result (live)", format="png", interactive=False, elem_id="result-image", height=420)
             status = gr.Markdown("Pick a content and a style image (or a sample row), then **Stylize**.",
@@ -297,7 +306,7 @@ def build_stylize_tab(opts: AppOptions, values: dict[str, Any]) -> StylizeTab:
     trace_dir = gr.State(None)
     run_event = _wire(opts, content, style, widgets, all_layers,
                       (run_btn, stop_btn), (preview, loss_plot, status, command, downloads, trace_dir))
-    return StylizeTab(content, style, widgets, all_layers, run_event, trace_dir)
+    return StylizeTab(content, style, widgets, all_layers, network_line, run_event, trace_dir)
 
 
 def _settings_panel(opts: AppOptions, values: dict[str, Any]):
@@ -308,7 +317,7 @@ def _settings_panel(opts: AppOptions, values: dict[str, Any]):
     if every_layer:
         names = layer_names(arch)
     widgets: dict[str, Any] = {}
-    all_layers = None
+    all_layers = status = None
     items = explorer_settings(type(opts.defaults))
     for group, title in GROUPS.items():
         members = [item for item in items if item.group == group]
@@ -319,7 +328,10 @@ def _settings_panel(opts: AppOptions, values: dict[str, Any]):
                 all_layers = gr.Checkbox(every_layer, label="Offer every layer (conv, pool), not only relu")
             for item in members:
                 widgets[key(item)] = make_widget(item, values[key(item)], opts, names)
-    return widgets, all_layers
+            if group == "network":
+                status = gr.Markdown(network_status(values["network"], values["weights"], values["pooling"]),
+                                     elem_id="network-status")
+    return widgets, all_layers, status
 
 
 def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers, buttons, outputs):

@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from backends import ARCHITECTURES, layer_names, list_sources
+from explainer.app import state
 from explainer.app.options import MAX_SCALES, AppOptions
 from explainer.config import INITS, StyleConfig
 from explainer.errors import BudgetError, ConfigError
@@ -48,11 +49,17 @@ def explorer_settings(config_cls: type = StyleConfig) -> tuple[Setting, ...]:
 # --------------------------------------------------------------------------- values <-> settings
 
 
-def network_arch(network: str, weights: str) -> str:
-    """The architecture a network/weights choice gives (HED weights are always VGG16)."""
+def network_arch(network: str, weights: str, *, resolve: bool = False) -> str:
+    """The architecture a network/weights choice runs: HED weights are always VGG16.
+
+    With `resolve`, `auto` is looked up by loading the weights (ImageNet
+    VGG19 if it can be had, else HED's VGG16); without, it counts as `network`.
+    """
     for row in list_sources():
         if row["name"] == weights:
             return row["arch"]
+    if resolve and weights == "auto" and (resolved := state.resolved_network(network, weights)) is not None:
+        return resolved.arch
     return network if network in ARCHITECTURES else "vgg19"
 
 
@@ -110,11 +117,28 @@ def to_widget_value(item: Setting, value: Any) -> Any:
     return value
 
 
-def default_values(options: AppOptions) -> dict[str, Any]:
-    """The widgets' starting values: `options.defaults`, the default weights, recording every tenth step."""
+def _as_resolved(config: StyleConfig) -> StyleConfig:
+    """`config` naming the network that will run, with only layers it has (auto without VGG19: HED's VGG16)."""
+    arch = network_arch(config.network, config.weights, resolve=True)
+    if arch == config.network:
+        return config
+    known = layer_names(arch)
+    return config.replace(network=arch, content_layers=tuple(n for n in config.content_layers if n in known),
+                          style_layers=tuple(n for n in config.style_layers if n in known),
+                          content_layer_weights=None, style_layer_weights=None)
+
+
+def default_values(options: AppOptions, *, resolve: bool = False) -> dict[str, Any]:
+    """The widgets' starting values: `options.defaults`, the default weights, recording every tenth step.
+
+    With `resolve`, the network is the one that will run (the weights are
+    loaded to know; see `network_arch`), as the page shows it.
+    """
     config = options.defaults.replace(weights=options.default_weights)
     if config.init not in INITS:
         config = config.replace(init="content")
+    if resolve:
+        config = _as_resolved(config)
     record = RecordSpec(every=max(1, config.iterations // 10))
     return {key(item): to_widget_value(item, getattr(owner, item.name))
             for owner in (config, record, LiveSettings())
