@@ -9,15 +9,40 @@ result = stylize("photo.jpg", "painting.png", StyleConfig(size=256, iterations=3
 result.save("out.png")
 ```
 
-See the lessons for what each part does and why.
+See the lessons for what each part does and why. Settings, errors and
+images import at once; what computes (`stylize`, the losses) loads JAX on
+first use, so the command line answers `--help` and refuses a bad request
+without starting it.
 """
 
-from explainer.config import COLOR_MODES, INITS, OPTIMIZERS, ConfigError, StyleConfig
-from explainer.images import ImageError, load_image, save_image
-from explainer.losses import content_loss, gram_matrix, style_loss, total_variation
-from explainer.stylize import Result, stylize
+import importlib
+from typing import TYPE_CHECKING
+
+from explainer.config import COLOR_MODES, INITS, OPTIMIZERS, StyleConfig
+from explainer.errors import ConfigError, ImageError
+
+if TYPE_CHECKING:
+    from explainer.images import load_image, save_image
+    from explainer.losses import content_loss, gram_matrix, style_loss, total_variation
+    from explainer.runner import Result, stylize
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("load_image", "save_image"), "explainer.images"),
+    **dict.fromkeys(("content_loss", "gram_matrix", "style_loss", "total_variation"), "explainer.losses"),
+    **dict.fromkeys(("Result", "stylize"), "explainer.runner"),
+}
+
+
+def __getattr__(name: str):
+    """What computes loads on first use (see the module docstring)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'explainer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "COLOR_MODES",

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from explainer.errors import BudgetError
 
@@ -68,3 +70,11 @@ def check_pixels(shape: tuple[int, ...], size: int, max_megapixels: float | None
         f"({limit:.3g} megapixels, about --size {fits} here); use a smaller --size, or raise the limit with "
         "--max-megapixels if you know your machine"
     )
+
+
+def check_run(config: Any, content_shape: tuple[int, ...], style_shapes: Sequence[tuple[int, ...]]) -> None:
+    """`check_pixels` for a run's content (at `size`) and style images (at `size * style_scale`)."""
+    check_pixels(content_shape, config.size, config.max_megapixels)
+    style_side = max(16, round(config.size * config.style_scale))
+    for shape in style_shapes:
+        check_pixels(shape, style_side, config.max_megapixels, what="the style image")

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from backends import SOURCES, enable_compile_cache, reuse_scratch_memory
 from explainer import settings
-from explainer.config import StyleConfig
+from explainer.config import RECONSTRUCT_DEFAULTS, RecordSpec, StyleConfig
 from explainer.errors import USER_ERRORS, ConfigError, Note, one_line
 from explainer.files import check_output_dir, check_output_file
 
@@ -54,13 +54,23 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     config = settings.from_args(args, StyleConfig())
     output = check_output_file(args.output, IMAGE_SUFFIXES)
     record = _record_spec(args)
+    _check_budget_first(config, args.content, args.styles)
     return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
                          record_dir=args.record)
 
 
-def _record_spec(args: argparse.Namespace):
-    from explainer.record import RecordSpec
+def _check_budget_first(config: StyleConfig, content: str, styles: Sequence[str]) -> None:
+    """Refuse an over-budget run from the files' headers, before JAX starts (the run checks again)."""
+    from explainer import samples
+    from explainer.budget import check_run
+    from explainer.images import image_shape
 
+    shapes = [image_shape(samples.resolve(path)) for path in (content, *styles)]
+    if all(shapes):  # an unreadable file is reported, in one line, when it is loaded
+        check_run(config, shapes[0], shapes[1:])
+
+
+def _record_spec(args: argparse.Namespace):
     if not args.record:
         return None
     check_output_dir(args.record, what="--record folder")
@@ -72,8 +82,9 @@ def _record_spec(args: argparse.Namespace):
 
 def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool,
                   record=None, record_dir: str | None = None) -> int:
-    from explainer.stylize import NonFiniteLossError, stylize
+    from explainer.runner import NonFiniteLossError, stylize
 
+    enable_compile_cache()  # the next run of the same shape starts without compiling
     failure = None
     try:
         result = stylize(content, styles, config, progress=not quiet, save_path=output, record=record)
@@ -114,6 +125,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _network(config: StyleConfig):
     from backends import get_backend
 
+    enable_compile_cache()  # the next run of the same shape starts without compiling
     backend = get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
     print(f"network: {backend.describe()}", file=sys.stderr)
     return backend
@@ -159,7 +171,7 @@ def _write_csv(rows: list[dict], path: pathlib.Path) -> None:
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from explainer import figures
-    from explainer.reconstruct import PAPER_LAYERS, RECONSTRUCT_DEFAULTS, reconstruct
+    from explainer.reconstruct import PAPER_LAYERS, reconstruct
 
     if args.content_only and args.style_only:
         raise ConfigError("--content-only and --style-only exclude each other: give one, or neither for both rows")
@@ -183,6 +195,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     check_output_file(args.output, (".png",))
     if not args.variant and not args.ratio_sweep:
         raise ConfigError("give at least one --variant \"FIELD=VALUE; ...\", or --ratio-sweep")
+    enable_compile_cache()  # the next run of the same shape starts without compiling
     if args.ratio_sweep:
         comparison = compare_ratio_sweep(args.content, args.styles, config, ratios=args.ratios or DEFAULT_RATIOS,
                                          progress=not args.quiet)
@@ -248,8 +261,6 @@ def _run_settings(parser: argparse.ArgumentParser, defaults: StyleConfig, names:
 
 
 def _add_stylize(sub) -> None:
-    from explainer.record import RecordSpec
-
     p = sub.add_parser("stylize", help="render CONTENT in the style of STYLE(s)",
                        description="Gatys et al. style transfer. Writes OUT.png and OUT.json "
                        "(config, network, weights, per-step losses per layer). Ctrl-C or SIGTERM stops and saves.")
@@ -289,8 +300,6 @@ def _add_inspect(sub) -> None:
 
 
 def _add_reconstruct(sub) -> None:
-    from explainer.reconstruct import RECONSTRUCT_DEFAULTS
-
     p = sub.add_parser("reconstruct", help="reconstructions from noise, as in Gatys et al. 2015 Fig. 1",
                        description="Content reconstructions from single layers and style reconstructions from "
                        "growing layer sets, starting from noise, laid out as the paper's Fig. 1.")
@@ -426,8 +435,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("backends", "explainer"):
             logging.getLogger(name).setLevel(logging.INFO)
             logging.getLogger(name).addHandler(handler)
-    # Compiled steps are kept on disk: the next run of the same shape starts at once.
-    enable_compile_cache()
     with sigterm_as_interrupt():
         try:
             return args.func(args)

@@ -34,8 +34,8 @@ from backends import Backend, get_backend
 from explainer import samples
 from explainer.config import ConfigError, StyleConfig
 from explainer.events import Event
+from explainer.runner import Result, stylize
 from explainer.settings import parse_assignments
-from explainer.stylize import Result, stylize
 
 #: Gatys et al. Fig. 3 columns, as content_weight / style_weight in this
 #: project's loss normalisation (see lesson 7 for how it maps to the paper's).

@@ -233,6 +233,18 @@ def _from_bomb_error(source: str, error: Image.DecompressionBombError, limit: in
 # --------------------------------------------------------------------------
 
 
+def image_shape(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """`(height, width)` from the file's header, without decoding; `None` if it is not a readable image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return height, width
+
+
 def load_image(
     path: str | os.PathLike[str],
     *,

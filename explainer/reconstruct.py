@@ -25,12 +25,12 @@ from matplotlib.figure import Figure
 from backends import Backend, get_backend
 from explainer import images as _images
 from explainer import samples
-from explainer.config import StyleConfig
-from explainer.stylize import stylize
+from explainer.config import RECONSTRUCT_DEFAULTS, StyleConfig
+from explainer.runner import stylize
 
 PAPER_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Defaults for reconstructions: small, from noise, L-BFGS as in the paper.
-RECONSTRUCT_DEFAULTS = StyleConfig(size=128, iterations=100, optimizer="lbfgs", init="noise", tv_weight=0.0, print_every=0)
+
 
 
 @dataclasses.dataclass

@@ -28,7 +28,6 @@ The format is documented in the lessons' reference ("Trace format").
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import io
 import json
@@ -42,11 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends import Backend
-from explainer.errors import ConfigError
+from explainer.config import RecordSpec
 from explainer.events import Event
 from explainer.files import write_atomically
 from explainer.losses import LossSpec, Targets, gram_matrix, loss_terms, sum_terms
-from explainer.settings import Settings, setting
 
 TRACE_FORMAT = "style-explainer.trace"
 #: 2: snapshots may lack gradient maps (`RecordSpec.gradients_every`); the
@@ -54,69 +52,6 @@ TRACE_FORMAT = "style-explainer.trace"
 TRACE_VERSION = 2
 #: Statistics stored for every channel, in this order.
 CHANNEL_STATS: tuple[str, ...] = ("mean", "std", "max", "energy")
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordSpec(Settings):
-    """What to record, and how often (the `recording` settings: `--record-every`, ...).
-
-    Attributes:
-        every: snapshot the first step, then every `every`-th step, and the last.
-        layers: layers to record (default: every layer the loss uses).
-        top_k: keep the activations of the `top_k` most energetic channels
-            (mean square activation); `None` (or 0) keeps all channels.
-        gradients: also record each loss term's gradient map over the image.
-        gradients_every: take the gradient maps at the first step, every
-            `gradients_every`-th step and the last; a multiple of `every`
-            (default `None`: `2 * every`, every other snapshot). Maps are the
-            costly part of a snapshot: one backward pass per term, from that
-            term's layer down, about one whole step more; with them at every
-            10th step a run takes about 9% longer, at every 20th about 5%
-            (`benchmarks/README.md`).
-    """
-
-    every: int = setting(10, group="recording", kind="int", minimum=1, unit="steps", metavar="N",
-                         flag="--record-every", help="take a snapshot every N steps", widget="slider",
-                         ui=(("min", 1), ("max", 200), ("step", 1)))
-    layers: tuple[str, ...] = setting((), group="recording", kind="names", metavar="L1,L2", flag="--record-layers",
-                                      none_means="the loss layers",
-                                      help="layers to record (none given: the loss layers)")
-    top_k: int | None = setting(16, group="recording", kind="int", minimum=0, optional=True, metavar="K",
-                                none_means="all", flag="--record-top-k",
-                                help="keep the K most energetic channels of each layer (0 or none: all)")
-    gradients: bool = setting(True, group="recording", kind="bool", flag="--record-gradients", widget="checkbox",
-                              help="record each loss term's gradient map over the image")
-    gradients_every: int | None = setting(
-        None, group="recording", kind="int", minimum=1, optional=True, metavar="N", flag="--record-gradients-every",
-        none_means="twice --record-every", help="take the gradient maps every N steps, a multiple of --record-every. "
-        "A snapshot with maps costs about one extra step (one backward pass per loss term), without them almost "
-        "nothing: maps every 10th step add about 9% to a run, every 20th about 5%")
-
-    def __post_init__(self):
-        try:
-            super().__post_init__()
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
-        if self.top_k == 0:
-            object.__setattr__(self, "top_k", None)
-        if self.gradients_every is not None and self.gradients_every % self.every:
-            raise ValueError(
-                f"gradient maps every {self.gradients_every!r} steps: must be a positive multiple of the record interval"
-                f" ({self.every}), since maps are taken at snapshots"
-            )
-
-    @property
-    def gradient_period(self) -> int:
-        """Steps between gradient maps (`gradients_every`, default `2 * every`)."""
-        return self.gradients_every or 2 * self.every
-
-    def wants(self, iteration: int, last: int) -> bool:
-        """True for 1-based step `iteration` out of `last` steps at this scale."""
-        return (iteration - 1) % self.every == 0 or iteration == last
-
-    def wants_gradients(self, iteration: int, last: int) -> bool:
-        """True where the snapshot of step `iteration` also takes the gradient maps."""
-        return self.gradients and ((iteration - 1) % self.gradient_period == 0 or iteration == last)
 
 
 class Snapshot(NamedTuple):

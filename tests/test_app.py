@@ -24,7 +24,7 @@ from explainer.config import ConfigError, StyleConfig
 from explainer.images import load_image, save_image
 from explainer.optimize import loss_spec, make_stepper
 from explainer.settings import setting
-from explainer.stylize import stylize_command
+from explainer.runner import stylize_command
 
 # Random weights, tiny images and shallow layers: every run here compiles fast
 # and they all share one backend and one compiled step.

@@ -19,11 +19,11 @@ from explainer.cli import DEMO_DEFAULTS, build_parser, main
 from explainer.images import save_image
 from explainer.record import RecordSpec
 from explainer.settings import GROUPS, settings_of
-from explainer.stylize import stylize_command
+from explainer.runner import stylize_command
 
 FAST = ["--weights", "random", "--size", "32", "--iterations", "3", "--quiet"]
 
-# explainer/stylize.py `_check_work` asks `downsampling()` about every layer before the layer names are
+# explainer/runner.py `_check_work` asks `downsampling()` about every layer before the layer names are
 # checked: an unknown relu9_1 "needs at least 256 px", and a name like "foo" ends in a traceback.
 
 

@@ -22,7 +22,7 @@ from explainer.losses import ImageTerm, LossSpec, Targets, content_loss, gram_ma
 from explainer.optimize import compute_targets, loss_spec, make_objective, make_stepper
 from explainer.provenance import provenance
 from explainer.record import RecordSpec
-from explainer.stylize import stylize
+from explainer.runner import stylize
 
 QUIET = {"progress": False, "log": lambda message: None}
 TINY = StyleConfig(weights="random", size=32, iterations=3, content_layers=("relu2_1",),
@@ -196,7 +196,7 @@ def test_every_file_gets_its_provenance_from_one_function(images, backend):
 
 
 def test_a_broken_network_fails_the_run_and_keeps_the_last_finite_image(images, backend):
-    from explainer.stylize import NonFiniteLossError
+    from explainer.runner import NonFiniteLossError
 
     content, style = images
     with pytest.raises(NonFiniteLossError, match="the loss became inf at step 1") as caught:

@@ -10,7 +10,7 @@ from explainer import ConfigError, StyleConfig, stylize
 from explainer.color import keep_luminance_only, match_colors, rgb_to_yiq
 from explainer.events import Event, total_of_family
 from explainer.optimize import run
-from explainer.stylize import RECORD_VERSION, NonFiniteLossError
+from explainer.runner import RECORD_VERSION, NonFiniteLossError
 
 SHALLOW = {"weights": "random", "content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1"), "print_every": 0}
 

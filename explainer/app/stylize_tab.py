@@ -38,8 +38,8 @@ from explainer.app.widgets import (
 from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 from explainer.events import Event
+from explainer.runner import Result, stylize, stylize_command
 from explainer.settings import GROUPS
-from explainer.stylize import Result, stylize, stylize_command
 
 SKIP = gr.skip()
 

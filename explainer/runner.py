@@ -1,4 +1,10 @@
-"""`stylize`: the Python API of a whole run, and the record it returns.
+"""A whole run, from files to a result: `stylize` and the record it returns.
+
+The runner loads the images (paths, arrays or `sample:NAME`), checks the
+request against its budget before any work, makes the network, drives the
+method's events (progress bar, printing, intermediate images, the recorder,
+a callback), fails a run whose loss stops being finite, and assembles the
+[`Result`][explainer.Result] with its provenance.
 
 ```python
 from explainer import StyleConfig, stylize
@@ -25,7 +31,7 @@ import numpy as np
 from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
 from explainer import samples
-from explainer.budget import check_pixels, working_shape
+from explainer.budget import check_run, working_shape
 from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError, ImageError
 from explainer.events import Event, total_of_family
@@ -188,10 +194,7 @@ def stylize(
 
 def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:
     """Refuse, before any work, a run over the pixel budget or too thin for its deepest layer."""
-    check_pixels(content.shape, config.size, config.max_megapixels)
-    style_side = max(16, round(config.size * config.style_scale))
-    for style in styles:
-        check_pixels(style.shape, style_side, config.max_megapixels, what="the style image")
+    check_run(config, content.shape, [style.shape for style in styles])
     # Names no VGG has are left to the network's own check, which lists the valid ones.
     layers = [name for name in config.content_layers + config.style_layers if name in layer_names("vgg19")]
     if not layers:
