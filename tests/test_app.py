@@ -23,8 +23,8 @@ from explainer.app import state, widgets
 from explainer.config import ConfigError, StyleConfig
 from explainer.images import load_image, save_image
 from explainer.optimize import loss_spec, make_stepper
-from explainer.settings import setting
 from explainer.runner import stylize_command
+from explainer.settings import setting
 
 # Random weights, tiny images and shallow layers: every run here compiles fast
 # and they all share one backend and one compiled step.

@@ -18,8 +18,8 @@ from explainer import StyleConfig, settings
 from explainer.cli import DEMO_DEFAULTS, build_parser, main
 from explainer.images import save_image
 from explainer.record import RecordSpec
-from explainer.settings import GROUPS, settings_of
 from explainer.runner import stylize_command
+from explainer.settings import GROUPS, settings_of
 
 FAST = ["--weights", "random", "--size", "32", "--iterations", "3", "--quiet"]
 
