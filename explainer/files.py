@@ -51,10 +51,10 @@ def check_output_file(path: str | os.PathLike[str], suffixes: Iterable[str], wha
     """
     path = pathlib.Path(path)
     suffixes = tuple(suffixes)
-    if path.suffix.lower() not in suffixes:
-        raise ConfigError(f"{what} {path}: must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise ConfigError(f"{what} {path}: is a folder; give a file name")
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{what} {path}: must end in {' or '.join(suffixes)}")
     check_output_dir(path.parent, what=f"{what} {path}: its folder")
     return path
 

@@ -1,0 +1,128 @@
+"""Requests a careless or hostile user makes: refused early, in one line, with nothing lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from explainer import files
+from explainer.cli import main
+from explainer.images import load_image, save_image
+
+QUICK = ["--weights", "random", "--size", "32", "--iterations", "1", "--quiet"]
+
+
+@pytest.fixture()
+def pictures(tmp_path):
+    rng = np.random.default_rng(0)
+    return (str(save_image(rng.random((40, 48, 3)), tmp_path / "content.png")),
+            str(save_image(rng.random((32, 32, 3)), tmp_path / "style.png")))
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_a_huge_size_is_refused_before_jax_starts(pictures, tmp_path):
+    code = ("import sys; from explainer.cli import main; "
+            f"code = main(['stylize', {pictures[0]!r}, {pictures[1]!r}, '-o', {str(tmp_path / 'x.png')!r}, "
+            "'--size', '100000']); print(code, 'jax' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "--size 100000 makes the result 100000x83333 px" in message
+    assert "more than this machine's memory allows" in message and "--max-megapixels" in message
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_budget_can_be_set_and_names_its_source(pictures, tmp_path, capsys):
+    code, err = run(capsys, "stylize", *pictures, "-o", tmp_path / "x.png", "--size", "64", "--max-megapixels",
+                    "0.001", *QUICK[:2])
+    assert code == 2 and "makes the result 64x53 px (0.00339 megapixels), more than --max-megapixels allows" in err
+    assert "about --size 34 here" in err
+
+
+def test_an_image_too_thin_for_its_layers_is_named(tmp_path, pictures, capsys):
+    thin = save_image(np.zeros((20, 400, 3), np.float32), tmp_path / "thin.png")
+    code, err = run(capsys, "stylize", thin, pictures[1], "-o", tmp_path / "x.png", *QUICK)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"{thin}: at 32 px on its longest side (the smallest scale) its short side is 2 px" in err
+    assert "relu5_1 needs at least 16 px" in err
+
+
+def test_a_negative_value_after_a_flag_reaches_the_settings_check(pictures, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["stylize", pictures[0], pictures[1], pictures[1], "-o", str(tmp_path / "x.png"), "--style-blend", "-1,2"])
+    assert exit_.value.code == 2
+    assert "argument --style-blend: must be >= 0, not -1" in capsys.readouterr().err
+
+
+def test_an_animation_says_it_uses_the_first_frame(tmp_path, pictures, capsys):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "green", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    code, err = run(capsys, "stylize", tmp_path / "anim.gif", pictures[1], "-o", tmp_path / "x.png", *QUICK)
+    assert code == 0
+    assert f"style-explainer: note: {tmp_path / 'anim.gif'}: an animation of 3 frames; using the first" in err
+    assert json.loads((tmp_path / "x.json").read_text())["size"] == [32, 32]
+
+
+def test_an_interrupted_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = files.write_atomically(tmp_path / "trace.json", b"previous")
+    real_open = open
+
+    class Interrupted:
+        def __init__(self, path, mode):
+            self.file = real_open(path, mode)  # noqa: SIM115 -- closed in __exit__
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:3])
+            raise KeyboardInterrupt  # a second Ctrl-C (or SIGTERM) in the middle of a save
+
+    monkeypatch.setattr("builtins.open", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomically(target, b"the new, longer contents")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.json"]
+
+
+def test_outputs_are_checked_before_a_run(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(files.ConfigError, match="is a file, not a folder"):
+        files.check_output_file(tmp_path / "file" / "x.png", (".png",))
+    with pytest.raises(files.ConfigError, match="must end in .png or .jpg"):
+        files.check_output_file(tmp_path / "x.txt", (".png", ".jpg"))
+    with pytest.raises(files.ConfigError, match="is a folder; give a file name"):
+        files.check_output_file(tmp_path, (".png",))
+    assert files.check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists(), "checking creates nothing"
+
+
+def test_the_explorer_gives_a_web_user_no_server_advice(tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from explainer.app import load_user_image
+    from explainer.errors import ImageError
+
+    from PIL import Image
+
+    big = save_image(np.zeros((64, 64, 3), np.float32), tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses it as a decompression bomb
+    with pytest.raises(ImageError) as error:
+        load_user_image(str(big), "content", max_side=64)
+    message = str(error.value)
+    assert message == "content (big.png): too many pixels for the explorer (at most 64 px on a side); scale it down first"
+    assert str(tmp_path) not in message
