@@ -11,7 +11,7 @@ import pytest
 
 from explainer import files
 from explainer.cli import main
-from explainer.images import load_image, save_image
+from explainer.images import save_image
 
 QUICK = ["--weights", "random", "--size", "32", "--iterations", "1", "--quiet"]
 
@@ -80,7 +80,7 @@ def test_an_interrupted_write_keeps_the_previous_file_and_leaves_no_temporary(tm
 
     class Interrupted:
         def __init__(self, path, mode):
-            self.file = real_open(path, mode)  # noqa: SIM115 -- closed in __exit__
+            self.file = real_open(path, mode)
 
         def __enter__(self):
             return self
@@ -114,10 +114,10 @@ def test_outputs_are_checked_before_a_run(tmp_path):
 
 def test_the_explorer_gives_a_web_user_no_server_advice(tmp_path, monkeypatch):
     pytest.importorskip("gradio")
+    from PIL import Image
+
     from explainer.app import load_user_image
     from explainer.errors import ImageError
-
-    from PIL import Image
 
     big = save_image(np.zeros((64, 64, 3), np.float32), tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses it as a decompression bomb
