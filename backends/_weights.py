@@ -66,6 +66,10 @@ Params = dict[str, dict[str, np.ndarray]]
 
 #: Details of what `auto` tried (the command line's `--verbose` shows them).
 _LOG = logging.getLogger("backends.weights")
+#: Sources that failed in this process, with why: `auto` does not try them again.
+_UNAVAILABLE: dict[str, str] = {}
+#: Fallbacks already announced in this process.
+_SAID: set[tuple[str, str]] = set()
 
 
 class WeightsError(RuntimeError):
@@ -622,12 +626,16 @@ def _auto(arch: str, log: Callable[[str], None]) -> tuple[Params, WeightsInfo]:
     # 2. then each source in turn, downloading as needed.
     for name in order:
         try:
+            if name in _UNAVAILABLE:  # tried in this process already: no second wait for the network
+                raise WeightsError(_UNAVAILABLE[name])
             params, info = _from_source(name, log)
         except WeightsError as error:
+            _UNAVAILABLE[name] = str(error)
             tried.append(f"{name} ({error})")
             _LOG.info("weights %s unavailable: %s", name, error)
             continue
-        if name != order[0]:
+        if name != order[0] and (primary.name, name) not in _SAID:
+            _SAID.add((primary.name, name))  # once per process (a lessons build loads weights many times)
             details = "" if _LOG.isEnabledFor(logging.INFO) else " (--verbose: details)"
             log(f"weights: {primary.name} is not cached and could not be fetched ({_reason(tried[-1])}); "
                 f"using {info.name} ({info.arch.upper()}) instead{details}")

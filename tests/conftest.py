@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import get_backend
+from backends import _weights, get_backend
 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("STYLE_EXPLAINER_CACHE", str(tmp_path_factory.mktemp("style-explainer-cache")))
+    # What `auto` remembers within a process (failed sources, fallbacks announced) starts afresh.
+    monkeypatch.setattr(_weights, "_UNAVAILABLE", {})
+    monkeypatch.setattr(_weights, "_SAID", set())
 
 
 @pytest.fixture(scope="module")

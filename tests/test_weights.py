@@ -335,6 +335,12 @@ def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch, capl
     assert fallback[0].startswith("weights: vgg19 is not cached and could not be fetched (")
     assert fallback[0].endswith("); using hed (VGG16) instead")
     assert not any("network is vgg16" in m for m in messages), "said twice"
+    # Within a process the failed source is not tried again, and the fallback is not announced again.
+    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url="http://127.0.0.1:9/never-asked.h5")
+    again: list[str] = []
+    assert get_backend("vgg19", weights="auto", log=again.append).weights.name == "hed"
+    assert not [m for m in again if m.startswith("weights: ")]
+    assert not any("never-asked" in r.getMessage() for r in caplog.records)
     assert any("vgg19 unavailable" in r.getMessage() and "missing.h5" in r.getMessage() for r in caplog.records)
 
 
