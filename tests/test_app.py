@@ -480,3 +480,59 @@ def test_compare_view_runs_variants_side_by_side(pair):
     with pytest.warns(UserWarning):
         _, empty, message = app.compare_view(*pair, "only one: style_weight=1", 32, 3, FAST)
     assert empty["data"] == [] and "2 to 4 variants" in message
+
+
+def test_with_auto_weights_the_page_offers_the_network_that_runs(pair, monkeypatch, backend):
+    """Where ImageNet VGG19 cannot be had, `auto` runs HED's VGG16: the page shows and offers that network."""
+    loaded = []
+
+    def resolved(config):  # auto -> a VGG16 (random weights here: HED's layout without the download)
+        loaded.append(config.weights)
+        return backend if config.weights in ("auto", "random") else state._cached_backend(
+            config.network, config.weights, config.pooling, 0)
+
+    monkeypatch.setattr(state, "cached_backend", resolved)
+    demo = app.build_app(weights_choices=("auto", "random"), default_weights="auto")
+    pickers = [block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "style-layers"]
+    offered = [choice[0] if isinstance(choice, tuple) else choice for choice in pickers[0].choices]
+    assert offered == list(widgets.relu_layers("vgg16"))
+    network = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "network")
+    assert network.value == "vgg16" and "auto" in loaded
+    status = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "network-status")
+    assert status.value.startswith("**Runs:** vgg16 (max pooling), weights: random")
+    # Inspect with the page's defaults works on that network.
+    values = app.default_values(app.AppOptions(weights_choices=("auto", "random"), default_weights="auto"),
+                                resolve=True)
+    gallery, gram, *_, message = app.inspect_view(pair[1], "relu3_1", {**values, "size": 32},
+                                                  options=app.AppOptions(weights_choices=("auto", "random"),
+                                                                         default_weights="auto"))
+    assert len(gallery) == 16 and "vgg16" in message, message
+    # Choosing another network re-offers its layers.
+    content, style, _ = app.layer_choices("vgg19", "auto", False, ["relu4_2"], ["relu3_4"])
+    assert style["value"] == [] and "relu3_4" not in style["choices"]
+
+
+def test_the_explorer_serves_the_built_lessons(tmp_path, monkeypatch):
+    import urllib.request
+
+    site = tmp_path / "site"
+    (site / "04-style").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>Lessons home</h1>")
+    (site / "04-style" / "index.html").write_text("<h1>Style</h1>")
+    monkeypatch.setenv("STYLE_EXPLAINER_LESSONS_DIR", str(site))
+    from explainer.app import layout, options
+
+    assert options.built_lessons() == site
+    demo = app.build_app(weights_choices=("random",), default_weights="random", lessons_url=options.LESSONS_ROUTE)
+    port = free_port()
+    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        layout.serve_lessons(demo, site)
+        read = lambda path: urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).read().decode()
+        assert "Lessons home" in read("/lessons/")
+        assert "Style" in read("/lessons/04-style/")  # where the Inspect tab's "Gram matrices" link points
+        assert "style-explainer explorer" in read("/")
+    finally:
+        demo.close()
+    monkeypatch.setenv("STYLE_EXPLAINER_LESSONS_DIR", str(tmp_path / "nothing"))
+    assert options.built_lessons() is None

@@ -15,7 +15,7 @@ from explainer import samples
 from explainer.app import state
 from explainer.app.compare_tab import build_compare_tab
 from explainer.app.inspect_tab import build_inspect_tab
-from explainer.app.options import MAX_UPLOAD, AppOptions
+from explainer.app.options import LESSONS_ROUTE, MAX_UPLOAD, AppOptions, built_lessons
 from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_status, stylize_stream
 from explainer.app.widgets import default_values
 from explainer.errors import ConfigError, one_line
@@ -30,6 +30,9 @@ def build_app(**options: Any) -> gr.Blocks:
         gr.Markdown(
             "# style-explainer explorer\nNeural style transfer you can see inside: every number in the loss "
             "belongs to a layer. Runs here use the same settings as the command line and the Python API."
+            + ("" if opts.lessons_url else "\n\n*The **Learn** links need the lessons: "
+               '`pip install -e ".[docs]" && mkdocs build`, then restart the explorer, which serves them at '
+               f"`{LESSONS_ROUTE}`.*")
         )
         with gr.Tabs():
             with gr.Tab("Stylize", id="stylize"):
@@ -106,15 +109,30 @@ def launch_kwargs(host: str = "127.0.0.1", port: int = 7860, share: bool = False
     }
 
 
+def serve_lessons(demo: gr.Blocks, site: pathlib.Path) -> None:
+    """Serve the built lessons site at `LESSONS_ROUTE` of the running explorer (before Gradio's own routes)."""
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    route = Mount(LESSONS_ROUTE.rstrip("/"), app=StaticFiles(directory=site, html=True), name="lessons")
+    demo.app.router.routes.insert(0, route)
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Serve the explorer (what `style-explainer explore` runs); blocks until interrupted."""
+    """Serve the explorer (what `style-explainer explore` runs), and the lessons when built; blocks until interrupted."""
     cache = enable_compile_cache()
-    demo = build_app()
+    site = built_lessons()
+    demo = build_app(**({"lessons_url": LESSONS_ROUTE} if site else {}))
     kept = f"compiled programs are kept in {cache}" if cache else "compiled programs are not kept"
     print(f"style-explainer explorer: {kept}; warming up in the background")
+    print(f"lessons: served at {LESSONS_ROUTE} from {site}" if site else
+          'lessons: not built; pip install -e ".[docs]" && mkdocs build, then restart, to read them here')
     warm_up(demo.explorer_options)
     try:
-        demo.launch(**launch_kwargs(host, port, share))
+        demo.launch(**launch_kwargs(host, port, share), prevent_thread_lock=True)
     except OSError as error:  # port taken, address not available
         reason = one_line(error).split(". ")[0]  # Gradio goes on about its own parameters
         raise ConfigError(f"cannot serve on {host}:{port}: {reason} (try another --port)") from None
+    if site:
+        serve_lessons(demo, site)
+    demo.block_thread()

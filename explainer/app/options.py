@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 
 from explainer.config import WEIGHT_CHOICES, StyleConfig
 
@@ -17,8 +18,11 @@ LESSON_LINKS: dict[str, str] = {
     "compare": "07-choosing-layers/",
     "explorer": "10-explorer/",
 }
-#: Where the lessons site is served; the links are relative to the app without it.
+#: Where the lessons site is served, when it is not by the explorer itself.
 LESSONS_URL_ENV = "STYLE_EXPLAINER_LESSONS_URL"
+#: A built lessons site (`mkdocs build`'s folder) for the explorer to serve under `LESSONS_ROUTE`.
+LESSONS_DIR_ENV = "STYLE_EXPLAINER_LESSONS_DIR"
+LESSONS_ROUTE = "/lessons/"
 
 MAX_UPLOAD = "20mb"
 MAX_IMAGE_SIDE = 4096
@@ -45,8 +49,10 @@ class AppOptions:
         max_image_side: uploads with a longer side are rejected.
         concurrency_limit: runs (stylize, compare) at the same time.
         max_queue: events waiting in the queue before new ones are refused.
-        lessons_url: prefix of the lesson links, e.g. the lessons site's address
-            (default: `$STYLE_EXPLAINER_LESSONS_URL`, else links relative to the app).
+        lessons_url: prefix of the lesson links: `LESSONS_ROUTE` where the
+            explorer serves a built site (see `built_lessons`), else
+            `$STYLE_EXPLAINER_LESSONS_URL` (e.g. a published site); empty: no links work,
+            and the page says how to build the lessons.
         defaults: the settings the widgets start from.
     """
 
@@ -64,6 +70,17 @@ class AppOptions:
         object.__setattr__(self, "weights_choices", tuple(self.weights_choices))
         if self.default_weights not in self.weights_choices:
             raise ValueError(f"default_weights {self.default_weights!r} is not in {self.weights_choices}")
+
+
+def built_lessons() -> pathlib.Path | None:
+    """The built lessons site to serve: `$STYLE_EXPLAINER_LESSONS_DIR`, else `site/` of a source checkout.
+
+    `pip install -e ".[docs]" && mkdocs build` makes `site/`; `None` where no
+    built site (a folder with an `index.html`) is found.
+    """
+    chosen = os.environ.get(LESSONS_DIR_ENV)
+    folder = pathlib.Path(chosen) if chosen else pathlib.Path(__file__).resolve().parents[2] / "site"
+    return folder if (folder / "index.html").is_file() else None
 
 
 def lesson_link(key: str, text: str, base: str = "") -> str:
