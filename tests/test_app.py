@@ -503,12 +503,12 @@ def test_with_auto_weights_the_page_offers_the_network_that_runs(pair, monkeypat
     # Inspect with the page's defaults works on that network.
     values = app.default_values(app.AppOptions(weights_choices=("auto", "random"), default_weights="auto"),
                                 resolve=True)
-    gallery, gram, *_, message = app.inspect_view(pair[1], "relu3_1", {**values, "size": 32},
+    gallery, *_, message = app.inspect_view(pair[1], "relu3_1", {**values, "size": 32},
                                                   options=app.AppOptions(weights_choices=("auto", "random"),
                                                                          default_weights="auto"))
     assert len(gallery) == 16 and "vgg16" in message, message
     # Choosing another network re-offers its layers.
-    content, style, _ = app.layer_choices("vgg19", "auto", False, ["relu4_2"], ["relu3_4"])
+    _, style, _ = app.layer_choices("vgg19", "auto", False, ["relu4_2"], ["relu3_4"])
     assert style["value"] == [] and "relu3_4" not in style["choices"]
 
 
