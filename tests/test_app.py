@@ -49,6 +49,13 @@ def previews(outputs: list[tuple]) -> list[tuple]:
     return [o for o in outputs if isinstance(o[0], np.ndarray)]
 
 
+def as_saved(shown: np.ndarray, saved: np.ndarray) -> np.ndarray:
+    """A preview the page enlarged by whole pixels, back at the saved file's size, in [0, 1]."""
+    factor = shown.shape[0] // saved.shape[0]
+    assert shown.shape[:2] == (saved.shape[0] * factor, saved.shape[1] * factor)
+    return shown[::factor, ::factor] / np.float32(255.0)
+
+
 def plotted_steps(figure) -> int:
     return len(figure.axes[0].lines[0].get_xdata())
 
@@ -199,7 +206,8 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
     for before, after in itertools.pairwise(steps[:-1]):
         assert after // FAST["preview_every"] > before // FAST["preview_every"]
     for image, figure, status, *_ in live:
-        assert image.dtype == np.uint8 and image.shape == (32, 27, 3)
+        # The page enlarges small previews by whole pixels (nearest neighbour): 32x27 is shown 12 times larger.
+        assert image.dtype == np.uint8 and image.shape == (384, 324, 3)
         assert f"Step {plotted_steps(figure)} of 7" in status
         assert "first preview after" in status
     assert all(o[4] is None for o in outputs[:-1])
@@ -207,7 +215,7 @@ def test_stream_previews_growing_history_then_result_and_trace(pair):
     image, figure, status, _, files, trace_dir = final
     assert "**Finished** 7 of 7 steps" in status and plotted_steps(figure) == 7
     png, record_path, archive = map(pathlib.Path, files)
-    assert np.array_equal(load_image(png), image / np.float32(255.0))
+    assert np.array_equal(load_image(png), as_saved(image, load_image(png)))
     record = json.loads(record_path.read_text())
     assert record["iterations_done"] == 7 and not record["interrupted"]
     assert record["config"]["style_layers"] == ["relu1_1", "relu2_1"] and record["weights"]["name"] == "random"
@@ -242,7 +250,7 @@ def test_stop_ends_the_run_early_and_keeps_the_latest_image(pair):
     assert status.count("**Stopped** after") == 1
     record = json.loads(pathlib.Path(files[1]).read_text())
     assert record["interrupted"] and 3 <= record["iterations_done"] < 100
-    assert np.array_equal(load_image(files[0]), image / np.float32(255.0))
+    assert np.array_equal(load_image(files[0]), as_saved(image, load_image(files[0])))
     assert not np.array_equal(image, previews(outputs)[0][0])  # it did move on from the first step
     assert not app.request_stop("stop-test"), "the finished run still has a stop flag"
     assert trace_dir and files[2].endswith(".zip")
@@ -286,7 +294,7 @@ def test_the_last_preview_is_the_saved_result_with_kept_colours(pair):
     last_preview, final = previews(outputs)[-2], outputs[-1]
     assert "Step 3 of 3" in last_preview[2]
     assert np.array_equal(last_preview[0], final[0])
-    assert np.array_equal(load_image(final[4][0]), last_preview[0] / np.float32(255.0))
+    assert np.array_equal(load_image(final[4][0]), as_saved(last_preview[0], load_image(final[4][0])))
 
 
 def test_warm_up_compiles_what_the_first_run_needs(pair, caplog):
@@ -402,7 +410,7 @@ def test_end_to_end_through_gradio_client(served, pair, tmp_path):
     job = client.submit(handle_file(pair[0]), handle_file(pair[1]), *values, api_name="/stylize")
     image, plot, status, command, files = job.result(timeout=240)
     assert "**Finished** 4 of 4" in status and plot["type"] == "matplotlib"
-    assert load_image(image).shape == (32, 27, 3)
+    assert load_image(image).shape == (384, 324, 3)  # the preview, enlarged by whole pixels for the page
     assert command.startswith("style-explainer stylize sample:grace_hopper sample:swirl -o stylized.png")
     archive = next(f for f in files if f.endswith(".zip"))
     with zipfile.ZipFile(archive) as bundle:
@@ -444,7 +452,7 @@ def test_stop_button_stops_a_queued_run_through_the_server(served, pair):
         time.sleep(0.1)
     client.predict(api_name="/stop")  # the same session: it stops this run, though the run holds the queue
     image, _, status, _, files = job.result(timeout=60)
-    assert "**Stopped** after" in status and load_image(image).shape == (32, 27, 3)
+    assert "**Stopped** after" in status and load_image(image).shape == (384, 324, 3)
     record = json.loads(pathlib.Path(next(f for f in files if f.endswith(".json"))).read_text())
     assert record["interrupted"] and record["iterations_done"] < 2000
 

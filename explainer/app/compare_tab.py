@@ -27,6 +27,10 @@ deep style: style_layers=relu3_1,relu4_1,relu5_1
 all five: style_layers=relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"""
 
 
+#: The table's first columns, shown before the first run (per-layer columns follow after one).
+TABLE_HEADERS = ["label", "overrides", "loss", "content", "style", "tv", "time_s"]
+
+
 def variant_settings(options: AppOptions | None = None) -> tuple[str, ...]:
     """The settings a Compare variant may change: the run settings the explorer shows."""
     config_cls = type((options or AppOptions()).defaults)
@@ -192,8 +196,9 @@ def build_compare_tab(opts: AppOptions, stylize) -> None:
         button = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
     status = gr.Markdown()
-    plot = gr.Plot(label="Side by side", elem_id="compare-plot")
-    table = gr.Dataframe(label="Final losses per variant", interactive=False, elem_id="compare-table")
+    plot = gr.Plot(label="Side by side", show_label=False, elem_id="compare-plot")
+    table = gr.Dataframe(value={"data": [], "headers": TABLE_HEADERS}, label="Final losses per variant",
+                         interactive=False, elem_id="compare-table")
     names = list(stylize.widgets)
 
     # Gradio finds a gr.Progress default only among the positional parameters.

@@ -183,8 +183,8 @@ def build_inspect_tab(opts: AppOptions, stylize) -> InspectTab:
             gallery = gr.Gallery(label="The 16 most energetic channels (shared colour scale)", columns=4, height=480,
                                  format="png", elem_id="feature-gallery")
     with gr.Row():
-        gram_plot = gr.Plot(label="Gram matrix")
-        stats_plot = gr.Plot(label="Channel statistics")
+        gram_plot = gr.Plot(label="Gram matrix", show_label=False)
+        stats_plot = gr.Plot(label="Channel statistics", show_label=False)
     table = gr.Dataframe(headers=STATS_HEADERS, label="Every inspected layer", interactive=False)
 
     gr.Markdown("### The last run, step by step\nWhich term carries the loss, and where each one pushes the pixels, "
@@ -193,9 +193,9 @@ def build_inspect_tab(opts: AppOptions, stylize) -> InspectTab:
         step = gr.Slider(0, 1, value=0, step=1, interactive=False, label="Recorded step (run a stylization first)",
                          elem_id="trace-step")
         trace_status = gr.Markdown("Run a stylization first: its trace shows up here.")
-    bars = gr.Plot(label="Share of each term in the loss", elem_id="trace-bars")
-    gradients = gr.Plot(label="Gradient maps: where each term pushes the pixels")
-    grams = gr.Plot(label="Gram matrices of the chosen layer: content, style target, result")
+    bars = gr.Plot(label="Share of each term in the loss", show_label=False, elem_id="trace-bars")
+    gradients = gr.Plot(label="Gradient maps: where each term pushes the pixels", show_label=False)
+    grams = gr.Plot(label="Gram matrices of the chosen layer: content, style target, result", show_label=False)
 
     settings = [stylize.widgets[k] for k in INSPECT_KEYS]
     outputs = [gallery, gram_plot, stats_plot, table, status]
@@ -206,7 +206,9 @@ def build_inspect_tab(opts: AppOptions, stylize) -> InspectTab:
     def on_layer(image_path, *values):  # quietly nothing until there is an image
         return on_inspect(image_path, *values) if image_path else tuple(gr.skip() for _ in outputs)
 
-    button.click(on_inspect, [image, layer, *settings], outputs, api_name="inspect", concurrency_id="inspect")
+    # The last message goes at once (a stale error must not sit beside a new request), then the work.
+    button.click(lambda: "Looking inside…", None, status, queue=False, api_visibility="private").then(
+        on_inspect, [image, layer, *settings], outputs, api_name="inspect", concurrency_id="inspect")
     layer.change(on_layer, [image, layer, *settings], outputs, api_visibility="private", concurrency_id="inspect")
     trace_outputs = [bars, gradients, grams, trace_status]
     stylize.run_event.then(trace_steps, stylize.trace_dir, step, api_visibility="private").then(

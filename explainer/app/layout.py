@@ -20,6 +20,9 @@ from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_
 from explainer.app.widgets import default_values
 from explainer.errors import ConfigError, one_line
 
+#: A log-scale slider's number box would show log10 of the weight; its label shows the weight itself.
+EXPLORER_CSS = ".log-slider input[type=number] { display: none; }"
+
 
 def build_app(**options: Any) -> gr.Blocks:
     """The explorer's `gr.Blocks`, with its queue set up (see [`AppOptions`][explainer.app.AppOptions])."""
@@ -106,6 +109,7 @@ def launch_kwargs(host: str = "127.0.0.1", port: int = 7860, share: bool = False
         "show_error": False,
         "ssr_mode": False,
         "footer_links": ["api", "settings"],
+        "css": EXPLORER_CSS,
     }
 
 

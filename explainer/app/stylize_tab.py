@@ -63,6 +63,20 @@ def cli_command(content: str | None, style: str | None, values: Mapping[str, Any
                            "stylized.png")
 
 
+#: Previews smaller than this are enlarged (by whole pixels) so a 128 px run does not sit tiny in its box.
+DISPLAY_SIDE = 384
+
+
+def for_display(image) -> Any:
+    """The image as the page shows it: uint8, small ones enlarged by a whole factor (nearest neighbour).
+
+    Only the preview: the downloads are the result itself.
+    """
+    pixels = _images.to_uint8(image)
+    factor = DISPLAY_SIDE // max(pixels.shape[:2])
+    return pixels.repeat(factor, 0).repeat(factor, 1) if factor > 1 else pixels
+
+
 def live_plot(history: list[dict], config: StyleConfig, backend) -> Any:
     """Every term of the loss so far, per layer, on a log scale."""
     record = {"history": history, "config": config.to_dict(), **backend.provenance()}
@@ -152,19 +166,22 @@ class _LiveRun:
         stop = state.start_run(session)
         worker = threading.Thread(target=self._work, args=(images, record, steps, stop), daemon=True,
                                   name=f"style-explainer-run-{session}")
+        latest = shown = None
         try:
             worker.start()
             while True:
                 batch = [steps.get()] + [steps.get_nowait() for _ in range(steps.qsize())]
-                if isinstance(batch[-1], tuple):  # ("done", Result or exception)
-                    events, outcome = batch[:-1], batch[-1][1]
-                    self.history += [event.history_entry() for event in events]
-                    if events:  # the last step too: the page's last preview is the result's image
-                        yield self._preview(events[-1])
-                    return outcome
-                self.history += [event.history_entry() for event in batch]
-                if any(e.iteration == 1 or e.iteration % preview_every == 0 for e in batch):
-                    yield self._preview(batch[-1])
+                done = isinstance(batch[-1], tuple)  # ("done", Result or exception)
+                events = batch[:-1] if done else batch
+                self.history += [event.history_entry() for event in events]
+                latest = events[-1] if events else latest
+                wanted = any(e.iteration == 1 or e.iteration % preview_every == 0 for e in events)
+                # At the end, the last step too: the page's last preview is the result's image.
+                if latest is not None and latest is not shown and (wanted or done):
+                    shown = latest
+                    yield self._preview(latest)
+                if done:
+                    return batch[-1][1]
         finally:
             state.end_run(session, stop)  # stops a run whose page went away
             worker.join()
@@ -187,7 +204,7 @@ class _LiveRun:
         self.first_preview = self.first_preview or now
         line = (f"Step {event.iteration} of {self.total} · loss {event.loss:.4g} · {now:.1f} s "
                 f"(first preview after {self.first_preview:.1f} s)")
-        return (_images.to_uint8(event.image), live_plot(self.history, self.config, self.network), self.status(line),
+        return (for_display(event.image), live_plot(self.history, self.config, self.network), self.status(line),
                 self.command, None, SKIP)
 
     def finish(self, result: Result) -> tuple:
@@ -211,7 +228,7 @@ class _LiveRun:
             f"Recorded {len(result.trace.iterations)} snapshots; open the **Inspect** tab to look inside them.",
         )
         plot = live_plot(self.history, self.config, self.network) if self.history else None
-        return (_images.to_uint8(result.image), plot, status, self.command, [str(png), str(record_path), str(archive)],
+        return (for_display(result.image), plot, status, self.command, [str(png), str(record_path), str(archive)],
                 str(trace_dir))
 
 
@@ -298,7 +315,7 @@ def build_stylize_tab(opts: AppOptions, values: dict[str, Any]) -> StylizeTab:
             preview = gr.Image(label="Result (live)", format="png", interactive=False, elem_id="result-image", height=420)
             status = gr.Markdown("Pick a content and a style image (or a sample row), then **Stylize**.",
                                  elem_id="run-status")
-            loss_plot = gr.Plot(label="Loss per layer (live)", elem_id="loss-plot")
+            loss_plot = gr.Plot(label="Loss per layer (live)", show_label=False, elem_id="loss-plot")
             command = gr.Textbox(cli_command(None, None, values, opts), label="Copy as CLI command", buttons=["copy"],
                                  interactive=False, lines=2, elem_id="cli-command")
             downloads = gr.File(label="Downloads: result, record (.json), trace (.zip)", file_count="multiple",

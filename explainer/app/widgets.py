@@ -196,7 +196,10 @@ def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: S
         return widget(list(choices), value=value, **common)
     if kind in ("slider", "log-slider"):
         maximum = {"size": options.max_size, "iterations": options.max_iterations}.get(item.name, opts.get("max"))
-        return gr.Slider(opts.get("min", 0), maximum, value=value, step=opts.get("step", 1), **common)
+        # A log slider's own number box would show log10 of the weight: the label shows the weight instead.
+        classes = ["log-slider"] if kind == "log-slider" else None
+        return gr.Slider(opts.get("min", 0), maximum, value=value, step=opts.get("step", 1), elem_classes=classes,
+                         **common)
     if kind == "layers":
         return gr.CheckboxGroup(list(layer_choices), value=value, **common)
     if kind == "checkbox":
