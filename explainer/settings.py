@@ -41,8 +41,8 @@ GROUPS: dict[str, str] = {
     "optimisation": "optimisation",
     "style": "style images and colour",
     "output": "output and progress",
-    "recording": "recording (with --record)",
-    "explorer": "explorer",
+    "recording": "recording",
+    "explorer": "page updates",
 }
 #: How a setting's text is read: `KINDS[kind]` parses one value.
 KINDS = ("int", "float", "str", "bool", "names", "numbers")
