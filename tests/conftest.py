@@ -27,3 +27,12 @@ def images():
     """A tiny random (content, style) pair: 24x32 and 32x32."""
     rng = np.random.default_rng(0)
     return rng.random((24, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def smooth_pair():
+    """A smooth colour ramp as content (24x32; colour tests need structure) and a random 32x32 style."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:32] / 32.0
+    content = np.stack([x, y, 0.5 * np.ones_like(x)], -1).astype(np.float32)
+    return content, rng.random((32, 32, 3)).astype(np.float32)

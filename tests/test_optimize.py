@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import get_backend
 from explainer import ConfigError, StyleConfig, stylize
 from explainer.color import keep_luminance_only, match_colors, rgb_to_yiq
 from explainer.events import Event, total_of_family
@@ -15,69 +14,55 @@ from explainer.runner import RECORD_VERSION, NonFiniteLossError
 SHALLOW = {"weights": "random", "content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1"), "print_every": 0}
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return get_backend("vgg16", weights="random", seed=0)
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:24, 0:32] / 32.0
-    content = np.stack([x, y, 0.5 * np.ones_like(x)], -1).astype(np.float32)
-    style = rng.random((32, 32, 3)).astype(np.float32)
-    return content, style
-
-
 def quiet(content, style, backend, **changes):
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 10, **changes})
     return stylize(content, style, config, backend=backend, progress=False, log=lambda m: None)
 
 
-def test_adam_reduces_the_style_loss(images, backend):
-    result = quiet(*images, backend, iterations=30, init="noise", content_weight=0.0)
+def test_adam_reduces_the_style_loss(smooth_pair, backend):
+    result = quiet(*smooth_pair, backend, iterations=30, init="noise", content_weight=0.0)
     history = result.record["history"]
     first, last = sum(history[0]["style"].values()), sum(history[-1]["style"].values())
     assert last < first / 5
     assert result.image.min() >= 0.0 and result.image.max() <= 1.0
 
 
-def test_lbfgs_beats_adam_step_for_step(images, backend):
-    lbfgs = quiet(*images, backend, optimizer="lbfgs", iterations=20, init="noise").record["history"]
-    adam = quiet(*images, backend, optimizer="adam", iterations=20, init="noise").record["history"]
+def test_lbfgs_beats_adam_step_for_step(smooth_pair, backend):
+    lbfgs = quiet(*smooth_pair, backend, optimizer="lbfgs", iterations=20, init="noise").record["history"]
+    adam = quiet(*smooth_pair, backend, optimizer="adam", iterations=20, init="noise").record["history"]
     assert lbfgs[0]["loss"] == pytest.approx(adam[0]["loss"])
     assert lbfgs[-1]["loss"] < 0.8 * lbfgs[0]["loss"]
     assert lbfgs[-1]["loss"] < adam[-1]["loss"]
 
 
-def test_history_terms_sum_to_the_total(images, backend):
-    for entry in quiet(*images, backend, iterations=3).record["history"]:
+def test_history_terms_sum_to_the_total(smooth_pair, backend):
+    for entry in quiet(*smooth_pair, backend, iterations=3).record["history"]:
         total = sum(entry["content"].values()) + sum(entry["style"].values()) + entry["tv"]
         assert total == pytest.approx(entry["loss"], rel=1e-5)
 
 
-def test_runs_are_deterministic_for_a_seed(images, backend):
-    a = quiet(*images, backend, init="noise", seed=3).image
-    b = quiet(*images, backend, init="noise", seed=3).image
-    c = quiet(*images, backend, init="noise", seed=4).image
+def test_runs_are_deterministic_for_a_seed(smooth_pair, backend):
+    a = quiet(*smooth_pair, backend, init="noise", seed=3).image
+    b = quiet(*smooth_pair, backend, init="noise", seed=3).image
+    c = quiet(*smooth_pair, backend, init="noise", seed=4).image
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
-def test_init_content_starts_at_zero_content_loss(images, backend):
-    first = quiet(*images, backend, init="content", iterations=1).record["history"][0]
+def test_init_content_starts_at_zero_content_loss(smooth_pair, backend):
+    first = quiet(*smooth_pair, backend, init="content", iterations=1).record["history"][0]
     assert all(v == pytest.approx(0.0, abs=1e-6) for v in first["content"].values())
 
 
-def test_zero_iterations_returns_the_starting_image(images, backend):
-    content, style = images
+def test_zero_iterations_returns_the_starting_image(smooth_pair, backend):
+    content, style = smooth_pair
     result = quiet(content, style, backend, iterations=0, init="content")
     np.testing.assert_allclose(result.image, content, atol=1e-6)
     assert result.record["iterations_done"] == 0
 
 
-def test_coarse_to_fine_visits_every_scale_and_ends_at_size(images, backend):
-    content, style = images
+def test_coarse_to_fine_visits_every_scale_and_ends_at_size(smooth_pair, backend):
+    content, style = smooth_pair
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2, "scales": 2})
     assert config.scale_sizes() == (23, 32)
     events = list(run(config, backend, content, [style]))
@@ -87,8 +72,8 @@ def test_coarse_to_fine_visits_every_scale_and_ends_at_size(images, backend):
     assert all(e.arrays is None for e in events)  # nothing recorded without a snapshot plan
 
 
-def test_events_carry_the_terms_that_make_the_history(images, backend):
-    content, style = images
+def test_events_carry_the_terms_that_make_the_history(smooth_pair, backend):
+    content, style = smooth_pair
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 3})
     events = list(run(config, backend, content, [style]))
     history = quiet(content, style, backend, iterations=3).record["history"]
@@ -100,8 +85,8 @@ def test_events_carry_the_terms_that_make_the_history(images, backend):
         assert total == pytest.approx(event.loss, rel=1e-5)
 
 
-def test_with_keep_colors_every_event_shows_the_content_colours(images, backend):
-    content, style = images
+def test_with_keep_colors_every_event_shows_the_content_colours(smooth_pair, backend):
+    content, style = smooth_pair
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 4, "colors": "keep", "init": "noise"})
     events = list(run(config, backend, content, [style]))
     target = rgb_to_yiq(content)[..., 1:]
@@ -111,8 +96,8 @@ def test_with_keep_colors_every_event_shows_the_content_colours(images, backend)
     np.testing.assert_array_equal(events[-1].image, result.image)  # the last preview is the result
 
 
-def test_ema_shows_an_average_of_the_iterates(images, backend):
-    content, style = images
+def test_ema_shows_an_average_of_the_iterates(smooth_pair, backend):
+    content, style = smooth_pair
     config = StyleConfig(**{**SHALLOW, "size": 32, "iterations": 2, "ema_decay": 0.5, "init": "noise"})
     plain = [p.image for p in run(config.replace(ema_decay=None), backend, content, [style])]
     averaged = list(run(config, backend, content, [style]))[-1].image
@@ -120,16 +105,16 @@ def test_ema_shows_an_average_of_the_iterates(images, backend):
     np.testing.assert_allclose(averaged, (0.5 * plain[0] + plain[1]) / 1.5, atol=1e-5)
 
 
-def test_style_blend_weights_change_the_target(images, backend):
-    content, style = images
+def test_style_blend_weights_change_the_target(smooth_pair, backend):
+    content, style = smooth_pair
     inverted = 1.0 - style
     a = quiet(content, [style, inverted], backend, style_blend=(1.0, 0.0), iterations=1).record["history"][0]
     b = quiet(content, [style], backend, iterations=1).record["history"][0]
     assert a["style"] == pytest.approx(b["style"], rel=1e-5)  # weight 0 on the second style: same target
 
 
-def test_luminance_only_keeps_the_content_chroma(images, backend):
-    content, style = images
+def test_luminance_only_keeps_the_content_chroma(smooth_pair, backend):
+    content, style = smooth_pair
     kept = rgb_to_yiq(quiet(content, style, backend, colors="keep", init="noise").image)
     free = rgb_to_yiq(quiet(content, style, backend, colors="none", init="noise").image)
     target = rgb_to_yiq(content)
@@ -157,8 +142,8 @@ def test_match_colors_copies_mean_and_covariance():
     np.testing.assert_allclose(np.cov(matched, rowvar=False), np.cov(reference.reshape(-1, 3), rowvar=False), atol=2e-4)
 
 
-def test_interrupt_returns_the_latest_image(images, backend):
-    content, style = images
+def test_interrupt_returns_the_latest_image(smooth_pair, backend):
+    content, style = smooth_pair
     seen = []
 
     def stop_at_three(event):
@@ -172,10 +157,10 @@ def test_interrupt_returns_the_latest_image(images, backend):
     assert seen == [1, 2, 3] and result.record["failed"] is None
 
 
-def test_record_carries_provenance_and_is_strict_json(images, backend):
+def test_record_carries_provenance_and_is_strict_json(smooth_pair, backend):
     import json
 
-    result = quiet(*images, backend, iterations=2)
+    result = quiet(*smooth_pair, backend, iterations=2)
     record = result.record
     assert record["version"] == RECORD_VERSION == 2 and record["failed"] is None
     assert {"software", "config", "network", "weights"} <= set(record) and "backend" not in record
@@ -187,10 +172,10 @@ def test_record_carries_provenance_and_is_strict_json(images, backend):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-def test_a_non_finite_loss_fails_with_the_last_finite_image(images, backend):
+def test_a_non_finite_loss_fails_with_the_last_finite_image(smooth_pair, backend):
     import json
 
-    content, style = images
+    content, style = smooth_pair
     with pytest.raises(NonFiniteLossError, match="the loss became") as failure:
         quiet(content, style, backend, style_weight=1e39, iterations=3)
     assert isinstance(failure.value, ConfigError)
@@ -202,10 +187,10 @@ def test_a_non_finite_loss_fails_with_the_last_finite_image(images, backend):
     json.loads(json.dumps(result.record, allow_nan=False))
 
 
-def test_init_from_a_file(tmp_path, images, backend):
+def test_init_from_a_file(tmp_path, smooth_pair, backend):
     from explainer.images import save_image
 
-    content, style = images
+    content, style = smooth_pair
     start = save_image(np.full((6, 8, 3), 0.25), tmp_path / "start.png")
     result = quiet(content, style, backend, init=str(start), iterations=0)
     np.testing.assert_allclose(result.image, 0.25, atol=1 / 255)
@@ -262,11 +247,11 @@ def test_lbfgs_clip_is_straight_through():
     np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(_clip_straight_through(v) * 2.0))(x), [2.0, 2.0, 2.0])
 
 
-def test_changing_a_loss_weight_reuses_the_compiled_step(images, backend):
+def test_changing_a_loss_weight_reuses_the_compiled_step(smooth_pair, backend):
     from explainer.losses import LossSpec, Targets, loss_terms, sum_terms
     from explainer.optimize import compute_targets, make_stepper
 
-    content, style = images
+    content, style = smooth_pair
     light = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0),), tv_weight=1e-3)
     heavy = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 1e4),), tv_weight=1e-3)
     stepper_light, stepper_heavy = make_stepper(backend, light), make_stepper(backend, heavy)
@@ -283,11 +268,11 @@ def test_changing_a_loss_weight_reuses_the_compiled_step(images, backend):
     assert float(losses[heavy]) > 100 * float(losses[light]) > 0
 
 
-def test_step_refuses_targets_without_weights(images, backend):
+def test_step_refuses_targets_without_weights(smooth_pair, backend):
     from explainer.losses import LossSpec, Targets
     from explainer.optimize import compute_targets, make_stepper
 
-    content, style = images
+    content, style = smooth_pair
     spec = LossSpec(content=(("relu1_1", 1.0),), style=(("relu1_1", 2.0),))
     targets = compute_targets(backend, spec, content, [style], [1.0])
     stepper = make_stepper(backend, spec)
@@ -295,11 +280,11 @@ def test_step_refuses_targets_without_weights(images, backend):
         stepper.step(backend.params, stepper.init(content), Targets(targets.content, targets.style))
 
 
-def test_changing_the_learning_rate_reuses_the_compiled_step(images, backend):
+def test_changing_the_learning_rate_reuses_the_compiled_step(smooth_pair, backend):
     from explainer.losses import LossSpec
     from explainer.optimize import compute_targets, make_stepper
 
-    content, style = images
+    content, style = smooth_pair
     spec = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0),), tv_weight=1e-3)
     targets = compute_targets(backend, spec, content, [style], [1.0])
     slow, fast = make_stepper(backend, spec, "adam", 0.005), make_stepper(backend, spec, "adam", 0.1)
