@@ -56,7 +56,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     record = _record_spec(args)
     _check_budget_first(config, args.content, args.styles)
     return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
-                         record_dir=args.record)
+                         record_dir=args.record, report=not args.no_figures)
 
 
 def _check_budget_first(config: StyleConfig, content: str, styles: Sequence[str]) -> None:
@@ -81,7 +81,7 @@ def _record_spec(args: argparse.Namespace):
 
 
 def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool,
-                  record=None, record_dir: str | None = None) -> int:
+                  record=None, record_dir: str | None = None, report: bool = True) -> int:
     from explainer.runner import NonFiniteLossError, stylize
 
     enable_compile_cache()  # the next run of the same shape starts without compiling
@@ -95,6 +95,14 @@ def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *,
         where = result.trace.save(record_dir)
         print(f"recorded {len(result.trace.iterations)} snapshots of {', '.join(result.trace.layers)} "
               f"in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
+        if report:
+            from explainer.report import write_report
+
+            try:  # a second Ctrl-C here loses only the report: the run is saved
+                page = write_report(result.trace, result.record, where)
+                print(f"report: {page} (the run's figures and settings; open it in a browser)", file=sys.stderr)
+            except KeyboardInterrupt:
+                print(f"{PROG}: interrupted: no report written", file=sys.stderr)
     record_ = result.record
     state = "failed after" if failure else "interrupted after" if record_["interrupted"] else "finished"
     print(f"{state} {record_['iterations_done']} steps in {record_['wall_time_s']:.1f} s; "
@@ -152,6 +160,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row['layer']:<9} {row['height']:>4}x{row['width']:<4} {row['channels']:>8} {row['mean']:>9.3g} "
               f"{row['max']:>9.3g} {row['dead_channels']:>5}")
+    print("dead: channels that never fire on this image (their largest activation is 0 after the ReLU)")
     print(f"wrote feature maps, Gram matrices and statistics of {len(rows)} layers to {out}/", file=sys.stderr)
     return 0
 
@@ -270,7 +279,10 @@ def _add_stylize(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result")
     _run_settings(p, StyleConfig())
     p.add_argument("--record", metavar="DIR", help="record activations, Gram matrices, per-layer losses and "
-                   "gradient maps into DIR (trace.json + arrays.npz); the recording settings below apply")
+                   "gradient maps into DIR (trace.json + arrays.npz), with their figures (PNG) and DIR/index.html "
+                   "to read them in a browser; the recording settings below apply")
+    p.add_argument("--no-figures", action="store_true", help="with --record: write only trace.json and "
+                   "arrays.npz, no figures and no index.html")
     settings.add_arguments(p, RecordSpec)
     p.set_defaults(func=_cmd_stylize)
 
