@@ -27,13 +27,13 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from explainer.config import ConfigError, StyleConfig
 from explainer.record import Trace
@@ -63,7 +63,7 @@ KINDS = ("style", "content", "all")
 
 
 def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
-    """One line naming the network and the weights of a run.
+    """One short line naming the network and the weights of a run.
 
     Args:
         trace_or_manifest: a trace, its manifest, or a run record (the
@@ -71,33 +71,32 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
             entries.
 
     Returns:
-        e.g. `"vgg19 (max pooling), weights: random (seed 0): untrained, ..."`
-        (one line; `_suptitle` wraps it to the figure); from the config where
-        the manifest lacks it.
+        e.g. `"vgg16 (max pooling) · hed weights"` or `"vgg19 (max pooling) ·
+        random weights (seed 0)"`, from the config where the manifest lacks
+        them. The weights' long description stays in the JSON files.
     """
     manifest = trace_or_manifest.manifest if isinstance(trace_or_manifest, Trace) else trace_or_manifest
     # "backend": the key before record version 2 (see explainer.provenance).
     network = manifest.get("network") or manifest.get("backend") or {}
     weights = manifest.get("weights") or {}
     config = manifest.get("config") or {}
-    # Built from the parts rather than `network["description"]`, which ends
-    # with the weights file's path: too long for a figure, and machine-specific.
     name = network.get("name") or config.get("network") or config.get("backend", "unknown network")
     pooling = network.get("pooling") or config.get("pooling")
     weights_name = weights.get("name") or config.get("weights", "unknown")
-    line = f"{name}" + (f" ({pooling} pooling)" if pooling else "") + f", weights: {weights_name}"
-    if weights.get("seed") is not None:
-        line += f" (seed {weights['seed']})"
-    if weights.get("description"):
-        line += f": {weights['description']}"
-    return line
+    seed = f" (seed {weights['seed']})" if weights.get("seed") is not None else ""
+    return f"{name}" + (f" ({pooling} pooling)" if pooling else "") + f" · {weights_name} weights{seed}"
 
 
 def _suptitle(fig: Figure, title: str, provenance: str | None) -> None:
-    if provenance:
-        # Wrap the provenance line to the figure's width (~12 characters per inch at this size).
-        provenance = "\n".join(textwrap.wrap(provenance, width=max(40, int(fig.get_figwidth() * 12))))
     fig.suptitle(title if not provenance else f"{title}\n{provenance}", fontsize=11)
+
+
+def _of(trace: Trace, iteration: int) -> str:
+    """`"at step 3"` for a run; `"of photo.jpg"` for an inspection, which optimises nothing."""
+    if trace.manifest.get("kind") != "inspect":
+        return f"at step {iteration}"
+    source = str(trace.manifest.get("image") or "")
+    return "of the inspected image" if not source or source.startswith("array(") else f"of {os.path.basename(source)}"
 
 
 def _check_iteration(trace: Trace, iteration: int) -> int:
@@ -195,7 +194,8 @@ def feature_maps(trace: Trace, iteration: int, layer: str, max_channels: int = 1
 
     Returns:
         A figure with one panel per channel, titled `"ch {index}"` and its
-        energy, a colorbar, and the suptitle `"{layer} activations at step {iteration}"`.
+        energy, a colorbar, and the suptitle `"{layer} activations at step {iteration}"`
+        (`"of IMAGE"` for an inspection).
 
     Raises:
         KeyError: for an unrecorded iteration or layer.
@@ -229,7 +229,7 @@ def feature_maps(trace: Trace, iteration: int, layer: str, max_channels: int = 1
     total = len(energy)
     _suptitle(
         fig,
-        f"{layer} activations at step {iteration} ({n} most energetic of {total} channels, {h}x{w})",
+        f"{layer} activations {_of(trace, iteration)} ({n} most energetic of {total} channels, {h}x{w})",
         _provenance(trace),
     )
     return fig
@@ -386,6 +386,7 @@ def loss_curves(
             ax.text(steps[i], 1.0, f" scale {scales[i]}", transform=ax.get_xaxis_transform(),
                     va="top", fontsize=8, color="0.4")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("weighted loss" + (" (log scale)" if log else " (stacked)"))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(title="layer (weight)" if kind != "all" else "term (weight)", fontsize=8,
@@ -545,15 +546,19 @@ def progression(trace: Trace, iterations: Sequence[int] | None = None) -> Figure
 def channel_stats(trace: Trace, iteration: int, layer: str) -> Figure:
     """Statistics of every channel of a layer at one step, most energetic first.
 
+    A channel is *dead* on an image when it never fires: its largest
+    activation is 0 or less (after the ReLU, 0 everywhere), so it adds
+    nothing to the Gram matrix or the loss. Dead channels are shaded grey.
+
     Args:
-        trace: a recorded run.
+        trace: a recorded run or an inspection.
         iteration: a recorded step.
         layer: a recorded layer.
 
     Returns:
         A figure with two panels: channel energy (mean square activation)
-        sorted, the channels kept in the trace highlighted; and mean against
-        std of every channel.
+        sorted, the channels kept in the trace highlighted and the dead ones
+        shaded; and mean against std of every channel.
 
     Raises:
         KeyError: for an unrecorded iteration or layer.
@@ -564,22 +569,29 @@ def channel_stats(trace: Trace, iteration: int, layer: str) -> Figure:
     _, kept = trace.activations(iteration, layer)
     energy = stats["energy"]
     order = np.argsort(-energy, kind="stable")
-    is_kept = np.isin(order, kept)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    dead = stats["max"] <= 0
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
     ax_e, ax_m = fig.subplots(1, 2)
     ax_e.bar(np.arange(len(order)), energy[order], width=1.0,
-             color=np.where(is_kept, "tab:orange", "tab:blue"))
+             color=np.where(np.isin(order, kept), "tab:orange", "tab:blue"))
+    if dead.any():  # zero energy: they sort last
+        ax_e.axvspan(len(order) - dead.sum() - 0.5, len(order) - 0.5, color="0.85", zorder=0,
+                     label=f"{dead.sum()} dead: never fire on this image (max activation <= 0)")
+        ax_e.legend(fontsize=8, loc="upper right")
     ax_e.set_xlabel("channels, by energy (orange: kept in the trace)")
     ax_e.set_ylabel("energy (mean square activation)")
-    ax_e.set_title(f"{layer}: energy of its {len(energy)} channels", fontsize=9)
+    ax_e.set_title(f"{layer}: energy of its {len(energy)} channels, {dead.sum()} dead", fontsize=9)
     kept_mask = np.isin(np.arange(len(energy)), kept)
-    ax_m.scatter(stats["mean"][~kept_mask], stats["std"][~kept_mask], s=8, color="tab:blue", label="other channels")
-    ax_m.scatter(stats["mean"][kept_mask], stats["std"][kept_mask], s=14, color="tab:orange", label="kept in the trace")
+    for mask, size, color, label in ((~kept_mask & ~dead, 8, "tab:blue", "other channels"),
+                                     (kept_mask, 14, "tab:orange", "kept in the trace"),
+                                     (dead & ~kept_mask, 8, "0.6", "dead (all at 0, 0)")):
+        if mask.any():
+            ax_m.scatter(stats["mean"][mask], stats["std"][mask], s=size, color=color, label=label)
     ax_m.legend(fontsize=8)
     ax_m.set_xlabel("mean activation")
     ax_m.set_ylabel("std of activation")
     ax_m.set_title(f"{layer}: mean vs std per channel", fontsize=9)
-    _suptitle(fig, f"{layer} channel statistics at step {iteration}", _provenance(trace))
+    _suptitle(fig, f"{layer} channel statistics {_of(trace, iteration)}", _provenance(trace))
     return fig
 
 
@@ -606,7 +618,7 @@ def gram_heatmap(trace: Trace, iteration: int, layer: str) -> Figure:
     ax.set_xlabel("channel j")
     ax.set_ylabel("channel i")
     ax.set_title(f"{layer}: {gram.shape[0]} x {gram.shape[0]} Gram matrix", fontsize=9)
-    _suptitle(fig, f"Gram matrix of {layer} at step {iteration}", _provenance(trace))
+    _suptitle(fig, f"{layer} Gram matrix {_of(trace, iteration)}", _provenance(trace))
     return fig
 
 

@@ -44,8 +44,8 @@ def titles(fig: Figure) -> list[str]:
 
 
 def assert_provenance(fig: Figure):
-    suptitle = fig.get_suptitle()
-    assert "vgg16" in suptitle and "weights: random" in suptitle, suptitle
+    _, provenance = fig.get_suptitle().split("\n")  # the title, then one short line
+    assert provenance == "vgg16 (max pooling) · random weights (seed 0)", fig.get_suptitle()
 
 
 def test_trace_is_what_the_tests_assume(trace):
@@ -53,17 +53,17 @@ def test_trace_is_what_the_tests_assume(trace):
     assert trace.layers == ["relu3_1", "relu1_1", "relu2_1"]
 
 
-def test_provenance_names_network_and_weights(trace):
-    assert figures._provenance(trace).startswith("vgg16 (max pooling), weights: random")
-    # without the network's own description it is built from the parts
+def test_provenance_is_one_short_line(trace):
+    assert figures._provenance(trace) == "vgg16 (max pooling) · random weights (seed 0)"
+    # the weights' long description stays in the JSON files, out of the figures
     bare = {"network": {"name": "vgg19", "pooling": "avg"}, "weights": {"name": "hed", "description": "HED edges"}}
-    assert figures._provenance(bare) == "vgg19 (avg pooling), weights: hed: HED edges"
-    assert figures._provenance({"config": CONFIG.to_dict()}) == "vgg19 (max pooling), weights: random"
+    assert figures._provenance(bare) == "vgg19 (avg pooling) · hed weights"
+    assert figures._provenance({"config": CONFIG.to_dict()}) == "vgg19 (max pooling) · random weights"
     # records and traces before version 2 said "backend" where they now say "network"
     old = {"backend": {"name": "vgg16", "pooling": "avg"}, "weights": {"name": "hed", "description": "HED edges"}}
-    assert figures._provenance(old) == "vgg16 (avg pooling), weights: hed: HED edges"
+    assert figures._provenance(old) == "vgg16 (avg pooling) · hed weights"
     old_config = {k: v for k, v in CONFIG.to_dict().items() if k != "network"} | {"backend": "vgg16"}
-    assert figures._provenance({"config": old_config}) == "vgg16 (max pooling), weights: random"
+    assert figures._provenance({"config": old_config}) == "vgg16 (max pooling) · random weights"
 
 
 @pytest.mark.parametrize("max_channels, shown", [(16, 4), (3, 3)])
@@ -200,8 +200,34 @@ def test_channel_stats_two_panels(trace):
     fig = figures.channel_stats(trace, 1, "relu2_1")
     assert len(fig.axes) == 2
     assert all(ax.get_title().startswith("relu2_1") for ax in fig.axes)
-    assert len(fig.axes[0].patches) == len(trace.channel_stats(1, "relu2_1")["energy"])
+    assert len(fig.axes[0].containers[0]) == len(trace.channel_stats(1, "relu2_1")["energy"])  # one bar each
     assert_provenance(fig)
+
+
+def test_channel_stats_says_what_dead_means(trace):
+    stats = trace.channel_stats(1, "relu2_1")
+    dead = int(np.sum(stats["max"] <= 0))
+    stats_with_dead = trace.arrays["iter1/stats/relu2_1"].copy()
+    stats_with_dead[-3:] = 0.0  # three channels that never fire
+    arrays = {**trace.arrays, "iter1/stats/relu2_1": stats_with_dead}
+    for t, n in ((trace, dead), (Trace(trace.manifest, arrays), int(np.sum(stats_with_dead[:, 2] <= 0)))):
+        fig = figures.channel_stats(t, 1, "relu2_1")
+        assert f"{n} dead" in fig.axes[0].get_title()
+        if n:
+            legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+            assert legend == [f"{n} dead: never fire on this image (max activation <= 0)"]
+
+
+def test_an_inspection_is_not_at_a_step(trace):
+    manifest = {**trace.manifest, "kind": "inspect", "image": "/home/me/photos/portrait.jpg",
+                "snapshots": [{"iteration": 1, "scale": 0, "gradients": False}]}
+    inspected = Trace(manifest, trace.arrays)
+    for fig in (figures.feature_maps(inspected, 1, "relu2_1"), figures.channel_stats(inspected, 1, "relu2_1"),
+                figures.gram_heatmap(inspected, 1, "relu2_1")):
+        title = fig.get_suptitle().split("\n")[0]
+        assert "step" not in title and title.startswith("relu2_1 ") and "of portrait.jpg" in title, title
+    unnamed = Trace({**manifest, "image": "array(32, 32, 3)"}, trace.arrays)
+    assert "of the inspected image" in figures.feature_maps(unnamed, 1, "relu2_1").get_suptitle()
 
 
 CALLS = {
