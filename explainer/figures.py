@@ -488,9 +488,15 @@ def gradient_maps(trace: Trace, iteration: int, shared: bool = False) -> Figure:
     im = None
     for ax, name in zip(axes[1:], order):
         grad = np.asarray(maps[name])
-        im = ax.imshow(grad, cmap=HEAT, norm=norm, vmin=None if shared else 0.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
+        if not np.any(grad):  # e.g. the content term at a content start: a flat colour would look broken
+            ax.imshow(np.ones_like(grad), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.text(0.5, 0.5, "no push here:\nthis term is zero\nat this step", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="0.35")
+            ax.set_title(f"{name}\nmax |grad| 0", fontsize=9)
+            continue
+        im = ax.imshow(grad, cmap=HEAT, norm=norm, vmin=None if shared else 0.0, interpolation="nearest")
         ax.set_title(f"{name}\nmax |grad| {float(grad.max()):.3g}", fontsize=9)
         if not shared:
             fig.colorbar(im, ax=ax, shrink=0.8)

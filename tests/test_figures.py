@@ -279,3 +279,18 @@ def test_figures_stay_out_of_pyplot_and_work_in_threads(trace):
         figs = list(pool.map(lambda layer: figures.feature_maps(trace, 1, layer), trace.layers))
     assert [f.get_suptitle().split(" ")[0] for f in figs] == trace.layers
     assert plt.get_fignums() == before
+
+
+def test_a_zero_gradient_map_says_so_rather_than_showing_a_flat_colour(backend, images):
+    from explainer import StyleConfig, stylize
+    from explainer.record import RecordSpec
+
+    content, style = images
+    config = StyleConfig(weights="random", size=32, iterations=2, content_layers=("relu2_1",),
+                         style_layers=("relu1_1",), init="content", print_every=0)
+    result = stylize(content, style, config, backend=backend, record=RecordSpec(every=1), progress=False,
+                     log=lambda m: None)
+    assert not result.trace.gradient_maps(1)["content/relu2_1"].any()  # at a content start the content term is 0
+    figure = figures.gradient_maps(result.trace, 1)
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert "no push here:\nthis term is zero\nat this step" in texts

@@ -184,7 +184,7 @@ def build_inspect_tab(opts: AppOptions, stylize) -> InspectTab:
                                  format="png", elem_id="feature-gallery")
     with gr.Row():
         gram_plot = gr.Plot(label="Gram matrix", show_label=False)
-        stats_plot = gr.Plot(label="Channel statistics", show_label=False)
+    stats_plot = gr.Plot(label="Channel statistics", show_label=False)  # full width: one bar per channel
     table = gr.Dataframe(headers=STATS_HEADERS, label="Every inspected layer", interactive=False)
 
     gr.Markdown("### The last run, step by step\nWhich term carries the loss, and where each one pushes the pixels, "
