@@ -7,11 +7,16 @@ from explainer.compare import compare
 variants = [{"style_layers": ("relu1_1", "relu2_1")}, {"style_layers": ("relu3_1", "relu4_1", "relu5_1")}]
 comparison = compare("photo.jpg", "painting.jpg", variants, StyleConfig(size=256, iterations=200))
 comparison.save("shallow-vs-deep.png")   # the grid, plus .csv and .json tables
+print(comparison.table_text())           # the same table, aligned for a terminal
 ```
 
 [`ratio_sweep`][explainer.compare.ratio_sweep] builds the variants of Gatys
 et al. 2015, Fig. 3: rows of growing style-layer sets, columns of
-content/style weight ratios.
+content/style weight ratios; [`compare_ratio_sweep`][explainer.compare.compare_ratio_sweep]
+runs them from [`RATIO_SWEEP_DEFAULTS`][explainer.compare.RATIO_SWEEP_DEFAULTS].
+
+Importing this module does not start JAX (the command line reads its
+presets for `--help`); running a comparison does.
 """
 
 from __future__ import annotations
@@ -25,21 +30,69 @@ import os
 import pathlib
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from backends import Backend, get_backend
+import backends
 from explainer import samples
 from explainer.config import ConfigError, StyleConfig
-from explainer.events import Event
-from explainer.runner import Result, stylize
 from explainer.settings import parse_assignments
 
-#: Gatys et al. Fig. 3 columns, as content_weight / style_weight in this
-#: project's loss normalisation (see lesson 7 for how it maps to the paper's).
-DEFAULT_RATIOS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from backends import Backend
+    from explainer.events import Event
+    from explainer.runner import Result
+
+DEFAULT_RATIOS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+"""The columns of the ratio sweep (Gatys et al. 2015, Fig. 3), left to right.
+
+Each is `content_weight / style_weight` in this project's loss normalisation,
+not the paper's `alpha/beta` (lesson 4 converts). Chosen by running the sweep
+on the bundled samples from [`RATIO_SWEEP_DEFAULTS`][explainer.compare.RATIO_SWEEP_DEFAULTS]:
+at 0.01 the painting's texture covers the picture, at 10 the photo's outlines
+dominate and the style is left as colour and grain. Lesson 7 runs these same
+ratios.
+"""
+
+RATIO_SWEEP_DEFAULTS = StyleConfig(size=128, iterations=80, optimizer="lbfgs", init="noise", pooling="avg",
+                                   print_every=0)
+"""The ratio sweep's own defaults: `compare --ratio-sweep` starts from these (its flags still override them).
+
+As Gatys et al. did: start from noise, so that what a panel shows of the
+photo is what the content term put there (from the photo, the first steps
+follow the style alone, the same in every column, and in short runs the
+columns differ little); average pooling;
+L-BFGS, which goes much further than Adam from noise in the same time. Each
+row weights its `n` style layers `1/n` (set by
+[`ratio_sweep`][explainer.compare.ratio_sweep], not here), so that adding
+layers does not add weight.
+
+80 steps at 128 px are enough for every panel to take its place in the
+progression (more steps sharpen the texture, lower the loss slowly and let a
+little more of the photo into the left columns); the 20 runs take about 3.5
+minutes on a 2-core CPU with the HED VGG16 weights.
+"""
+
+
+def quick(config: StyleConfig) -> StyleConfig:
+    """`config` at three quarters of its size (at least 32 px) and half its steps: `compare --quick`.
+
+    Not smaller: from noise, L-BFGS leaves pixel-sized speckle that 50 steps
+    at 64 px do not clear, and it hides the trend of the ratio sweep.
+    """
+    return config.replace(size=max(32, config.size * 3 // 4), iterations=max(1, config.iterations // 2))
+
+
+RATIO_SWEEP_QUICK = quick(RATIO_SWEEP_DEFAULTS)
+"""`compare --ratio-sweep --quick`: 3/4 of the size and half the steps of [`RATIO_SWEEP_DEFAULTS`][explainer.compare.RATIO_SWEEP_DEFAULTS].
+
+96 px and 40 steps, about 1.5 minutes for the 20 runs: the panels are
+grainier, the trend from left to right is the same. Lesson 7 makes its Fig. 3
+with these.
+"""
 
 
 @dataclasses.dataclass
@@ -90,6 +143,8 @@ class Comparison:
 
     def figure(self) -> Figure:
         """A labelled grid of the results, each titled with its variant and final loss."""
+        from matplotlib.figure import Figure
+
         rows, columns = self.layout or (1, len(self.results))
         fig = Figure(figsize=(2.6 * columns, 2.7 * rows + 0.7), layout="constrained")
         axes = np.asarray(fig.subplots(rows, columns, squeeze=False))
@@ -117,6 +172,25 @@ class Comparison:
             fontsize=9,
         )
         return fig
+
+    def table_text(self) -> str:
+        """The table for a terminal: one line per variant, columns as wide as their widest entry.
+
+        Columns: the variant, its final loss and the loss's terms (weighted,
+        as the optimiser saw them), and the run's time. Every line has its
+        `|` separators at the same character offsets.
+        """
+        header = ("variant", "loss", "content", "style", "tv", "time")
+        lines = [header]
+        for row in self.rows:
+            numbers = (f"{row[key]:.4g}" for key in ("loss", "content", "style", "tv"))
+            lines.append((row["label"], *numbers, f"{row['time_s']:.1f} s"))
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        # the label column is left-aligned, the numbers right-aligned so their digits line up
+        cell = lambda i, text: text.ljust(widths[i]) if i == 0 else text.rjust(widths[i])
+        text = [" | ".join(cell(i, value) for i, value in enumerate(line)).rstrip() for line in lines]
+        text.insert(1, "-+-".join("-" * width for width in widths))
+        return "\n".join(text) + "\n"
 
     def table_csv(self) -> str:
         rows = self.rows
@@ -191,8 +265,9 @@ def compare(
             such as `"style_layers=relu1_1,relu2_1; style_weight=1000"`, or a
             [`Variant`][explainer.compare.Variant].
         base: the shared settings.
-        backend: one network for every variant; variants may not change
-            `network`, `weights` or `pooling` unless no backend is given.
+        backend: one network for every variant; its pooling must be
+            `base.pooling`, and variants may not change `network`, `weights`
+            or `pooling` unless no backend is given.
         progress: show a progress bar per variant.
         log: one-line messages (default: stderr).
         on_step: called with `(variant index, event)` after every step; an
@@ -210,17 +285,23 @@ def compare(
     content_image = content if isinstance(content, np.ndarray) else samples.load(content)
     styles = style if isinstance(style, (list, tuple)) else [style]
     style_images = [s if isinstance(s, np.ndarray) else samples.load(s) for s in styles]
+    pooling = getattr(backend, "pooling", base.pooling)
+    if pooling != base.pooling:  # the runs would say one pooling and use the other
+        raise ConfigError(f"the backend given pools with {pooling!r} but the settings say pooling={base.pooling!r}: "
+                          f"make it with get_backend(..., pooling={base.pooling!r})")
     network_fields = ("network", "weights", "pooling")
-    shared = backend or get_backend(base.network, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
+    shared = backend or backends.get_backend(base.network, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
     networks = []
     for variant, config in zip(parsed, configs):
         own = shared
         if any(getattr(config, f) != getattr(base, f) for f in network_fields):
             if backend is not None:
                 raise ConfigError(f"variant {variant.label!r} changes the network, but a backend was given")
-            own = get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log)
+            own = backends.get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log)
         own.check_layers(config.content_layers + config.style_layers)  # fail before any variant runs
         networks.append(own)
+    from explainer.runner import stylize
+
     results = []
     for index, (variant, config, own) in enumerate(zip(parsed, configs, networks)):
         (log or _stderr)(f"variant {variant.label}")
@@ -247,8 +328,20 @@ def ratio_sweep(
     ratios: Sequence[float] = DEFAULT_RATIOS,
     style_sets: Sequence[Sequence[str]] | None = None,
     style_weight: float = 100.0,
+    *,
+    paper_layer_weights: bool = True,
 ) -> tuple[list[Variant], tuple[int, int], list[str], list[str]]:
     """The variants of Gatys et al. Fig. 3: style-layer sets (rows) x content/style ratios (columns).
+
+    Args:
+        ratios: `content_weight / style_weight`, one column each (left to right).
+        style_sets: one row each (default: `relu1_1`, then `relu1_1, relu2_1`,
+            ... up to `relu5_1`, the paper's rows).
+        style_weight: kept in every variant; `content_weight` is `ratio * style_weight`.
+        paper_layer_weights: weight each of a row's `n` style layers `1/n`, as
+            the paper's Fig. 3 did (`w_l = 1/n` for the active layers), so that
+            a row with more layers does not get more style weight in all;
+            `False`: every layer weight 1 (this project's default).
 
     Returns:
         `(variants, (rows, columns), row_labels, column_labels)`; pass them to
@@ -260,25 +353,42 @@ def ratio_sweep(
     sets = [tuple(s) for s in (style_sets or growing_subsets(PAPER_LAYERS))]
     variants = []
     for layers in sets:
+        span = layers[0] + (f"..{layers[-1]}" if len(layers) > 1 else "")
         for ratio in ratios:
-            variants.append(Variant(
-                label=f"{'+'.join(layers)}, content/style {ratio:g}",
-                overrides={"style_layers": layers, "content_weight": round(ratio * style_weight, 12),
-                           "style_weight": style_weight},
-            ))
-    row_labels = [f"style {layers[0]}" + (f"..{layers[-1]}" if len(layers) > 1 else "") for layers in sets]
+            overrides: dict[str, Any] = {"style_layers": layers}
+            if paper_layer_weights:
+                overrides["style_layer_weights"] = (1 / len(layers),) * len(layers)
+            overrides.update(content_weight=round(ratio * style_weight, 12), style_weight=style_weight)
+            variants.append(Variant(label=f"style {span}, content/style {ratio:g}", overrides=overrides))
+    row_labels = []
+    for layers in sets:
+        label = f"style {layers[0]}" + (f"..{layers[-1]}" if len(layers) > 1 else "")
+        row_labels.append(f"{label}\nw_l = 1/{len(layers)}" if paper_layer_weights and len(layers) > 1 else label)
     column_labels = [f"content/style = {r:g}" for r in ratios]
     return variants, (len(sets), len(ratios)), row_labels, column_labels
 
 
 def compare_ratio_sweep(
     content, style, base: StyleConfig | None = None, *, ratios: Sequence[float] = DEFAULT_RATIOS,
-    style_sets: Sequence[Sequence[str]] | None = None, backend: Backend | None = None, progress: bool = True,
-    log: Callable[[str], None] | None = None,
+    style_sets: Sequence[Sequence[str]] | None = None, paper_layer_weights: bool = True,
+    backend: Backend | None = None, progress: bool = True, log: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """Run the Fig. 3 sweep and return a [`Comparison`][explainer.compare.Comparison] laid out as a grid."""
-    base = base or StyleConfig()
-    variants, layout, rows, columns = ratio_sweep(ratios, style_sets, base.style_weight)
+    """Run the Fig. 3 sweep and return a [`Comparison`][explainer.compare.Comparison] laid out as a grid.
+
+    `base` defaults to [`RATIO_SWEEP_DEFAULTS`][explainer.compare.RATIO_SWEEP_DEFAULTS]
+    (from noise, average pooling, L-BFGS, 128 px); its `style_weight` is kept
+    and its style layers and their weights are replaced per row. The rows are
+    `style_sets`, by default the growing sets of `base.style_layers`
+    (`relu1_1`, then `relu1_1, relu2_1`, ...; the paper's five rows for the
+    default layers). See [`ratio_sweep`][explainer.compare.ratio_sweep] for
+    the other arguments.
+    """
+    from explainer.reconstruct import growing_subsets
+
+    base = base or RATIO_SWEEP_DEFAULTS
+    style_sets = style_sets or growing_subsets(base.style_layers)
+    variants, layout, rows, columns = ratio_sweep(ratios, style_sets, base.style_weight,
+                                                  paper_layer_weights=paper_layer_weights)
     comparison = compare(content, style, variants, base, backend=backend, progress=progress, log=log)
     comparison.layout, comparison.row_labels, comparison.column_labels = layout, rows, columns
     return comparison

@@ -29,8 +29,6 @@ from explainer.config import RECONSTRUCT_DEFAULTS, StyleConfig
 from explainer.runner import stylize
 
 PAPER_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: Defaults for reconstructions: small, from noise, L-BFGS as in the paper.
-
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from explainer import ConfigError, StyleConfig
 from explainer.cli import main
-from explainer.compare import compare, parse_variant, ratio_sweep
+from explainer.compare import compare, parse_variant
 from explainer.images import save_image
 from explainer.inspection import inspect_image, stats_table
 from explainer.losses import gram_matrix
@@ -120,13 +120,6 @@ def test_parse_variant_types_values_like_the_cli():
     assert parse_variant("style_weight=10", allowed=("style_weight", "content_weight")) == {"style_weight": 10.0}
     with pytest.raises(ConfigError, match="unknown or unavailable setting 'size'; choose from: content_weight, style_weight$"):
         parse_variant("size=64", allowed=("style_weight", "content_weight"))
-
-
-def test_ratio_sweep_has_the_paper_layout():
-    variants, layout, rows, columns = ratio_sweep(ratios=(0.01, 0.1), style_sets=[("relu1_1",), ("relu1_1", "relu2_1")])
-    assert layout == (2, 2) and len(variants) == 4
-    assert variants[1].overrides == {"style_layers": ("relu1_1",), "content_weight": 10.0, "style_weight": 100.0}
-    assert rows == ["style relu1_1", "style relu1_1..relu2_1"] and columns == ["content/style = 0.01", "content/style = 0.1"]
 
 
 def test_compare_and_reconstruct_cli(tmp_path, capsys):

@@ -89,10 +89,12 @@ def compare_stream(content: str | None, style: str | None, variants_text: str, s
     """Run 2-4 variants of the Stylize tab's settings side by side, saying which step it is at.
 
     Args:
-        content, style: image files.
+        content: the content image file.
+        style: the style image file.
         variants_text: one variant per line (see `parse_variants`).
-        size, iterations: for every variant (the Compare tab's own, smaller
+        size: the size of every variant (the Compare tab's own, smaller
             than a single run's, since it runs several).
+        iterations: the steps of every variant.
         values: the Stylize tab's settings widgets' values.
         progress: show tqdm bars (which the page's progress bar follows).
         session: whose job this is: `request_stop(session)` stops it.

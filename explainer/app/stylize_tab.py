@@ -91,9 +91,10 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
     """Stylize `content` in the style of `style`, yielding what the Stylize tab shows.
 
     Args:
-        content, style: image files.
+        content: the content image file.
+        style: the style image file.
         values: the settings widgets' values, keyed as
-            [`explorer_settings`][explainer.app.widgets.explorer_settings] says
+            [`explorer_settings`][explainer.app.explorer_settings] says
             (missing ones keep the defaults).
         options: the explorer's options and limits.
         session: whose run this is (for `request_stop`).
