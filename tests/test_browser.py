@@ -141,3 +141,36 @@ def test_tour_of_the_three_tabs(explorer, page):
     assert "shallow" in page.locator("#compare-table").inner_text()
     screenshot(page, "compare")
     lap("compare")
+
+
+def test_inspect_with_the_default_settings_where_only_vgg16_weights_exist(page, monkeypatch):
+    """`auto` without ImageNet VGG19 runs HED's VGG16: the page offers its layers, and Inspect works as it opens.
+
+    HED's layout is stood in for by a random VGG16 (no download in tests): what matters is the architecture.
+    """
+    from backends import get_backend
+    from explainer.app import state
+
+    vgg16 = get_backend("vgg16", weights="random")
+    original = state.cached_backend
+    monkeypatch.setattr(state, "cached_backend", lambda config: vgg16 if config.weights == "auto" else original(config))
+    demo = app.build_app(weights_choices=("auto",), default_weights="auto", defaults=StyleConfig(size=64))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+        page.wait_for_selector("#network-status")
+        assert "Runs: vgg16" in page.locator("#network-status").inner_text()
+        offered = page.locator("#style-layers").inner_text()
+        assert "relu3_3" in offered and "relu3_4" not in offered  # VGG16's layers, not VGG19's
+        page.get_by_role("tab", name="Inspect").click()
+        page.locator("#inspect-image input[type=file]").set_input_files(samples.sample_path("swirl"))
+        page.wait_for_selector("#inspect-image img")
+        page.locator("#inspect-button").click()  # the page's defaults: layer relu3_1, network as loaded
+        page.wait_for_function("document.querySelectorAll('#feature-gallery img').length >= 16")
+        assert "Error" not in page.locator("body").inner_text()
+        screenshot(page, "inspect-vgg16")
+    finally:
+        demo.close()
