@@ -145,6 +145,8 @@ class Comparison:
         """A labelled grid of the results, each titled with its variant and final loss."""
         from matplotlib.figure import Figure
 
+        from explainer.figures import provenance_line  # imports JAX: only when a figure is made
+
         rows, columns = self.layout or (1, len(self.results))
         fig = Figure(figsize=(2.6 * columns, 2.7 * rows + 0.7), layout="constrained")
         axes = np.asarray(fig.subplots(rows, columns, squeeze=False))
@@ -168,7 +170,7 @@ class Comparison:
         b = self.base
         fig.suptitle(
             f"{b.iterations} {b.optimizer} steps at {b.size} px, init {b.init}, TV {b.tv_weight:g}\n"
-            + textwrap.fill(self.description, 35 * max(2, (self.layout or (1, len(self.results)))[1])),
+            + (provenance_line(self.results[0].record) if self.results else self.description),
             fontsize=9,
         )
         return fig

@@ -87,6 +87,10 @@ def _provenance(trace_or_manifest: Trace | Mapping[str, Any]) -> str:
     return f"{name}" + (f" ({pooling} pooling)" if pooling else "") + f" · {weights_name} weights{seed}"
 
 
+#: The one-line provenance of any figure, for figures made elsewhere (e.g. `Comparison.figure`).
+provenance_line = _provenance
+
+
 def _suptitle(fig: Figure, title: str, provenance: str | None) -> None:
     fig.suptitle(title if not provenance else f"{title}\n{provenance}", fontsize=11)
 

@@ -126,3 +126,15 @@ def test_the_explorer_gives_a_web_user_no_server_advice(tmp_path, monkeypatch):
     message = str(error.value)
     assert message == "content (big.png): too many pixels for the explorer (at most 64 px on a side); scale it down first"
     assert str(tmp_path) not in message
+
+
+def test_help_does_not_start_jax():
+    code = "import sys; from explainer.cli import build_parser; build_parser().format_help(); print('jax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr
+    for command in ("stylize", "compare", "reconstruct", "inspect", "demo"):
+        script = ("import sys; from explainer.cli import main\n"
+                  f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+                  "print('jax' in sys.modules)")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        assert done.stdout.strip().endswith("False"), (command, done.stdout[-200:])
