@@ -199,7 +199,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     result = reconstruct(
         None if args.style_only else args.content, None if args.content_only else args.style, config,
         content_layers=layers, style_layers=layers, backend=_network(config),
-        progress=lambda message: print(f"reconstructing {message}", file=sys.stderr),
+        progress=lambda message: print(f"reconstructing {message}", file=sys.stderr), bars=not args.quiet,
     )
     path = figures.save(result.figure(), args.output)
     print(f"wrote {path}", file=sys.stderr)

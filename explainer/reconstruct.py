@@ -75,23 +75,24 @@ class Reconstructions:
 
 
 def reconstruct_content(
-    content: np.ndarray, layer: str, config: StyleConfig, *, backend: Backend, log: Callable[[str], None] | None = None
+    content: np.ndarray, layer: str, config: StyleConfig, *, backend: Backend, log: Callable[[str], None] | None = None,
+    bar: bool = False,
 ) -> np.ndarray:
-    """An image whose activations at `layer` match `content`'s, found from noise."""
+    """An image whose activations at `layer` match `content`'s, found from noise (`bar`: a progress bar of its steps)."""
     cfg = config.replace(content_layers=(layer,), style_layers=(), content_layer_weights=None, style_layer_weights=None,
                          content_weight=1.0, style_weight=0.0)
-    return stylize(content, content, cfg, backend=backend, progress=False, log=log or (lambda m: None)).image
+    return stylize(content, content, cfg, backend=backend, progress=bar, log=log or (lambda m: None)).image
 
 
 def reconstruct_style(
     style: np.ndarray, layers: Sequence[str], config: StyleConfig, *, backend: Backend, size_like: np.ndarray | None = None,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None, bar: bool = False,
 ) -> np.ndarray:
-    """A texture whose Gram matrices at `layers` match `style`'s, found from noise."""
+    """A texture whose Gram matrices at `layers` match `style`'s, found from noise (`bar`: a progress bar of its steps)."""
     cfg = config.replace(content_layers=(), style_layers=tuple(layers), content_layer_weights=None,
                          style_layer_weights=None, content_weight=0.0, style_weight=max(config.style_weight, 1.0))
     canvas = style if size_like is None else size_like
-    return stylize(canvas, style, cfg, backend=backend, progress=False, log=log or (lambda m: None)).image
+    return stylize(canvas, style, cfg, backend=backend, progress=bar, log=log or (lambda m: None)).image
 
 
 def growing_subsets(layers: Sequence[str]) -> list[tuple[str, ...]]:
@@ -108,6 +109,7 @@ def reconstruct(
     style_layers: Sequence[str] = PAPER_LAYERS,
     backend: Backend | None = None,
     progress: Callable[[str], None] | None = None,
+    bars: bool = False,
 ) -> Reconstructions:
     """Gatys et al. Fig. 1: content reconstructions per layer and style reconstructions per layer subset.
 
@@ -120,6 +122,7 @@ def reconstruct(
         style_layers: one style reconstruction per growing prefix of this list.
         backend: the network (default: from `config`).
         progress: called with a line before each reconstruction.
+        bars: show a progress bar of each reconstruction's steps (on stderr).
 
     Returns:
         [`Reconstructions`][explainer.reconstruct.Reconstructions]; `.figure()` lays them out.
@@ -137,9 +140,9 @@ def reconstruct(
     if content_image is not None:
         for layer in content_layers:
             say(f"content from {layer}")
-            content_rows.append((layer, reconstruct_content(content_image, layer, config, backend=backend)))
+            content_rows.append((layer, reconstruct_content(content_image, layer, config, backend=backend, bar=bars)))
     if style_image is not None:
         for subset in growing_subsets(style_layers):
             say(f"style from {' + '.join(subset)}")
-            style_rows.append((subset, reconstruct_style(style_image, subset, config, backend=backend)))
+            style_rows.append((subset, reconstruct_style(style_image, subset, config, backend=backend, bar=bars)))
     return Reconstructions(content_rows, style_rows, content_image, style_image, backend.describe(with_path=False), config)

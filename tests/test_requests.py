@@ -138,3 +138,13 @@ def test_help_does_not_start_jax():
                   "print('jax' in sys.modules)")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
         assert done.stdout.strip().endswith("False"), (command, done.stdout[-200:])
+
+
+def test_reconstruct_shows_the_steps_of_each_reconstruction(pictures, tmp_path, capsys):
+    code, err = run(capsys, "reconstruct", *pictures, "-o", tmp_path / "fig1.png", "--weights", "random", "--size", "32",
+                    "--iterations", "2", "--layers", "relu1_1")
+    assert code == 0
+    assert "stylizing: 100%" in err and "2/2" in err  # a bar of each reconstruction's steps
+    code, err = run(capsys, "reconstruct", *pictures, "-o", tmp_path / "quiet.png", "--weights", "random", "--size",
+                    "32", "--iterations", "2", "--layers", "relu1_1", "--quiet")
+    assert code == 0 and "stylizing" not in err
