@@ -26,6 +26,9 @@ from backends import ARCHITECTURES, POOLINGS, SOURCES
 from explainer.errors import ConfigError
 from explainer.settings import Settings, resolve_aliases, setting
 
+#: gatys: optimise the image (Gatys et al.); fast: apply a feed-forward network (Johnson et al., Ghiasi et al.);
+#: photo: gatys plus the locally affine colour constraint (Luan et al.).
+METHODS: tuple[str, ...] = ("gatys", "fast", "photo")
 OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs")
 INITS: tuple[str, ...] = ("content", "noise", "style")
 COLOR_MODES: tuple[str, ...] = ("none", "keep", "match")
@@ -39,7 +42,11 @@ __all__ = [
     "INITS",
     "OPTIMIZERS",
     "WEIGHT_CHOICES",
+    "METHODS",
     "ConfigError",
+    "FastSettings",
+    "MethodSettings",
+    "PhotoSettings",
     "LossSettings",
     "NetworkSettings",
     "OptimisationSettings",
@@ -48,6 +55,16 @@ __all__ = [
     "StyleConfig",
     "StyleImageSettings",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSettings(Settings):
+    """Which method makes the image."""
+
+    method: str = setting(
+        "gatys", group="method", choices=METHODS, widget="radio",
+        help="gatys: optimise the image (minutes); fast: a feed-forward network (real time); "
+        "photo: gatys plus the photorealism term (Luan et al.)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +156,40 @@ class StyleImageSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
+class FastSettings(Settings):
+    """The feed-forward network of `--method fast` and how strongly it applies the style."""
+
+    model: str = setting(
+        "arbitrary", group="fast", metavar="arbitrary|multistyle:K|multistyle:K=W,...|DIR",
+        help="arbitrary: Magenta's any-style network (uses the style images); multistyle:K one of 26 built-in "
+        "styles (or a blend, multistyle:3=0.5,12=0.5); DIR: a network trained by 'style-explainer train'")
+    style_strength: float = setting(
+        1.0, group="fast", kind="float", minimum=0, maximum=1, metavar="S", widget="slider",
+        ui=(("min", 0.0), ("max", 1.0), ("step", 0.05)),
+        help="0: the content's own style, 1: the style image's (interpolates the style embeddings)")
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoSettings(Settings):
+    """The photorealism term of `--method photo` (Luan et al. 2017) and the regions of the style loss."""
+
+    photo_weight: float = setting(
+        1e4, group="photo", kind="float", minimum=0, metavar="W", widget="log-slider",
+        ui=(("min", 0.0), ("max", 7.0), ("step", 0.1)),
+        help="weight of the matting-Laplacian term that keeps the result a locally affine colour map of the photo")
+    content_mask: str | None = setting(
+        None, group="photo", optional=True, metavar="PATH", none_means="one region",
+        help="image whose colours mark the content's regions (each matched to the same colour of --style-mask)")
+    style_mask: str | None = setting(
+        None, group="photo", optional=True, metavar="PATH", none_means="one region",
+        help="image whose colours mark the style's regions")
+    post_process: str = setting(
+        "none", group="photo", choices=("none", "smooth", "guided"),
+        help="after any method: smooth: locally affine smoothing guided by the photo (exact, slower); "
+        "guided: a guided filter (fast)")
+
+
+@dataclasses.dataclass(frozen=True)
 class OutputSettings(Settings):
     """What a run writes and prints while it runs."""
 
@@ -149,8 +200,12 @@ class OutputSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleConfig(OutputSettings, StyleImageSettings, OptimisationSettings, LossSettings, NetworkSettings):
-    """Everything that defines a run of the optimisation method (Gatys et al.).
+class StyleConfig(OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
+                  NetworkSettings, MethodSettings):
+    """Everything that defines a run of `stylize`: the method and its settings.
+
+    `method="gatys"` (the default) optimises the image (Gatys et al.); the
+    `fast` and `photo` groups apply only to their methods.
 
     Every field is a declared setting (see [`explainer.settings`][explainer.settings]
     and the reference page "Settings"); the groups are the base classes.

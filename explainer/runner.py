@@ -44,6 +44,8 @@ from explainer.settings import command_line, to_flags
 
 #: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
 RECORD_VERSION = 2
+#: Methods besides gatys that `stylize` can run (each adds itself when it lands).
+_METHODS_READY: tuple[str, ...] = ()
 ImageLike = str | os.PathLike | np.ndarray
 
 
@@ -143,6 +145,8 @@ def stylize(
     """
     config = config or StyleConfig()
     log = log or (lambda message: print(message, file=sys.stderr))
+    if config.method != "gatys" and config.method not in _METHODS_READY:
+        raise ConfigError(f"--method {config.method} is not available in this version yet")
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not style_list:
         raise ConfigError("give at least one style image")

@@ -36,10 +36,13 @@ from explainer.errors import ConfigError
 
 #: The groups, in the order `--help` and the explorer show them, with their titles.
 GROUPS: dict[str, str] = {
+    "method": "method",
     "network": "network",
     "loss": "loss: layers and weights",
     "optimisation": "optimisation",
     "style": "style images and colour",
+    "fast": "real-time networks (--method fast)",
+    "photo": "photorealism (--method photo)",
     "output": "output and progress",
     "recording": "recording",
     "explorer": "page updates",
