@@ -57,11 +57,47 @@ def _comma_names(text: str) -> tuple[str, ...]:
 
 def _cmd_stylize(args: argparse.Namespace) -> int:
     config = settings.from_args(args, StyleConfig())
+    if config.method == "fast":
+        return _stylize_fast(config, args)
+    if not args.styles:
+        raise ConfigError("give at least one style image after the content (or use --method fast --model "
+                          "multistyle:K, whose styles are built in)")
     output = check_output_file(args.output, IMAGE_SUFFIXES)
     record = _record_spec(args)
     _check_budget_first(config, args.content, args.styles)
     return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
                          record_dir=args.record, report=not args.no_figures)
+
+
+def _stylize_fast(config: StyleConfig, args: argparse.Namespace) -> int:
+    """`stylize --method fast`: one image, or every image of a folder (in batches) into a folder."""
+    from explainer.fast import parse_model
+
+    choice = parse_model(config.model)
+    if choice.needs_style_images and not args.styles:
+        raise ConfigError(f"--model {config.model} takes its style from style images: give at least one after the "
+                          "content (or --model multistyle:K, whose styles are built in)")
+    if args.record:
+        raise ConfigError("--record works with --method gatys and photo; a fast run's record is OUT.json")
+    if pathlib.Path(args.content).is_dir():
+        from explainer.augment import stylize_folder
+
+        out = check_output_dir(args.output)
+        enable_compile_cache()
+        summary = stylize_folder(args.content, args.styles, config, out, progress=not args.quiet)
+        print(summary.text(), file=sys.stderr)
+        return 130 if summary.interrupted else 0
+    output = check_output_file(args.output, IMAGE_SUFFIXES)
+    from explainer.runner import stylize
+
+    enable_compile_cache()
+    result = stylize(args.content, args.styles, config, progress=not args.quiet)
+    path = result.save(output)
+    record = result.record
+    print(f"finished in {record['wall_time_s']:.2f} s (the network {record['network_time_s'] * 1000:.0f} ms, "
+          f"{record['size'][1]}x{record['size'][0]} px); wrote {path} and {path.with_suffix('.json')}",
+          file=sys.stderr)
+    return 0
 
 
 def _check_budget_first(config: StyleConfig, content: str, styles: Sequence[str]) -> None:
@@ -282,12 +318,17 @@ def _run_settings(parser: argparse.ArgumentParser, defaults: StyleConfig, names:
 
 def _add_stylize(sub) -> None:
     p = sub.add_parser("stylize", help="render CONTENT in the style of STYLE(s)",
-                       description="Gatys et al. style transfer. Writes OUT.png and OUT.json "
-                       "(config, network, weights, per-step losses per layer). Ctrl-C or SIGTERM stops and saves.")
-    p.add_argument("content", help="content image file (or a sample: sample:grace_hopper)")
-    p.add_argument("styles", nargs="+", metavar="style", help="one or more style image files (or samples: "
-                   "sample:swirl; 'style-explainer samples' lists them)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result")
+                       description="Style transfer by optimising the image (--method gatys, Gatys et al.; minutes), "
+                       "by a feed-forward network (--method fast; any style from an image with --model arbitrary, "
+                       "26 built-in styles with --model multistyle:K; a fraction of a second), or photorealistic "
+                       "(--method photo, Luan et al.). Writes OUT.png and OUT.json (config, network, weights, "
+                       "per-step losses per layer). Ctrl-C or SIGTERM stops and saves.")
+    p.add_argument("content", help="content image file (or a sample: sample:grace_hopper); with --method fast also "
+                   "a folder: every image in it (and below) is stylised, in batches")
+    p.add_argument("styles", nargs="*", metavar="style", help="one or more style image files (or samples: "
+                   "sample:swirl; 'style-explainer samples' lists them); none with --method fast --model multistyle:K")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the result (a folder "
+                   "when CONTENT is a folder, with --method fast)")
     _run_settings(p, StyleConfig())
     p.add_argument("--record", metavar="DIR", help="record activations, Gram matrices, per-layer losses and "
                    "gradient maps into DIR (trace.json + arrays.npz), with their figures (PNG) and DIR/index.html "

@@ -40,17 +40,18 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 __all__ = [
     "COLOR_MODES",
     "INITS",
+    "METHODS",
     "OPTIMIZERS",
     "WEIGHT_CHOICES",
-    "METHODS",
+    "AugmentSettings",
     "ConfigError",
     "FastSettings",
-    "MethodSettings",
-    "PhotoSettings",
     "LossSettings",
+    "MethodSettings",
     "NetworkSettings",
     "OptimisationSettings",
     "OutputSettings",
+    "PhotoSettings",
     "RecordSpec",
     "StyleConfig",
     "StyleImageSettings",
@@ -167,6 +168,36 @@ class FastSettings(Settings):
         1.0, group="fast", kind="float", minimum=0, maximum=1, metavar="S", widget="slider",
         ui=(("min", 0.0), ("max", 1.0), ("step", 0.05)),
         help="0: the content's own style, 1: the style image's (interpolates the style embeddings)")
+
+
+AUGMENT_SOURCES: tuple[str, ...] = ("images", "builtin", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentSettings(Settings):
+    """`style-explainer augment`: how many stylised variants of each image, in which styles (Jackson et al. 2019)."""
+
+    variants: int = setting(1, group="augment", kind="int", minimum=1, maximum=100, metavar="N",
+                            help="stylised variants of each input image")
+    source: str = setting("random", group="augment", choices=AUGMENT_SOURCES,
+                          help="random: style embeddings drawn from a normal distribution fitted to the embeddings "
+                          "of the style images (as Jackson et al.); images: one of the style images; builtin: one of "
+                          "the 26 styles of the multistyle network")
+    strength_min: float = setting(0.5, group="augment", kind="float", minimum=0, maximum=1, metavar="S",
+                                  help="smallest style strength (drawn uniformly between this and --strength-max)")
+    strength_max: float = setting(1.0, group="augment", kind="float", minimum=0, maximum=1, metavar="S",
+                                  help="largest style strength")
+    batch_size: int = setting(8, group="augment", kind="int", minimum=1, maximum=256, metavar="N",
+                              help="images per batch (split over all local devices)")
+    size: int | None = setting(None, group="augment", kind="int", minimum=16, optional=True, unit="px", metavar="PX",
+                               none_means="each image's own size", help="longest side of the outputs")
+    seed: int = setting(0, group="augment", kind="int", minimum=0, metavar="N",
+                        help="random seed: the same seed gives the same styles for the same files")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.strength_min > self.strength_max:
+            raise ConfigError(f"--strength-min {self.strength_min} is above --strength-max {self.strength_max}")
 
 
 @dataclasses.dataclass(frozen=True)

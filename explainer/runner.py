@@ -23,6 +23,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,9 +32,9 @@ import numpy as np
 from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
 from explainer import samples
-from explainer.budget import check_run, working_shape
+from explainer.budget import check_pixels, check_run, working_shape
 from explainer.config import INITS, StyleConfig
-from explainer.errors import ConfigError, ImageError
+from explainer.errors import ConfigError, ImageError, Note
 from explainer.events import Event, total_of_family
 from explainer.files import write_atomically
 from explainer.losses import ImageTerm
@@ -45,7 +46,7 @@ from explainer.settings import command_line, to_flags
 #: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
 RECORD_VERSION = 2
 #: Methods besides gatys that `stylize` can run (each adds itself when it lands).
-_METHODS_READY: tuple[str, ...] = ()
+_METHODS_READY: tuple[str, ...] = ("fast",)
 ImageLike = str | os.PathLike | np.ndarray
 
 
@@ -148,6 +149,8 @@ def stylize(
     if config.method != "gatys" and config.method not in _METHODS_READY:
         raise ConfigError(f"--method {config.method} is not available in this version yet")
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    if config.method == "fast":
+        return _stylize_fast(content, style_list, config, styliser=backend, log=log, on_step=on_step)
     if not style_list:
         raise ConfigError("give at least one style image")
     if config.style_blend is not None and len(config.style_blend) != len(style_list):
@@ -194,6 +197,46 @@ def stylize(
     if failure is not None:
         raise NonFiniteLossError(failure, result)
     return result
+
+
+def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, styliser: Any,
+                  log: Callable[[str], None], on_step: Callable[[Event], None] | None) -> Result:
+    """`stylize` with `config.method == "fast"`: one pass of a feed-forward network (see `explainer.fast`)."""
+    from explainer import fast
+
+    choice = fast.parse_model(config.model)
+    if not choice.needs_style_images and style_list:
+        warnings.warn(f"--model {config.model} has its styles built in: the style images are not used", Note,
+                      stacklevel=3)
+        style_list = []
+    content_image = _as_image(content, "content")
+    style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
+    check_pixels(content_image.shape, config.size, config.max_megapixels)
+    if styliser is None:
+        from backends import get_styliser
+
+        styliser = get_styliser(choice.kind, log=log)
+    log(f"network: {styliser.describe()}")
+    start = time.perf_counter()
+    out = fast.stylize_images(styliser, choice, [content_image], style_images, config)
+    image = out.images[0]
+    if on_step is not None:
+        on_step(Event(iteration=1, scale=0, loss=0.0, terms={}, image=image))
+    run_record = {
+        "format": "style-explainer.run",
+        "version": RECORD_VERSION,
+        **provenance(styliser, config, content=_describe_source(content),
+                     styles=[_describe_source(s) for s in style_list]),
+        "size": list(image.shape[:2]),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "network_time_s": round(out.seconds, 4),
+        "embedding": [round(float(v), 6) for v in out.embedding],
+        "iterations_done": 0,
+        "interrupted": False,
+        "failed": None,
+        "history": [],
+    }
+    return Result(image=image, record=run_record)
 
 
 def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:

@@ -43,6 +43,7 @@ GROUPS: dict[str, str] = {
     "style": "style images and colour",
     "fast": "real-time networks (--method fast)",
     "photo": "photorealism (--method photo)",
+    "augment": "style augmentation",
     "output": "output and progress",
     "recording": "recording",
     "explorer": "page updates",

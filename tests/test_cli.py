@@ -239,9 +239,10 @@ def test_reconstruct_content_only_and_style_only_exclude_each_other(tmp_path, pi
 
 
 def test_missing_style_is_a_usage_error(pictures, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["stylize", str(pictures[0]), "-o", "x.png"])
-    assert exit_.value.code == 2
+    assert main(["stylize", str(pictures[0]), "-o", "x.png"]) == 2
+    assert "give at least one style image after the content" in capsys.readouterr().err
+    assert main(["stylize", str(pictures[0]), "-o", "x.png", "--method", "fast"]) == 2
+    assert "--model arbitrary takes its style from style images" in capsys.readouterr().err
 
 
 def subcommand_help(capsys, command: str) -> str:
