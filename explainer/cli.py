@@ -77,9 +77,10 @@ def _stylize_fast(config: StyleConfig, args: argparse.Namespace) -> int:
     if choice.needs_style_images and not args.styles:
         raise ConfigError(f"--model {config.model} takes its style from style images: give at least one after the "
                           "content (or --model multistyle:K, whose styles are built in)")
-    if args.record:
-        raise ConfigError("--record works with --method gatys and photo; a fast run's record is OUT.json")
+    record = _record_spec(args)
     if pathlib.Path(args.content).is_dir():
+        if record is not None:
+            raise ConfigError("--record records one image: give an image file, not a folder")
         from explainer.augment import stylize_folder
 
         out = check_output_dir(args.output)
@@ -91,8 +92,12 @@ def _stylize_fast(config: StyleConfig, args: argparse.Namespace) -> int:
     from explainer.runner import stylize
 
     enable_compile_cache()
-    result = stylize(args.content, args.styles, config, progress=not args.quiet)
+    result = stylize(args.content, args.styles, config, progress=not args.quiet, record=record)
     path = result.save(output)
+    if result.trace is not None:
+        where = result.trace.save(args.record)
+        print(f"recorded the network's activations in {len(result.trace.layers)} layers, its norms' scale and shift "
+              f"and the embedding in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
     record = result.record
     print(f"finished in {record['wall_time_s']:.2f} s (the network {record['network_time_s'] * 1000:.0f} ms, "
           f"{record['size'][1]}x{record['size'][0]} px); wrote {path} and {path.with_suffix('.json')}",
@@ -265,6 +270,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from explainer.config import AugmentSettings
+
+    config = settings.from_args(args, AugmentSettings())
+    if not pathlib.Path(args.input).is_dir():
+        raise ConfigError(f"{args.input}: not a folder (augment reads every image below IN_DIR)")
+    out = check_output_dir(args.output)
+    if out.resolve() == pathlib.Path(args.input).resolve():
+        raise ConfigError("OUT_DIR must differ from IN_DIR: the originals are kept")
+    from explainer.augment import augment
+
+    enable_compile_cache()
+    log = (lambda message: print(message, file=sys.stderr)) if not args.quiet else None
+    summary = augment(args.input, out, config, styles=args.style or (), progress=not args.quiet, log=log)
+    print(summary.text(), file=sys.stderr)
+    return 130 if summary.interrupted else 0
+
+
 def _cmd_samples(args: argparse.Namespace) -> int:
     from explainer import samples
 
@@ -409,6 +432,25 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _add_augment(sub) -> None:
+    p = sub.add_parser("augment", help="repaint a folder of images in random styles (training data)",
+                       description="Style augmentation (Jackson et al. 2019): every image below IN_DIR is repainted "
+                       "by Magenta's arbitrary-style network in --variants styles and written to OUT_DIR with the "
+                       "same folder tree (NAME_style0.png, ...), plus manifest.csv (input, output, status, style, "
+                       "seed, strength). Run it again to resume: finished files are not redone, and the same seed "
+                       "gives the same files. Unreadable files are listed in the manifest and skipped. Ctrl-C stops "
+                       "after saving what is done.")
+    p.add_argument("input", metavar="IN_DIR", help="folder of images (searched recursively)")
+    p.add_argument("output", metavar="OUT_DIR", help="where the repainted images and manifest.csv go")
+    p.add_argument("--style", action="append", metavar="FILE", help="a style image (repeat; samples work: "
+                   "sample:mosaic); used by --source images and to fit --source random (default: the painted samples)")
+    from explainer.config import AugmentSettings
+
+    settings.add_arguments(p, AugmentSettings)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_augment)
+
+
 def _add_samples(sub) -> None:
     p = sub.add_parser("samples", help="list the bundled sample images, or write them as files",
                        description="The bundled samples: a public-domain photo and styles painted by this project. "
@@ -444,8 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'style-explainer SUBCOMMAND --help' for the flags of each subcommand.",
     )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-    adders = (_add_stylize, _add_demo, _add_samples, _add_inspect, _add_reconstruct, _add_compare, _add_explore,
-              _add_weights)
+    adders = (_add_stylize, _add_demo, _add_samples, _add_inspect, _add_reconstruct, _add_compare, _add_augment,
+              _add_explore, _add_weights)
     for add in adders:
         add(sub)
     return parser

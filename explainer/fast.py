@@ -26,11 +26,15 @@ images and writes the results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from explainer import images as _images
 from explainer.color import keep_luminance_only, match_colors
@@ -161,10 +165,37 @@ def apply_network(styliser: Any, contents: np.ndarray, embedding: np.ndarray) ->
     """
     batch = np.repeat(embedding[None], len(contents), axis=0) if embedding.ndim == 1 else embedding
     start = time.perf_counter()
-    out = np.asarray(styliser.stylise(contents, batch))
+    spread = _spread(styliser) if len(contents) > 1 else None
+    out = np.asarray(spread(contents, batch) if spread else styliser.stylise(contents, batch))
     seconds = time.perf_counter() - start
     height, width = contents.shape[1:3]
     return np.clip(out[:, :height, :width], 0.0, 1.0).astype(np.float32), seconds
+
+
+@functools.lru_cache(maxsize=4)
+def _spread(styliser: Any) -> Callable[[np.ndarray, np.ndarray], jax.Array] | None:
+    """A batch forward split over every local device (data parallel, weights replicated), or None with one device.
+
+    Batches are padded to a multiple of the device count (the padding's
+    outputs are dropped), so any batch size works.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2 or not hasattr(styliser, "apply"):
+        return None
+    mesh = Mesh(np.array(devices), ("data",))
+    by_batch, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    params = jax.device_put(styliser.params, replicated)
+    forward = jax.jit(styliser.apply, out_shardings=by_batch)
+
+    def run(contents: np.ndarray, embeddings: np.ndarray) -> jax.Array:
+        pad = -len(contents) % len(devices)
+        if pad:
+            contents = np.concatenate([contents, np.repeat(contents[-1:], pad, axis=0)])
+            embeddings = np.concatenate([embeddings, np.repeat(embeddings[-1:], pad, axis=0)])
+        out = forward(params, jax.device_put(contents, by_batch), jax.device_put(embeddings, by_batch))
+        return out[: len(out) - pad]
+
+    return run
 
 
 def finish_colors(image: np.ndarray, content: np.ndarray, colors: str) -> np.ndarray:

@@ -226,6 +226,39 @@ class Recorder:
         return Trace(full, dict(self.arrays))
 
 
+def network_trace(image: np.ndarray, activations: dict, norm_params: dict, embedding: np.ndarray,
+                  spec: RecordSpec, **manifest: Any) -> Trace:
+    """The trace of a feed-forward run (`method="fast"`): one snapshot, of the network that painted the image.
+
+    Besides the usual `iter1/image`, `iter1/activations/L`, `iter1/channels/L`
+    and `iter1/stats/L` (the network's own layers), it keeps the vector the
+    network was conditioned on (`embedding`) and each conditional instance
+    norm's `norm/L/scale` and `norm/L/shift` `(C,)`: for these networks the
+    style *is* those numbers. There is no loss, so no terms and no gradient maps.
+    """
+    arrays = {"iter1/image": np.asarray(image, np.float32), "embedding": np.asarray(embedding, np.float32)}
+    for name, features in activations.items():
+        stats, channels, kept = channel_summary(np.asarray(features)[0], spec.top_k)
+        arrays[f"iter1/activations/{name}"] = np.asarray(kept)
+        arrays[f"iter1/channels/{name}"] = np.asarray(channels)
+        arrays[f"iter1/stats/{name}"] = np.asarray(stats)
+    for name, (scale, shift) in norm_params.items():
+        arrays[f"norm/{name}/scale"] = np.asarray(scale)[0]
+        arrays[f"norm/{name}/shift"] = np.asarray(shift)[0]
+    full = {
+        "format": TRACE_FORMAT,
+        "version": TRACE_VERSION,
+        "method": "fast",
+        "layers": list(activations),
+        "norm_layers": list(norm_params),
+        "top_k": spec.top_k,
+        "channel_stats": list(CHANNEL_STATS),
+        "snapshots": [{"iteration": 1, "scale": 0, "loss": 0.0, "terms": {}, "gradients": False}],
+        **manifest,
+    }
+    return Trace(full, arrays)
+
+
 class Trace:
     """A recorded run: a JSON manifest plus named arrays.
 

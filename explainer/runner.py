@@ -40,7 +40,7 @@ from explainer.files import write_atomically
 from explainer.losses import ImageTerm
 from explainer.optimize import finish_image, initial_image, run
 from explainer.provenance import provenance
-from explainer.record import Recorder, RecordSpec, Trace
+from explainer.record import Recorder, RecordSpec, Trace, network_trace
 from explainer.settings import command_line, to_flags
 
 #: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
@@ -150,7 +150,7 @@ def stylize(
         raise ConfigError(f"--method {config.method} is not available in this version yet")
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if config.method == "fast":
-        return _stylize_fast(content, style_list, config, styliser=backend, log=log, on_step=on_step)
+        return _stylize_fast(content, style_list, config, styliser=backend, log=log, on_step=on_step, record=record)
     if not style_list:
         raise ConfigError("give at least one style image")
     if config.style_blend is not None and len(config.style_blend) != len(style_list):
@@ -200,7 +200,8 @@ def stylize(
 
 
 def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, styliser: Any,
-                  log: Callable[[str], None], on_step: Callable[[Event], None] | None) -> Result:
+                  log: Callable[[str], None], on_step: Callable[[Event], None] | None,
+                  record: RecordSpec | None) -> Result:
     """`stylize` with `config.method == "fast"`: one pass of a feed-forward network (see `explainer.fast`)."""
     from explainer import fast
 
@@ -236,7 +237,21 @@ def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, 
         "failed": None,
         "history": [],
     }
-    return Result(image=image, record=run_record)
+    trace = None
+    if record is not None:
+        trace = _fast_trace(styliser, out, content_image, config, record, run_record)
+    return Result(image=image, record=run_record, trace=trace)
+
+
+def _fast_trace(styliser: Any, out: Any, content: np.ndarray, config: StyleConfig, spec: RecordSpec,
+                run_record: dict) -> Trace:
+    """A fast run's trace: the network's activations for the content, its norms' scale and shift."""
+    layers = spec.layers or styliser.layer_names
+    scaled = _images.resize_longest(content, config.size)[None]
+    activations = styliser.activations(scaled, out.embedding, layers)
+    keys = ("software", "config", "network", "weights", "content", "styles")
+    return network_trace(out.images[0], activations, styliser.norm_params(out.embedding), out.embedding, spec,
+                         **{k: run_record[k] for k in keys if k in run_record})
 
 
 def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:

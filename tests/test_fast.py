@@ -24,6 +24,7 @@ from explainer.augment import (
 from explainer.config import AugmentSettings, StyleConfig
 from explainer.errors import ConfigError
 from explainer.images import load_image, save_image
+from explainer.record import RecordSpec, Trace
 from explainer.runner import stylize
 
 
@@ -41,8 +42,19 @@ class MeanColour:
 
     def stylise(self, contents, embeddings):
         self.calls += 1
+        embeddings = np.atleast_2d(embeddings)  # one for all images, or one each, as the real networks
         colour = embeddings[:, :3] if self.kind == "arbitrary" else embeddings[:, :3] * 0 + embeddings[:, 3:4]
         return (np.asarray(contents) + colour[:, None, None, :]) / 2
+
+    layer_names = ("paint", "twice")
+
+    def activations(self, contents, embeddings, layers):
+        values = {"paint": self.stylise(contents, embeddings), "twice": 2 * np.asarray(contents)}
+        return {name: values[name] for name in layers}
+
+    def norm_params(self, embeddings):
+        e = np.asarray(embeddings)[None] if np.ndim(embeddings) == 1 else np.asarray(embeddings)
+        return {"paint": (e + 1, e - 1)}
 
     def describe(self):
         return f"mean-colour stand-in ({self.kind})"
@@ -117,6 +129,23 @@ def test_stylize_fast_through_the_api_records_the_embedding():
     record = json.loads(json.dumps(result.record, allow_nan=False))
     assert record["embedding"] == [1.0, 0.0, 0.0]
     assert record["config"]["method"] == "fast" and record["network"] == {"name": "arbitrary"}
+
+
+def test_a_fast_run_records_the_networks_activations_norms_and_embedding(tmp_path):
+    content = _flat([0.2, 0.4, 0.6], (32, 32))
+    content[:16] = 0.0  # the top half black: channel statistics differ by channel
+    result = stylize(content, [_flat([1, 0, 0])], StyleConfig(method="fast", size=32), backend=MeanColour(),
+                     log=lambda m: None, record=RecordSpec(top_k=2))
+    trace = Trace.load(result.trace.save(tmp_path / "trace"))
+    assert trace.layers == ["paint", "twice"] and trace.iterations == [1]
+    np.testing.assert_allclose(trace.image(1), result.image)
+    kept, channels = trace.activations(1, "twice")
+    assert list(channels) == [2, 1]  # blue (0.6) has the most energy, then green (0.4)
+    np.testing.assert_allclose(kept[20, 5], [1.2, 0.8], atol=1e-6)
+    np.testing.assert_allclose(trace.arrays["iter1/stats/twice"][0], [0.2, 0.2, 0.4, 0.08], atol=1e-6)  # mean, std, max, energy
+    np.testing.assert_allclose(trace.arrays["norm/paint/scale"], [2, 1, 1])
+    np.testing.assert_allclose(trace.arrays["embedding"], [1, 0, 0])
+    assert trace.manifest["method"] == "fast" and trace.manifest["norm_layers"] == ["paint"]
 
 
 def test_arbitrary_needs_a_style_image():
@@ -223,3 +252,30 @@ def test_stylize_folder_runs_batches_of_one_size(tmp_path):
     assert out.shape == (32, 32, 3)
     # the stand-in paints (content + weight of style 3) / 2
     np.testing.assert_allclose(out[4, 4], (np.array([0.25, 0.5, 0.75]) + 1.0) / 2, atol=1 / 255)
+
+
+_DEVICES_SCRIPT = """
+import numpy as np, jax
+from backends import get_styliser
+from explainer import fast
+s = get_styliser("multistyle", weights="random", seed=1)
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(5, 24, 20, 3)).astype(np.float32)
+e = rng.dirichlet(np.ones(26), size=5).astype(np.float32)
+spread, _ = fast.apply_network(s, x, e)
+alone = np.clip(np.concatenate([np.asarray(s.stylise(x[i:i + 1], e[i:i + 1])) for i in range(5)]), 0, 1)
+print(jax.local_device_count(), fast._spread(s) is not None, float(np.abs(spread - alone).max()))
+"""
+
+
+def test_batches_spread_over_eight_devices_give_the_one_device_images():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    devices, spread, difference = out.stdout.split()
+    assert (devices, spread) == ("8", "True")  # 5 images padded to 8, one per device
+    assert float(difference) == 0.0
