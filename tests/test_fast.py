@@ -279,3 +279,55 @@ def test_batches_spread_over_eight_devices_give_the_one_device_images():
     devices, spread, difference = out.stdout.split()
     assert (devices, spread) == ("8", "True")  # 5 images padded to 8, one per device
     assert float(difference) == 0.0
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """`backends.get_styliser` replaced by the mean-colour stand-ins (one per kind)."""
+    import backends
+
+    made = {"arbitrary": MeanColour(), "multistyle": MeanColour("multistyle")}
+    monkeypatch.setattr(backends, "get_styliser", lambda kind, **kwargs: made[kind], raising=False)
+    return made
+
+
+def test_cli_stylizes_with_a_built_in_style_and_no_style_image(tmp_path, stand_in, capsys):
+    from explainer.cli import main
+
+    save_image(_flat([0.2, 0.4, 0.6], (20, 40)), tmp_path / "c.png")
+    code = main(["stylize", str(tmp_path / "c.png"), "--method", "fast", "--model", "multistyle:3=1,5=1",
+                 "--size", "32", "-o", str(tmp_path / "out.png"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["embedding"][3] == record["embedding"][5] == 0.5 and record["size"] == [16, 32]
+    assert "the network" in capsys.readouterr().err
+
+
+def test_cli_stylizes_a_folder_into_a_folder(tmp_path, stand_in, capsys):
+    from explainer.cli import main
+
+    root = _folder(tmp_path, count=3, corrupt=True)
+    code = main(["stylize", str(root), "sample:swirl", "--method", "fast", "--size", "32",
+                 "-o", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == [
+        "im0.png", "im2.png", "sub/im1.png"]
+    err = capsys.readouterr().err
+    assert "wrote 3 images" in err and "1 unreadable, skipped (listed in manifest.csv): broken.jpg" in err
+
+
+def test_cli_augments_and_refuses_what_cannot_work(tmp_path, stand_in, capsys):
+    from explainer.cli import main
+
+    root = _folder(tmp_path, count=2, corrupt=False)
+    assert main(["augment", str(root), str(tmp_path / "aug"), "--variants", "2", "--source", "builtin", "--quiet"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "aug" / MANIFEST)))
+    assert len(rows) == 4 and all(r["style"].startswith("builtin:") and r["status"] == "done" for r in rows)
+    capsys.readouterr()
+    assert main(["augment", str(tmp_path / "missing"), str(tmp_path / "aug2")]) == 2
+    assert "missing: not a folder" in capsys.readouterr().err
+    assert main(["augment", str(root), str(tmp_path / "aug3"), "--strength-min", "0.9", "--strength-max", "0.5"]) == 2
+    assert "--strength-min 0.9 is above --strength-max 0.5" in capsys.readouterr().err
