@@ -150,7 +150,8 @@ def stylize(
         raise ConfigError(f"--method {config.method} is not available in this version yet")
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if config.method == "fast":
-        return _stylize_fast(content, style_list, config, styliser=backend, log=log, on_step=on_step, record=record)
+        styliser = backend if hasattr(backend, "stylise") else None  # a loss network given is not used here
+        return _stylize_fast(content, style_list, config, styliser=styliser, log=log, on_step=on_step, record=record)
     if not style_list:
         raise ConfigError("give at least one style image")
     if config.style_blend is not None and len(config.style_blend) != len(style_list):
