@@ -12,10 +12,14 @@ Modes (see --help and benchmarks/README.md):
                  package's pooling (crop + reshape + max/mean) and with the
                  old windowed flax pooling, and the full step, in JAX and
                  PyTorch, alternately; also checks the gradients agree.
-  --target-loss  wall time and steps for L-BFGS vs Adam (both JAX) to reach
-                 the loss Adam reaches after --target-steps steps (VGG16,
-                 HED weights, 256 px). Both report losses of clipped images
-                 (L-BFGS evaluates its loss on its clipped iterate).
+  --target-loss  time to a good image: wall time for L-BFGS and Adam (JAX)
+                 and for torch.optim.LBFGS (PyTorch, as neural-style-pt
+                 and the PyTorch tutorial run it) to reach the loss JAX's
+                 Adam reaches after --target-steps steps (VGG16, HED
+                 weights, 256 px), all on clipped images; the loss each
+                 reaches within --budget-s seconds; last line `ratio: X.XX`
+                 (JAX L-BFGS time over PyTorch L-BFGS time). See
+                 benchmarks/_target_loss.py.
   --memory SIZE  peak resident memory (max RSS) of a few steps at SIZE px,
                  each framework in its own subprocess.
   --ab-xla-flags FLAGS
@@ -103,6 +107,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--target-steps", type=int, default=200, help="Adam steps that define the target loss (default 200)")
     p.add_argument("--max-lbfgs-steps", type=int, default=300,
                    help="give up L-BFGS after this many steps (default 300)")
+    p.add_argument("--budget-s", type=float, default=60.0,
+                   help="for --target-loss: also report each method's loss after this many seconds (default 60)")
+    p.add_argument("--save-images", metavar="DIR", default="benchmark-output",
+                   help="for --target-loss: where both final images go (default benchmark-output/)")
     p.add_argument("--memory", type=int, metavar="SIZE", nargs="?", const=1024, default=None,
                    help="mode: peak memory (max RSS, each run in its own subprocess) of --memory-steps steps at "
                         "SIZE px (default 1024)")
@@ -334,96 +342,6 @@ def run_breakdown(args, torch, env) -> list[dict]:
     return results
 
 
-# --------------------------------------------------------------------------- target loss
-
-
-def run_target_loss(args, env) -> dict:
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    from explainer.optimize import make_objective, make_stepper
-
-    arch, weights, size = args.arch, args.weights, args.size[0]
-    if weights == "random":
-        print("note: random weights; the target-loss comparison is meant for real (HED) weights")
-    C.use_windowed_maxpool(args.windowed_maxpool)  # before any stepper is traced
-    case = C.make_case(arch, weights, size, args.pooling)
-    print(f"== target loss: {case.label()}; target = Adam (lr 0.02) loss after {args.target_steps} steps"
-          f"{_experiments(args)}", flush=True)
-    params, targets = case.backend.params, case.targets
-    adam = make_stepper(case.backend, case.spec, "adam", 0.02)
-    lbfgs = make_stepper(case.backend, case.spec, "lbfgs")
-    objective = jax.jit(lambda x: make_objective(case.backend, case.spec)(params, x, targets)[0])
-
-    # compile both steps first (not counted)
-    for stepper in (adam, lbfgs):
-        t0 = time.perf_counter()
-        C.block(stepper.step(params, stepper.init(case.content), targets))
-        print(f"  compile + first step ({'adam' if stepper is adam else 'lbfgs'}): {time.perf_counter() - t0:.1f} s")
-    C.block(objective(jnp.asarray(case.content)))
-
-    def trajectory(stepper, max_steps, target=None):
-        state = stepper.init(case.content)
-        C.block(state)
-        losses, times, evals = [], [], []
-        t0 = time.perf_counter()
-        for _ in range(max_steps):
-            state, loss, _ = stepper.step(params, state, targets)
-            losses.append(float(loss))
-            times.append(time.perf_counter() - t0)
-            if stepper is lbfgs:
-                n = optax.tree_utils.tree_get(state.opt_state, "num_linesearch_steps")
-                evals.append(int(n) if n is not None else None)
-            if target is not None and losses[-1] <= target:
-                break
-        final = float(objective(jnp.clip(state.image, 0.0, 1.0)))
-        # L-BFGS keeps the (clipped-image) loss at its accepted point in its state
-        own = optax.tree_utils.tree_get(state.opt_state, "value") if stepper is lbfgs else None
-        return losses, times, evals, final, None if own is None else float(own)
-
-    a_losses, a_times, _, a_final, _ = trajectory(adam, args.target_steps)
-    target = a_losses[-1]
-    a_hit = next(i for i, v in enumerate(a_losses) if v <= target)
-    print(f"  target loss {target:.6e} (Adam's loss at step {args.target_steps}, i.e. of its iterate after "
-          f"{args.target_steps - 1} updates); Adam's loss of its final clipped image {a_final:.6e}")
-    l_losses, l_times, l_evals, l_final, l_own = trajectory(lbfgs, args.max_lbfgs_steps, target)
-    l_hit = next((i for i, v in enumerate(l_losses) if v <= target), None)
-
-    def show(name, losses, times, hit):
-        if hit is None:
-            print(f"  {name:7s} did NOT reach the target in {len(losses)} steps ({times[-1]:.1f} s); "
-                  f"best loss {min(losses):.6e}")
-        else:
-            print(f"  {name:7s} reached it at step {hit + 1:4d} after {times[hit]:7.1f} s "
-                  f"({times[hit] / (hit + 1):.3f} s/step)")
-
-    show("Adam", a_losses, a_times, a_hit)
-    show("L-BFGS", l_losses, l_times, l_hit)
-    if l_evals and l_evals[0] is not None:
-        print(f"  L-BFGS line-search steps per iteration: median {C.median(l_evals):.0f}, max {max(l_evals)}")
-    print(f"  loss of each final image after clipping to [0, 1]: Adam {a_final:.6e}, L-BFGS {l_final:.6e}")
-    own = "" if l_own is None else (f"; its own loss at its final iterate {l_own:.6e}, "
-                                   f"rel diff {C.rel_diff(l_own, l_final):.1e}")
-    print("  (L-BFGS moves an unclipped iterate but evaluates its loss on the clipped image, so for L-BFGS the "
-          f"reported loss and the clipped-image loss now coincide{own}; Adam clips every step, so both "
-          "trajectories and the target are clipped-image losses)")
-    checkpoints = [1, 10, 25, 50, 100, 150, 200, 300]
-    print("  loss by step:  " + "  ".join(f"{c}" for c in checkpoints if c <= max(len(a_losses), len(l_losses))))
-    for name, losses in (("Adam", a_losses), ("L-BFGS", l_losses)):
-        print(f"    {name:7s} " + "  ".join(f"{losses[c - 1]:.3e}" if c <= len(losses) else "-"
-                                            for c in checkpoints if c <= max(len(a_losses), len(l_losses))))
-    if l_hit is not None:
-        print(f"  speed-up L-BFGS over Adam (wall time to target): {a_times[a_hit] / l_times[l_hit]:.2f}x")
-    return {"arch": arch, "weights": weights, "size": size, "shape": list(case.shape), "target": target,
-            "adam": {"losses": a_losses, "times": a_times, "hit_step": a_hit + 1, "hit_s": a_times[a_hit],
-                     "final_clipped_loss": a_final},
-            "lbfgs": {"losses": l_losses, "times": l_times, "linesearch_steps": l_evals,
-                      "hit_step": None if l_hit is None else l_hit + 1,
-                      "hit_s": None if l_hit is None else l_times[l_hit], "final_clipped_loss": l_final,
-                      "final_own_loss": l_own}}
-
-
 # --------------------------------------------------------------------------- memory
 
 
@@ -581,7 +499,7 @@ def main(argv=None) -> None:
     if args._worker:
         worker(args)
         return
-    torch = None if args.no_torch or args.target_loss or args.ab_xla_flags else C.load_torch()
+    torch = None if args.no_torch or args.ab_xla_flags else C.load_torch()
     if torch is not None:
         torch.set_num_threads(args.threads or C.cores())
     env = C.environment(torch)
@@ -589,7 +507,9 @@ def main(argv=None) -> None:
     if args.ab_xla_flags is not None:
         results = run_ab(args)
     elif args.target_loss:
-        results = run_target_loss(args, env)
+        from _target_loss import run_target_loss
+
+        results = run_target_loss(args, env, torch)
     elif args.memory is not None:
         results = run_memory(args, torch)
     elif args.breakdown:
