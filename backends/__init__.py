@@ -44,11 +44,13 @@ from backends._weights import (
 
 if TYPE_CHECKING:  # imported on first use, so names, settings and errors work without starting JAX
     from backends._base import Backend, available_backends, get_backend, register_backend
+    from backends._stylisers import STYLISERS, Styliser, StyliserSpec, get_styliser
     from backends._vgg import VGG, VGGBackend, VGGSpec, caffe_deprocess, caffe_preprocess, pool2x2
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("Backend", "available_backends", "get_backend", "register_backend"), "backends._base"),
     **dict.fromkeys(("VGG", "VGGBackend", "VGGSpec", "caffe_deprocess", "caffe_preprocess", "pool2x2"), "backends._vgg"),
+    **dict.fromkeys(("STYLISERS", "Styliser", "StyliserSpec", "get_styliser"), "backends._stylisers"),
 }
 
 
@@ -67,8 +69,11 @@ __all__ = [
     "IMAGENET_MEAN_BGR",
     "POOLINGS",
     "SOURCES",
+    "STYLISERS",
     "VGG",
     "Backend",
+    "Styliser",
+    "StyliserSpec",
     "UnknownLayerError",
     "VGGBackend",
     "VGGSpec",
@@ -84,6 +89,7 @@ __all__ = [
     "enable_compile_cache",
     "fetch",
     "get_backend",
+    "get_styliser",
     "layer_names",
     "list_sources",
     "load_weights",
