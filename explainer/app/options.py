@@ -17,6 +17,7 @@ LESSON_LINKS: dict[str, str] = {
     "trace": "reference/trace-format/",
     "compare": "07-choosing-layers/",
     "explorer": "10-explorer/",
+    "realtime": "12-real-time/",
 }
 #: Where the lessons site is served, when it is not by the explorer itself.
 LESSONS_URL_ENV = "STYLE_EXPLAINER_LESSONS_URL"
@@ -31,6 +32,8 @@ MAX_QUEUE = 8
 RUNS_KEPT = 8
 #: The most coarse-to-fine scales a run in the explorer may ask for.
 MAX_SCALES = 4
+#: The Real-time tab's budget: frames and photos are scaled down to this longest side before the network.
+REALTIME_SIDE = 320
 
 # The explorer's starting point: the library's defaults, at a size that
 # streams well on a laptop CPU.
@@ -54,6 +57,10 @@ class AppOptions:
             `$STYLE_EXPLAINER_LESSONS_URL` (e.g. a published site); empty: no links work,
             and the page says how to build the lessons.
         defaults: the settings the widgets start from.
+        realtime_max_side: the Real-time tab scales every frame and photo down
+            to this longest side before the network (the work per frame is bounded).
+        realtime_time_limit: seconds of webcam streaming per start (others may then have their turn).
+        styliser_weights: the Real-time tab's networks: `"pretrained"` or `"random"` (tests).
     """
 
     weights_choices: tuple[str, ...] = WEIGHT_CHOICES
@@ -65,6 +72,9 @@ class AppOptions:
     max_queue: int = MAX_QUEUE
     lessons_url: str = dataclasses.field(default_factory=lambda: os.environ.get(LESSONS_URL_ENV, ""))
     defaults: StyleConfig = UI_DEFAULTS
+    realtime_max_side: int = REALTIME_SIDE
+    realtime_time_limit: int = 120
+    styliser_weights: str = "pretrained"
 
     def __post_init__(self):
         object.__setattr__(self, "weights_choices", tuple(self.weights_choices))

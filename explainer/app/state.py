@@ -19,6 +19,7 @@ from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS
 
 _BACKEND_LOCK = threading.Lock()
+_STYLISER_LOCK = threading.Lock()
 _RUNS_LOCK = threading.Lock()
 _STOP_FLAGS: dict[str, threading.Event] = {}
 _RUN_DIRS: list[pathlib.Path] = []
@@ -36,6 +37,19 @@ def cached_backend(config: StyleConfig):
     seed = config.seed if config.weights == "random" else 0
     with _BACKEND_LOCK:
         return _cached_backend(config.network, config.weights, config.pooling, seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_styliser(kind: str, weights: str):
+    from backends._stylisers import get_styliser
+
+    return get_styliser(kind, weights=weights, log=lambda message: None)
+
+
+def cached_styliser(kind: str, weights: str = "pretrained"):
+    """One feed-forward styliser per (kind, weights): loaded once, shared by every session of the Real-time tab."""
+    with _STYLISER_LOCK:
+        return _cached_styliser(kind, weights)
 
 
 def resolved_network(network: str, weights: str):

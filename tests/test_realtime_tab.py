@@ -1,0 +1,154 @@
+"""The explorer's Real-time tab: its handlers called directly with arrays, random-weight stylisers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
+
+from explainer import fast, samples
+from explainer.app import realtime_tab as rt
+from explainer.app import state
+from explainer.app.options import AppOptions
+from explainer.images import save_image
+
+OPTS = AppOptions(styliser_weights="random", realtime_max_side=48)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """A 'webcam' frame, 96x64 uint8: twice the tab's budget in these tests."""
+    y, x = np.mgrid[0:64, 0:96]
+    rgb = np.stack([x * 2, y * 3, (x + y) % 256], axis=-1)
+    return rgb.astype(np.uint8)
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a gr.Warning outside Gradio is a UserWarning: none expected
+        return fn(*args, **kwargs)
+
+
+def expected(kind: str, content: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    images, _ = fast.apply_network(state.cached_styliser(kind, "random"), content[None], vector)
+    return np.round(images[0] * 255).astype(np.uint8)
+
+
+def test_frames_are_scaled_to_the_budget_before_the_network(frame):
+    small = rt.downscale(frame, 48)
+    assert small.shape == (32, 48, 3) and small.dtype == np.float32
+    assert 0.0 <= small.min() and small.max() <= 1.0
+    np.testing.assert_array_equal(rt.downscale(frame[:40, :40], 48), frame[:40, :40] / np.float32(255))  # never enlarged
+    assert rt.downscale(np.zeros((10, 12), np.uint8), 48).shape == (10, 12, 3)  # grey frames become RGB
+
+
+def test_a_sample_style_frame_is_the_arbitrary_network_at_the_samples_embedding(frame):
+    image, status, meter = quiet(rt.stylise_frame, frame, rt.StyleChoice("Sample style", sample="mosaic"),
+                                 options=OPTS, now=10.0)
+    content = rt.downscale(frame, 48)
+    network = state.cached_styliser("arbitrary", "random")
+    embedding = np.asarray(network.embed(fast.style_square(samples.load("sample:mosaic"))[None]))[0]
+    np.testing.assert_allclose(meter.style, embedding, rtol=1e-6)
+    assert image.shape == (32, 48, 3) and image.dtype == np.uint8
+    assert np.abs(image.astype(int) - expected("arbitrary", content, embedding)).max() <= 1
+    assert "ms per frame" in status and "48x32 px" in status and "sample:mosaic" in status
+    assert "random weights (seed 0)" in status
+    assert "frames/s" not in status  # one frame: no rate yet
+
+
+def test_frames_per_second_counts_the_latest_frames(frame):
+    choice = rt.StyleChoice("Sample style", sample="swirl")
+    meter = rt.Meter()
+    for now in (0.0, 0.25, 0.5):
+        _, status, meter = quiet(rt.stylise_frame, frame, choice, meter, options=OPTS, now=now)
+    assert "**4.0 frames/s**" in status
+    assert "includes compiling" not in status  # only the first frame of a size says so
+    for i in range(20):
+        meter.tick(1.0 + i * 0.1)
+    assert len(meter.arrivals) == rt.FPS_WINDOW
+    assert meter.tick(3.0) == pytest.approx((rt.FPS_WINDOW - 1) / (3.0 - 2.1))
+
+
+def test_a_builtin_style_is_the_multistyle_network_one_hot(frame):
+    image, status, _ = quiet(rt.stylise_frame, frame, rt.StyleChoice("Built-in style", builtin=7), options=OPTS, now=0.0)
+    vector = np.eye(26, dtype=np.float32)[7]
+    assert np.abs(image.astype(int) - expected("multistyle", rt.downscale(frame, 48), vector)).max() <= 1
+    assert "multistyle:7" in status and "26-style network" in status
+
+
+def test_strength_moves_the_embedding_towards_the_frames_own(frame):
+    content = rt.downscale(frame, 48)
+    choice = rt.StyleChoice("Sample style", sample="swirl", strength=0.25)
+    image, status, meter = quiet(rt.stylise_frame, frame, choice, options=OPTS, now=0.0)
+    network = state.cached_styliser("arbitrary", "random")
+    own = np.asarray(network.embed(fast.style_square(content)[None]))[0]
+    np.testing.assert_allclose(meter.own, own, rtol=1e-5)
+    mixed = 0.25 * meter.style + 0.75 * own
+    assert np.abs(image.astype(int) - expected("arbitrary", content, mixed)).max() <= 1
+    assert "at strength 0.25" in status
+    # Within OWN_EMBEDDING_EVERY seconds a stream keeps the frame's embedding; after it, re-embeds.
+    _, _, meter = quiet(rt.stylise_frame, frame[::-1], choice, meter, options=OPTS, now=0.5)
+    np.testing.assert_array_equal(meter.own, own)
+    _, _, meter = quiet(rt.stylise_frame, frame[::-1], choice, meter, options=OPTS, now=1.5)
+    assert not np.allclose(meter.own, own)
+
+
+def test_an_uploaded_style_and_photo(frame, tmp_path):
+    style_path, photo_path = tmp_path / "mine.png", tmp_path / "photo.png"
+    save_image(samples.load("sample:pointillism")[:64, :80], style_path)
+    save_image(frame, photo_path)
+    choice = rt.StyleChoice("Style image", image=str(style_path))
+    image, status, meter = quiet(rt.stylise_photo, str(photo_path), choice, options=OPTS)
+    network = state.cached_styliser("arbitrary", "random")
+    from explainer.images import load_image
+
+    embedding = np.asarray(network.embed(fast.style_square(load_image(style_path))[None]))[0]
+    np.testing.assert_allclose(meter.style, embedding, rtol=1e-5)
+    assert image.shape == (32, 48, 3)
+    assert "your style image" in status and str(tmp_path) not in status
+    assert meter.arrivals == []  # a photo is not part of a stream's rate
+
+
+@pytest.mark.parametrize(("choice", "message"), [
+    (rt.StyleChoice("Style image", image=None), "style image: no image"),
+    (rt.StyleChoice("Sample style", sample="/etc/passwd"), "choose one of swirl, mosaic, pointillism"),
+    (rt.StyleChoice("Built-in style", builtin=26), "built-in style 26 does not exist"),
+    (rt.StyleChoice("Built-in style", builtin=2.5), "built-in style 2.5 does not exist"),
+    (rt.StyleChoice("Somewhere", builtin=0), "style source 'Somewhere'"),
+    (rt.StyleChoice("Sample style", strength=1.5), "strength 1.5 must be between 0 and 1"),
+])
+def test_mistakes_are_one_line_and_toasted_once_per_stream(frame, choice, message):
+    with pytest.warns(UserWarning, match="."):
+        image, status, meter = rt.stylise_frame(frame, choice, options=OPTS, now=0.0)
+    assert image is rt.SKIP
+    assert status.startswith("**Error:** ") and message in status and "\n" not in status
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same mistake on the next frame: no second toast
+        _, again, _ = rt.stylise_frame(frame, choice, meter, options=OPTS, now=0.1)
+    assert again == status
+
+
+def test_an_uploaded_file_that_is_not_an_image_is_refused_by_its_name(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.warns(UserWarning):
+        image, status, _ = rt.stylise_photo(str(bad), rt.StyleChoice(), options=OPTS)
+    assert image is rt.SKIP and "notes.png" in status and str(tmp_path) not in status
+    image, status, _ = rt.stylise_frame(None, rt.StyleChoice(), options=OPTS)
+    assert image is rt.SKIP and "Waiting for the camera" in status
+
+
+def test_the_tab_is_in_the_explorer():
+    from explainer import app
+
+    demo = app.build_app(weights_choices=("random",), default_weights="random", styliser_weights="random")
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"realtime-webcam", "realtime-result", "realtime-status", "realtime-strength"} <= ids
+    webcam = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "realtime-webcam")
+    assert webcam.streaming and webcam.sources == ["webcam"]
+    streams = [d for d in demo.fns.values() if d.name == "on_frame"]
+    assert streams and streams[0].time_limit == AppOptions().realtime_time_limit
+    assert streams[0].stream_every == rt.STREAM_EVERY
