@@ -288,6 +288,32 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
+def _cmd_video(args: argparse.Namespace) -> int:
+    from explainer.video import VIDEO_DEFAULTS, VIDEO_SUFFIXES, is_video_path
+
+    config = settings.from_args(args, VIDEO_DEFAULTS)
+    if pathlib.Path(args.output).suffix and not is_video_path(args.output):
+        raise ConfigError(f"output {args.output}: must end in {' or '.join(VIDEO_SUFFIXES)}, or be a folder for PNG frames")
+    if is_video_path(args.output):
+        check_output_file(args.output, VIDEO_SUFFIXES)
+    else:
+        check_output_dir(args.output)
+    from explainer.video import stylize_video
+
+    enable_compile_cache()
+    result = stylize_video(args.input, args.styles, args.output, config,
+                           resume=args.resume, progress=not args.quiet, keep_frames=args.keep_frames)
+    record = result.record
+    flicker = record["flicker"]["relative"]
+    measured = f"; flicker {flicker:.2f}x the input's" if flicker is not None else ""
+    if result.interrupted:
+        print(f"interrupted: {record['frames_done']} of {record['frames']} frames kept in {result.frames}/; run the "
+              "same command with --resume to continue", file=sys.stderr)
+        return 130
+    print(f"{record['frames']} frames in {record['wall_time_s']:.1f} s{measured}; wrote {result.output}", file=sys.stderr)
+    return 0
+
+
 def _cmd_samples(args: argparse.Namespace) -> int:
     from explainer import samples
 
@@ -451,6 +477,31 @@ def _add_augment(sub) -> None:
     p.set_defaults(func=_cmd_augment)
 
 
+def _add_video(sub) -> None:
+    from explainer.video import VIDEO_DEFAULTS, VIDEO_SUFFIXES  # no JAX: settings only
+
+    p = sub.add_parser("video", help="stylise every frame of a video, without flicker",
+                       description="Stylises every frame of IN (a video file, or a folder of frames) into OUT (a "
+                       f"video: {', '.join(VIDEO_SUFFIXES)}, with IN's frame rate and sound; or a folder of PNG frames). "
+                       "--method gatys optimises each frame from the previous result moved by the optical flow, "
+                       "with Ruder et al.'s temporal term; --method fast runs a feed-forward network on batches of "
+                       "frames (--temporal-blend to steady it). Writes OUT.json (settings, each frame's losses, the "
+                       "flicker measure) and OUT_flicker.png. Ctrl-C or SIGTERM keeps the finished frames; --resume "
+                       "continues.")
+    p.add_argument("input", metavar="IN", help="video file (any format ffmpeg reads) or folder of frames")
+    p.add_argument("styles", nargs="*", metavar="style", help="style image file(s) or samples (sample:swirl); none "
+                   "with --method fast --model multistyle:K")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.mp4 (or another video suffix) or a folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from the frames it kept")
+    p.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (the PNG frames) after writing OUT")
+    from explainer.video import VideoConfig  # no JAX: settings only
+
+    settings.add_arguments(p, VideoConfig, VIDEO_DEFAULTS)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="say more, e.g. why weights fell back to another source")
+    p.set_defaults(func=_cmd_video)
+
+
 def _add_samples(sub) -> None:
     p = sub.add_parser("samples", help="list the bundled sample images, or write them as files",
                        description="The bundled samples: a public-domain photo and styles painted by this project. "
@@ -487,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     adders = (_add_stylize, _add_demo, _add_samples, _add_inspect, _add_reconstruct, _add_compare, _add_augment,
+              _add_video,
               _add_explore, _add_weights)
     for add in adders:
         add(sub)

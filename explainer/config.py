@@ -231,7 +231,53 @@ class OutputSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleConfig(OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
+class TilingSettings(Settings):
+    """Images larger than memory: the optimisation runs in overlapping tiles (see `explainer.tiling`)."""
+
+    tile_size: int | None = setting(
+        None, group="tiling", kind="int", minimum=64, optional=True, unit="px", metavar="PX",
+        none_means="automatic: tiles only when the whole image would need more than --memory-budget",
+        help="optimise in tiles of this many pixels a side (plus an overlap each network layer needs); the result "
+        "is the untiled one, without seams")
+    memory_budget: float = setting(
+        6.0, group="tiling", kind="float", minimum=0.5, unit="GiB", metavar="GIB",
+        help="memory a run may plan to use: a larger image is optimised in tiles that fit")
+
+
+VIDEO_INITS: tuple[str, ...] = ("warped", "content")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoSettings(Settings):
+    """`style-explainer video`: temporal consistency (Ruder et al. 2016), frames, and the work a video may ask for."""
+
+    temporal_weight: float = setting(
+        1e3, group="video", kind="float", minimum=0, metavar="W",
+        help="--method gatys: weight of the temporal term pulling each frame towards the previous result warped by "
+        "the optical flow, where the flow is reliable (Ruder et al.: 1e3; 0: each frame on its own)")
+    frame_init: str = setting(
+        "warped", group="video", choices=VIDEO_INITS,
+        help="--method gatys: start each frame from the previous result warped by the flow (Ruder et al.), or "
+        "from the frame itself")
+    temporal_blend: float = setting(
+        0.0, group="video", kind="float", minimum=0, maximum=0.95, metavar="A",
+        help="--method fast: blend this much of the warped previous result into each frame where the flow is "
+        "reliable (0: off)")
+    flow_preset: str = setting("medium", group="video", choices=("ultrafast", "fast", "medium"),
+                               help="OpenCV DIS optical flow preset (speed against accuracy)")
+    fps: float | None = setting(
+        None, group="video", kind="float", minimum=0, above=True, maximum=1000, optional=True, metavar="FPS",
+        none_means="the input's (24 for a folder of frames)", help="frame rate of the output")
+    max_frames: int | None = setting(
+        None, group="video", kind="int", minimum=1, optional=True, metavar="N", none_means="every frame",
+        help="stylise only the first N frames")
+    max_video_megapixels: float = setting(
+        2000.0, group="video", kind="float", minimum=0, above=True, unit="megapixels", metavar="MP",
+        help="refuse a video whose frames at --size add up to more pixels than this, before it starts")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
                   NetworkSettings, MethodSettings):
     """Everything that defines a run of `stylize`: the method and its settings.
 

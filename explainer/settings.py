@@ -44,6 +44,8 @@ GROUPS: dict[str, str] = {
     "fast": "real-time networks (--method fast)",
     "photo": "photorealism (--method photo)",
     "augment": "style augmentation",
+    "tiling": "tiling (images larger than memory)",
+    "video": "video (style-explainer video)",
     "output": "output and progress",
     "recording": "recording",
     "explorer": "page updates",

@@ -1,0 +1,605 @@
+"""Video: every frame stylised, without flicker (Ruder, Dosovitskiy & Brox 2016).
+
+`style-explainer video IN STYLE... -o OUT.mp4` and
+[`stylize_video`][explainer.video.stylize_video]. Frames come from a video
+file (any container ffmpeg reads; imageio-ffmpeg brings its own ffmpeg) or a
+folder of images, are resized to `--size`, and go through one method:
+
+* `--method gatys`: each frame optimised, starting from the previous result
+  warped by the optical flow, with Ruder et al.'s temporal term (see
+  [`explainer.temporal`][explainer.temporal]) pulling it towards that warped
+  result where the flow is reliable. One compiled step serves every frame.
+* `--method fast`: a feed-forward network on batches of frames (spread over
+  every local device), optionally blended with the warped previous result
+  (`--temporal-blend`).
+
+Every finished frame is written at once (`OUT.frames/frame_000012.png`, with
+`progress.json`), so Ctrl-C or SIGTERM loses at most the frame being made,
+and `--resume` continues to exactly the frames an uninterrupted run makes
+(each frame starts from the *saved* 8-bit previous frame, in both cases).
+At the end the frames become `OUT` with the input's frame rate and audio;
+`OUT.json` holds the settings, each frame's loss terms and time, and the
+flicker measure; `OUT_flicker.png` plots it per frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from explainer import samples
+from explainer import images as _images
+from explainer.budget import check_pixels, working_shape
+from explainer.config import StyleConfig, VideoSettings
+from explainer.errors import BudgetError, ConfigError, ImageError, one_line
+from explainer.files import write_atomically
+
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+FRAME_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_CODECS = {".webm": ("libvpx-vp9", "libopus"), ".avi": ("mpeg4", "mp3"), ".gif": ("gif", None)}
+#: Frame rate of a folder of frames when `--fps` does not say.
+FOLDER_FPS = 24.0
+#: Frames per batch of the fast method.
+FAST_BATCH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoConfig(VideoSettings, StyleConfig):
+    """A video run's settings: every [`StyleConfig`][explainer.StyleConfig] setting and the `video` group."""
+
+
+#: The command's defaults: 256 px, 100 Adam steps per frame (the first frame too), no per-step printing.
+VIDEO_DEFAULTS = VideoConfig(size=256, iterations=100, print_every=0)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoSource:
+    """A video file or a folder of frames: its frames, their rate, their count, and whether it has sound."""
+
+    path: pathlib.Path
+    fps: float
+    count: int
+    shape: tuple[int, int]
+    audio: bool = False
+    files: tuple[pathlib.Path, ...] = ()
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Every frame, `(H, W, 3)` float32 in `[0, 1]`; a frame that cannot be read raises `ImageError` with its index."""
+        if self.files:
+            for index, file in enumerate(self.files):
+                try:
+                    yield _images.load_image(file)
+                except ImageError as error:
+                    raise ImageError(f"{self.path}: frame {index} ({file.name}): {one_line(error)}") from None
+            return
+        import imageio_ffmpeg
+
+        width, height = self.shape[1], self.shape[0]
+        reader = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
+        index = 0
+        try:
+            with _quiet_fork():
+                next(reader)  # starts ffmpeg; the metadata
+            for data in reader:
+                if len(data) != width * height * 3:
+                    raise ImageError(f"{self.path}: frame {index}: {len(data)} bytes where {width}x{height} RGB needs "
+                                     f"{width * height * 3}")
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3).astype(np.float32) / np.float32(255.0)
+                index += 1
+        except (OSError, RuntimeError) as error:
+            raise ImageError(f"{self.path}: frame {index} cannot be decoded: {one_line(error)}") from None
+        finally:
+            reader.close()
+
+
+#: The sample clip's name: a 5 s pan and zoom over the sample photo (see `explainer.temporal.camera_move`).
+SAMPLE_CLIP = "sample:camera_move"
+
+
+def sample_clip_path() -> pathlib.Path:
+    """The sample clip as an MP4 file (256x144, 24 fps, 5 s), rendered into the cache on first use."""
+    from backends import cache_dir
+
+    path = cache_dir() / "samples" / "camera_move-v1.mp4"
+    if not path.is_file():
+        from explainer import temporal
+
+        clip = temporal.camera_move()
+        write_video(clip.frames, path, clip.fps)
+    return path
+
+
+def write_video(frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike, fps: float) -> pathlib.Path:
+    """Frames `(H, W, 3)` in `[0, 1]` as a video file (written atomically); a folder path gets PNG frames."""
+    path = pathlib.Path(path)
+    if not is_video_path(path):
+        for index, frame in enumerate(frames):
+            _images.save_image(frame, frame_file(path, index))
+        return path
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        for index, frame in enumerate(frames):
+            _images.save_image(frame, frame_file(pathlib.Path(folder), index))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        encode(pathlib.Path(folder), len(frames), path, fps, None)
+    return path
+
+
+def open_video(path: str | os.PathLike, fps: float | None = None) -> VideoSource:
+    """Look at a video file or a folder of frames without decoding it all (one-line `ImageError` if unreadable).
+
+    `sample:camera_move` is the sample clip (see [`sample_clip_path`][explainer.video.sample_clip_path]).
+    """
+    path = sample_clip_path() if str(path) == SAMPLE_CLIP else pathlib.Path(samples.resolve(str(path)))
+    if path.is_dir():
+        files = tuple(sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")))
+        if not files:
+            raise ImageError(f"{path}: no frames ({', '.join(FRAME_SUFFIXES)}) in this folder")
+        shape = _images.image_shape(files[0])
+        if shape is None:
+            raise ImageError(f"{path}: frame 0 ({files[0].name}) cannot be read")
+        return VideoSource(path, float(fps or FOLDER_FPS), len(files), tuple(shape[:2]), files=files)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file or folder")
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise ConfigError("video files need imageio-ffmpeg: pip install 'style-explainer[video]'") from None
+    try:
+        with _quiet_fork():
+            reader = imageio_ffmpeg.read_frames(str(path))
+            meta = next(reader)
+            reader.close()
+            count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    except (OSError, RuntimeError, StopIteration) as error:
+        raise ImageError(f"{path}: not a video ffmpeg can read ({one_line(error)[:200]})") from None
+    width, height = meta["size"]
+    return VideoSource(path, float(fps or meta.get("fps") or FOLDER_FPS), int(count), (int(height), int(width)),
+                       audio=bool(meta.get("audio_codec")))
+
+
+def check_video_budget(source: VideoSource, config: VideoConfig) -> tuple[int, tuple[int, int]]:
+    """`(frames to make, working (H, W))`, refused in one line over the pixel limits, before any work."""
+    check_pixels(source.shape, config.size, config.max_megapixels, what="each frame")
+    shape = working_shape(source.shape, config.size)
+    frames = min(source.count, config.max_frames or source.count)
+    total = frames * shape[0] * shape[1] / 1e6
+    if total > config.max_video_megapixels:
+        raise BudgetError(
+            f"{source.path}: {frames} frames of {shape[1]}x{shape[0]} px make {total:.4g} megapixels, more than "
+            f"--max-video-megapixels {config.max_video_megapixels:g}; use --max-frames, a smaller --size, or raise "
+            "the limit")
+    return frames, shape
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def _quiet_fork():
+    """ffmpeg runs as a child process: JAX's warning about fork does not apply to a fork that execs at once."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        yield
+
+
+def is_video_path(path: str | os.PathLike) -> bool:
+    return pathlib.Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def frames_dir(output: pathlib.Path) -> pathlib.Path:
+    """Where the frames go: the output itself when it is a folder, else `OUT.frames/` beside it."""
+    return output.with_name(output.name + ".frames") if is_video_path(output) else output
+
+
+def record_path(output: pathlib.Path) -> pathlib.Path:
+    return output.with_suffix(".json") if is_video_path(output) else output / "video.json"
+
+
+def frame_file(folder: pathlib.Path, index: int) -> pathlib.Path:
+    return folder / f"frame_{index:06d}.png"
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """The frame as saved: 8 bits a channel, back in float (what the next frame starts from, resumed or not)."""
+    return _images.to_uint8(image).astype(np.float32) / np.float32(255.0)
+
+
+def read_frame(path: pathlib.Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), np.float32) / np.float32(255.0)
+
+
+def encode(folder: pathlib.Path, count: int, output: pathlib.Path, fps: float, audio_from: pathlib.Path | None) -> None:
+    """The saved frames as a video file, at `fps`, with the audio of `audio_from` (cut to the frames' length)."""
+    import imageio_ffmpeg
+
+    first = read_frame(frame_file(folder, 0))
+    height, width = first.shape[:2]
+    codec, audio_codec = _CODECS.get(output.suffix.lower(), ("libx264", "aac"))
+    temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+    extra = {"audio_path": str(audio_from), "audio_codec": audio_codec} if audio_from and audio_codec else {}
+    pix_fmt = "rgb24" if codec == "gif" else "yuv420p"
+    writer = imageio_ffmpeg.write_frames(str(temporary), (width, height), fps=fps, codec=codec, pix_fmt_out=pix_fmt,
+                                         macro_block_size=2, quality=8, ffmpeg_log_level="error",
+                                         output_params=["-shortest"], **extra)
+    try:
+        with _quiet_fork():
+            writer.send(None)
+        for index in range(count):
+            writer.send(np.ascontiguousarray(_images.to_uint8(read_frame(frame_file(folder, index)))))
+        writer.close()
+        os.replace(temporary, output)
+    except BaseException:
+        writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """What `stylize_video` made: the record (also written as JSON), where, and how it ended."""
+
+    record: dict
+    output: pathlib.Path
+    frames: pathlib.Path
+    interrupted: bool
+
+
+@dataclasses.dataclass
+class _FrameContext:
+    """What one frame is made from: the frame, the backward flow to the frame before and Ruder's mask."""
+
+    index: int
+    frame: np.ndarray
+    mask: np.ndarray
+    backward: np.ndarray | None = None
+    previous_frame: np.ndarray | None = None
+
+
+def _progress(path: pathlib.Path) -> dict:
+    try:
+        return json.loads((path / "progress.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _prepare_output(output: pathlib.Path, resume: bool, settings: dict) -> tuple[pathlib.Path, list[dict]]:
+    """The frames folder, and the frames already made when resuming (refused if made with other settings)."""
+    folder = frames_dir(output)
+    state = _progress(folder)
+    done = state.get("frames", [])
+    if not resume:
+        if done or (folder.is_dir() and any(folder.glob("frame_*.png"))):
+            raise ConfigError(f"{folder} holds frames of an earlier run: --resume to continue it, or remove it")
+        return folder, []
+    if state and state.get("settings") != settings:
+        raise ConfigError(f"{folder}: its frames were made with other settings or input; --resume needs the same ones")
+    done = [entry for entry in done if frame_file(folder, entry["index"]).is_file()]
+    return folder, done[: next((i for i, e in enumerate(done) if e["index"] != i), len(done))]
+
+
+def stylize_video(
+    source: str | os.PathLike,
+    styles: Sequence[Any],
+    output: str | os.PathLike,
+    config: VideoConfig | None = None,
+    *,
+    resume: bool = False,
+    network: Any = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    on_frame: Callable[[int, np.ndarray, dict], None] | None = None,
+    keep_frames: bool = False,
+) -> VideoResult:
+    """Stylise every frame of `source` into `output` (a video file, or a folder of PNG frames).
+
+    Args:
+        source: a video file, a folder of frames, or a sample.
+        styles: style images (paths, `sample:NAME` or arrays); none for `--model multistyle:K`.
+        output: `OUT.mp4` (`.mov`, `.mkv`, `.webm`, `.avi`, `.gif`) or a folder.
+        config: the settings (default `VIDEO_DEFAULTS`).
+        resume: continue the frames an interrupted run left in `OUT.frames/`.
+        network: a ready VGG backend (gatys) or styliser (fast); by default made from the config.
+        progress: a progress bar over frames.
+        on_frame: called with `(index, image, entry)` after each frame is saved.
+        keep_frames: keep `OUT.frames/` after the video is written (it is removed by default).
+
+    Returns:
+        A [`VideoResult`][explainer.video.VideoResult]; Ctrl-C stops after
+        saving the finished frames (`interrupted` is then true; nothing is encoded).
+    """
+    config = config or VIDEO_DEFAULTS
+    log = log or (lambda message: print(message, file=sys.stderr))
+    output = pathlib.Path(output)
+    video = open_video(source, config.fps)
+    count, shape = check_video_budget(video, config)
+    style_images = [s.astype(np.float32) if isinstance(s, np.ndarray) else samples.load(s) for s in styles]
+    settings = {"config": config.to_dict(), "source": str(video.path), "count": count,
+                "styles": [str(s) if not isinstance(s, np.ndarray) else f"array{s.shape}" for s in styles]}
+    folder, done = _prepare_output(output, resume, settings)
+    method = _make_method(config, style_images, network, log)
+    entries = list(done)
+    interrupted, start = False, time.perf_counter()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=count, initial=len(done), desc="frames", unit="frame", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        previous = read_frame(frame_file(folder, len(done) - 1)) if done else None
+        first = _images.resize_to(next(video.frames()), *shape)  # the fast method's embedding is made from it
+        for context, result in method.results(_contexts(video, count, shape, len(done), config), previous, first):
+            entry = _finish_frame(context, result, folder, video.path, settings, entries)
+            bar.update(1)
+            bar.set_postfix_str(f"change {entry['change_output']:.4f}", refresh=False)
+            if on_frame is not None:
+                on_frame(context.index, result.image, entry)
+    except KeyboardInterrupt:
+        interrupted = True
+    except ImageError as error:  # a bad frame: the frames before it are kept, and the record says why it stopped
+        record = _record(config, video, settings, entries, method, time.perf_counter() - start, False)
+        _save_record({**record, "failed": one_line(error)}, output)
+        raise
+    finally:
+        bar.close()
+    record = _record(config, video, settings, entries, method, time.perf_counter() - start, interrupted)
+    _save_record(record, output)
+    if not interrupted and len(entries) == count and is_video_path(output):
+        encode(folder, count, output, video.fps, video.path if video.audio else None)
+        if not keep_frames:
+            shutil.rmtree(folder, ignore_errors=True)
+    return VideoResult(record, output, folder, interrupted)
+
+
+def _contexts(video: VideoSource, count: int, shape: tuple[int, int], skip: int,
+              config: VideoConfig) -> Iterator[_FrameContext]:
+    """Each frame to make (from frame `skip` on), with the flow from the frame before it and Ruder's mask."""
+    from explainer import flow
+
+    previous: np.ndarray | None = None
+    for index, frame in enumerate(video.frames()):
+        if index >= count:
+            break
+        frame = _images.resize_to(frame, *shape)
+        if index >= skip:
+            if previous is None:
+                yield _FrameContext(index, frame, np.zeros(shape, np.float32))
+            else:
+                backward, forward = flow.flow_pair(previous, frame, config.flow_preset)
+                yield _FrameContext(index, frame, flow.consistency_mask(forward, backward), backward, previous)
+        previous = frame
+
+
+def _finish_frame(context, result, folder: pathlib.Path, source: pathlib.Path, settings: dict,
+                  entries: list[dict]) -> dict:
+    """Save the frame (atomically), measure its change from the previous one, append its entry to progress.json."""
+    from explainer import temporal
+
+    _images.save_image(result.image, frame_file(folder, context.index))
+    entry = {"index": context.index, "seconds": round(result.seconds, 4), "kept": round(float(context.mask.mean()), 4),
+             "change_output": 0.0, "change_input": 0.0, **result.extra}
+    if context.index > 0:
+        entry["change_output"] = round(temporal.frame_change(result.image, result.previous, context.backward,
+                                                             context.mask), 6)
+        entry["change_input"] = round(temporal.frame_change(context.frame, context.previous_frame, context.backward,
+                                                            context.mask), 6)
+    entries.append(entry)
+    state = {"settings": settings, "frames": entries}
+    write_atomically(folder / "progress.json", json.dumps(state, allow_nan=False).encode())
+    return entry
+
+
+def _record(config, video: VideoSource, settings: dict, entries: list[dict], method, seconds: float,
+            interrupted: bool) -> dict:
+    from explainer import temporal
+
+    later = entries[1:]
+    return {
+        "format": "style-explainer.video",
+        "version": 1,
+        **method.provenance(),
+        "config": config.to_dict(),
+        "source": settings["source"],
+        "styles": settings["styles"],
+        "fps": video.fps,
+        "audio": video.audio,
+        "frames": settings["count"],
+        "frames_done": len(entries),
+        "size": list(working_shape(video.shape, config.size)),
+        "wall_time_s": round(seconds, 3),
+        "interrupted": interrupted,
+        "failed": None,
+        "flicker": temporal.flicker_summary([e["change_output"] for e in later], [e["change_input"] for e in later]),
+        "per_frame": entries,
+    }
+
+
+def _save_record(record: dict, output: pathlib.Path) -> None:
+    path = record_path(output)
+    write_atomically(path, json.dumps(record, indent=1, allow_nan=False).encode())
+    if len(record["per_frame"]) > 1:
+        from explainer import figures
+
+        figure = flicker_figure([record])
+        figures.save(figure, path.with_name(path.stem + "_flicker.png"))
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def flicker_figure(records: Sequence[dict], labels: Sequence[str] | None = None):
+    """The flicker measure per frame of one or more video runs, with the input frames' for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    for record, label in zip(records, labels or [None] * len(records)):
+        values = record["flicker"]["per_frame_output"]
+        relative = record["flicker"]["relative"]
+        name = label or f"output ({record['config']['method']})"
+        axes.plot(range(1, len(values) + 1), values, label=f"{name}: {relative:.2f}x the input" if relative else name)
+    inputs = records[0]["flicker"]["per_frame_input"]
+    axes.plot(range(1, len(inputs) + 1), inputs, color="0.5", linestyle="--", label="input frames")
+    axes.set_xlabel("frame")
+    axes.set_ylabel("mean |f_t - warp(f_t-1)|")
+    axes.set_title("Flicker: change from the previous frame moved by the optical flow (non-occluded pixels)",
+                   fontsize=9)
+    axes.legend(fontsize=8)
+    return figure
+
+
+# --------------------------------------------------------------------------- the methods
+
+
+@dataclasses.dataclass
+class _FrameResult:
+    image: np.ndarray
+    previous: np.ndarray | None
+    seconds: float
+    extra: dict
+
+
+def _make_method(config: VideoConfig, styles: list[np.ndarray], network: Any, log):
+    if config.method == "fast":
+        return _FastFrames(config, styles, network, log)
+    if config.method != "gatys":
+        raise ConfigError(f"video --method {config.method}: only gatys and fast make videos in this version")
+    if not styles:
+        raise ConfigError("give at least one style image after the video")
+    return _GatysFrames(config, styles, network, log)
+
+
+def _take(contexts: Iterator[_FrameContext], count: int) -> tuple[list[_FrameContext], ImageError | None]:
+    """Up to `count` frames, and the error of a frame that could not be read (after the good ones)."""
+    batch: list[_FrameContext] = []
+    try:
+        batch.extend(itertools.islice(contexts, count))
+    except ImageError as error:
+        return batch, error
+    return batch, None
+
+
+def _provenance(network: Any, config: VideoConfig) -> dict:
+    """The provenance block, for a network that describes itself (`provenance()`) or only in words."""
+    from explainer.provenance import provenance
+
+    if hasattr(network, "provenance"):
+        return provenance(network, config)
+    return {**provenance(None, config), "network": {"name": network.describe()}}
+
+
+def _warped(previous: np.ndarray | None, context: _FrameContext) -> np.ndarray:
+    from explainer import flow
+
+    if previous is None or context.index == 0:
+        return context.frame
+    return np.asarray(flow.warp_jit(previous, context.backward))
+
+
+class _GatysFrames:
+    """Each frame optimised (Gatys et al.) with Ruder et al.'s temporal term and warped start."""
+
+    def __init__(self, config: VideoConfig, styles, backend, log):
+        from backends import get_backend
+
+        self.config, self.styles = config, styles
+        self.backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling,
+                                              seed=config.seed, log=log)
+        self.backend.check_layers(config.content_layers + config.style_layers)
+        log(f"network: {self.backend.describe()}")
+
+    def provenance(self) -> dict:
+        return _provenance(self.backend, self.config)
+
+    def results(self, contexts: Iterator[_FrameContext], previous: np.ndarray | None, first: np.ndarray):
+        from explainer import temporal
+        from explainer.optimize import run
+
+        for context in contexts:
+            start = time.perf_counter()
+            warped = _warped(previous, context)
+            terms = []
+            if self.config.temporal_weight > 0:
+                terms = [temporal.temporal_term(warped, context.mask, self.config.temporal_weight)]
+            init = warped if self.config.frame_init == "warped" and context.index > 0 else None
+            event = None
+            for event in run(self.config, self.backend, context.frame, self.styles, init_image=init, image_terms=terms):
+                pass
+            image = quantize(event.image if event is not None else context.frame)
+            extra = {"loss": event.loss, "terms": event.terms} if event is not None else {}
+            yield context, _FrameResult(image, previous, time.perf_counter() - start, extra)
+            previous = image
+
+
+class _FastFrames:
+    """A feed-forward network on batches of frames, then (optionally) blended with the warped previous result."""
+
+    def __init__(self, config: VideoConfig, styles, styliser, log):
+        from explainer import fast
+
+        self.config, self.fast = config, fast
+        self.choice = fast.parse_model(config.model)
+        if self.choice.needs_style_images and not styles:
+            raise ConfigError(f"--model {config.model} takes its style from style images: give at least one")
+        if styliser is None:
+            import backends
+
+            styliser = backends.get_styliser(self.choice.kind, log=log)
+        self.styliser, self.styles, self.embedding = styliser, styles, None
+        log(f"network: {styliser.describe()}")
+
+    def provenance(self) -> dict:
+        return _provenance(self.styliser, self.config)
+
+    def results(self, contexts: Iterator[_FrameContext], previous: np.ndarray | None, first: np.ndarray):
+        self.embedding = self.fast.condition(self.styliser, self.choice, first, self.styles, self.config)
+        error = None
+        while error is None:  # a batch of frames read ahead (their flows need no results)
+            batch, error = _take(contexts, FAST_BATCH)
+            if not batch:
+                break
+            start = time.perf_counter()
+            painted = self._paint(np.stack([context.frame for context in batch]))
+            share = (time.perf_counter() - start) / len(batch)
+            for context, image in zip(batch, painted):
+                start = time.perf_counter()
+                image = self._blend(image, previous, context)
+                yield context, _FrameResult(image, previous, share + time.perf_counter() - start, {})
+                previous = image
+        if error is not None:  # the frames before a bad one are made and kept
+            raise error
+
+    def _paint(self, frames: np.ndarray) -> np.ndarray:
+        fast = self.fast
+        out, _ = fast.apply_network(self.styliser, frames, self.embedding)
+        return np.stack([fast.finish_colors(image, frame, self.config.colors) for image, frame in zip(out, frames)])
+
+    def _blend(self, image: np.ndarray, previous: np.ndarray | None, context: _FrameContext) -> np.ndarray:
+        from explainer import temporal
+
+        if self.config.temporal_blend > 0 and previous is not None and context.index > 0:
+            image = temporal.blend_with_previous(image, _warped(previous, context), context.mask,
+                                                 self.config.temporal_blend)
+        return quantize(image)
