@@ -13,6 +13,7 @@ from explainer import fast, samples
 from explainer.app import realtime_tab as rt
 from explainer.app import state
 from explainer.app.options import AppOptions
+from explainer.app.stylize_tab import DISPLAY_SIDE
 from explainer.images import save_image
 
 OPTS = AppOptions(styliser_weights="random", realtime_max_side=48)
@@ -32,6 +33,13 @@ def quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def as_run(shown: np.ndarray) -> np.ndarray:
+    """The shown image at the network's size (the page enlarges small results by whole pixels)."""
+    factor = DISPLAY_SIDE // OPTS.realtime_max_side
+    assert shown.shape[0] % factor == 0 and shown.shape[1] % factor == 0
+    return shown[::factor, ::factor]
+
+
 def expected(kind: str, content: np.ndarray, vector: np.ndarray) -> np.ndarray:
     images, _ = fast.apply_network(state.cached_styliser(kind, "random"), content[None], vector)
     return np.round(images[0] * 255).astype(np.uint8)
@@ -46,8 +54,9 @@ def test_frames_are_scaled_to_the_budget_before_the_network(frame):
 
 
 def test_a_sample_style_frame_is_the_arbitrary_network_at_the_samples_embedding(frame):
-    image, status, meter = quiet(rt.stylise_frame, frame, rt.StyleChoice("Sample style", sample="mosaic"),
+    shown, status, meter = quiet(rt.stylise_frame, frame, rt.StyleChoice("Sample style", sample="mosaic"),
                                  options=OPTS, now=10.0)
+    image = as_run(shown)
     content = rt.downscale(frame, 48)
     network = state.cached_styliser("arbitrary", "random")
     embedding = np.asarray(network.embed(fast.style_square(samples.load("sample:mosaic"))[None]))[0]
@@ -73,7 +82,8 @@ def test_frames_per_second_counts_the_latest_frames(frame):
 
 
 def test_a_builtin_style_is_the_multistyle_network_one_hot(frame):
-    image, status, _ = quiet(rt.stylise_frame, frame, rt.StyleChoice("Built-in style", builtin=7), options=OPTS, now=0.0)
+    shown, status, _ = quiet(rt.stylise_frame, frame, rt.StyleChoice("Built-in style", builtin=7), options=OPTS, now=0.0)
+    image = as_run(shown)
     vector = np.eye(26, dtype=np.float32)[7]
     assert np.abs(image.astype(int) - expected("multistyle", rt.downscale(frame, 48), vector)).max() <= 1
     assert "multistyle:7" in status and "26-style network" in status
@@ -82,7 +92,8 @@ def test_a_builtin_style_is_the_multistyle_network_one_hot(frame):
 def test_strength_moves_the_embedding_towards_the_frames_own(frame):
     content = rt.downscale(frame, 48)
     choice = rt.StyleChoice("Sample style", sample="swirl", strength=0.25)
-    image, status, meter = quiet(rt.stylise_frame, frame, choice, options=OPTS, now=0.0)
+    shown, status, meter = quiet(rt.stylise_frame, frame, choice, options=OPTS, now=0.0)
+    image = as_run(shown)
     network = state.cached_styliser("arbitrary", "random")
     own = np.asarray(network.embed(fast.style_square(content)[None]))[0]
     np.testing.assert_allclose(meter.own, own, rtol=1e-5)
@@ -107,7 +118,7 @@ def test_an_uploaded_style_and_photo(frame, tmp_path):
 
     embedding = np.asarray(network.embed(fast.style_square(load_image(style_path))[None]))[0]
     np.testing.assert_allclose(meter.style, embedding, rtol=1e-5)
-    assert image.shape == (32, 48, 3)
+    assert as_run(image).shape == (32, 48, 3)
     assert "your style image" in status and str(tmp_path) not in status
     assert meter.arrivals == []  # a photo is not part of a stream's rate
 

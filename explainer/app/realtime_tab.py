@@ -30,13 +30,15 @@ from explainer import fast, samples
 from explainer import images as _images
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
+from explainer.app.stylize_tab import for_display
 from explainer.app.uploads import image_upload, load_user_image
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 from explainer.figures_fast import styliser_line
 
 SOURCES: tuple[str, ...] = ("Sample style", "Style image", "Built-in style")
-#: Seconds between webcam frames sent by the page (the server answers as fast as it can).
-STREAM_EVERY = 0.1
+#: The page sends the next webcam frame this many seconds after the last answer came back (Gradio
+#: waits for each frame's answer before it captures the next).
+STREAM_EVERY = 0.05
 #: With strength < 1, a stream re-embeds the frame's own style at most this often (seconds); a photo always.
 OWN_EMBEDDING_EVERY = 1.0
 #: Frames per second are counted over this many of the latest frames.
@@ -153,7 +155,7 @@ def _run(frame: np.ndarray, choice: StyleChoice, options: AppOptions, meter: Met
             + f" · {content.shape[1]}x{content.shape[0]} px · {label}"
             + (f" at strength {strength:.2f}" if kind == "arbitrary" and strength < 1 else "")
             + (" · the first frame of this size includes compiling" if first else ""))
-    return _images.to_uint8(images[0]), f"{line}\n\n{_network_line(kind, options)}", meter
+    return for_display(images[0]), f"{line}\n\n{_network_line(kind, options)}", meter
 
 
 def _network_line(kind: str, options: AppOptions) -> str:
@@ -219,8 +221,10 @@ def build_realtime_tab(opts: AppOptions) -> None:
     meter = gr.State(Meter())
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
+            side = opts.realtime_max_side  # ask the camera for frames near the budget: less to encode and send
             webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam (press record)",
-                              elem_id="realtime-webcam", height=260)
+                              elem_id="realtime-webcam", height=260, webcam_options=gr.WebcamOptions(
+                                  constraints={"video": {"width": {"ideal": side}, "height": {"ideal": side * 3 // 4}}}))
             photo = image_upload(label="Or a photo", height=200, elem_id="realtime-photo")
             photo_btn = gr.Button("Stylise the photo", elem_id="realtime-photo-button")
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Style from", elem_id="realtime-source")
@@ -232,8 +236,9 @@ def build_realtime_tab(opts: AppOptions) -> None:
             strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, elem_id="realtime-strength",
                                  label="Strength (1: the style's embedding; 0: the frame's own)")
         with gr.Column(scale=1):
-            result = gr.Image(label="Stylised", streaming=True, interactive=False, elem_id="realtime-result",
-                              height=420, format="jpeg")
+            # Each frame is a small JPEG in Gradio's cache (dropped after an hour, see build_app's delete_cache).
+            result = gr.Image(label="Stylised", interactive=False, elem_id="realtime-result", height=420,
+                              format="jpeg")
             status = gr.Markdown("Press record on the webcam, or upload a photo.", elem_id="realtime-status")
     inputs = [source, style, sample, builtin, strength]
     source.change(_source_changed, source, [style, sample, builtin, strength], queue=False,
