@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("cv2")
 
-from explainer import flow, temporal  # noqa: E402
-from explainer.images import resize_longest  # noqa: E402
-from explainer.samples import sample_content  # noqa: E402
+from explainer import flow, temporal
+from explainer.images import resize_longest
+from explainer.samples import sample_content
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("cv2")
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
-from explainer import temporal, video  # noqa: E402
-from explainer.errors import BudgetError, ConfigError, ImageError  # noqa: E402
-from explainer.images import save_image  # noqa: E402
-from explainer.video import VIDEO_DEFAULTS, open_video, stylize_video, write_video  # noqa: E402
+from explainer import temporal
+from explainer.errors import BudgetError, ConfigError, ImageError
+from explainer.images import save_image
+from explainer.video import VIDEO_DEFAULTS, open_video, stylize_video, write_video
 
 
 @pytest.fixture(scope="module")
