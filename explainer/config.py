@@ -205,19 +205,21 @@ class PhotoSettings(Settings):
     """The photorealism term of `--method photo` (Luan et al. 2017) and the regions of the style loss."""
 
     photo_weight: float = setting(
-        1e4, group="photo", kind="float", minimum=0, metavar="W", widget="log-slider",
+        5e3, group="photo", kind="float", minimum=0, metavar="W", widget="log-slider",
         ui=(("min", 0.0), ("max", 7.0), ("step", 0.1)),
-        help="weight of the matting-Laplacian term that keeps the result a locally affine colour map of the photo")
+        help="--method photo: weight of the matting-Laplacian term sum_c V_c^T M V_c that keeps the result a locally "
+        "affine colour map of the photo (Luan et al.'s lambda 1e4 is 5e3 here: see explainer.photo)")
     content_mask: str | None = setting(
         None, group="photo", optional=True, metavar="PATH", none_means="one region",
-        help="image whose colours mark the content's regions (each matched to the same colour of --style-mask)")
+        help="image whose colours mark the content's regions, each matched to the same colour of --style-mask "
+        "(any method; the content's aspect ratio)")
     style_mask: str | None = setting(
         None, group="photo", optional=True, metavar="PATH", none_means="one region",
-        help="image whose colours mark the style's regions")
+        help="image whose colours mark the style's regions (the style image's aspect ratio)")
     post_process: str = setting(
         "none", group="photo", choices=("none", "smooth", "guided"),
-        help="after any method: smooth: locally affine smoothing guided by the photo (exact, slower); "
-        "guided: a guided filter (fast)")
+        help="after any method: smooth: locally affine smoothing guided by the photo (the matting Laplacian, "
+        "conjugate gradients; seconds); guided: a guided filter (fast)")
 
 
 @dataclasses.dataclass(frozen=True)

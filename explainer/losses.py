@@ -81,6 +81,33 @@ def style_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(gram_matrix(features) - target_gram))
 
 
+def masked_gram(features: jax.Array, masks: jax.Array) -> jax.Array:
+    """One Gram matrix per region: `(F m_r)^T (F m_r) / (C * sum(m_r))` (Luan et al.'s masked Gram).
+
+    Args:
+        features: `(h, w, C)` activations.
+        masks: `(R, h, w)` soft region masks at the layer's size.
+
+    Returns:
+        `(R, C, C)`. A mask of ones gives [`gram_matrix`][explainer.losses.gram_matrix].
+    """
+    h, w, c = features.shape
+    flat = features.reshape(1, h * w, c) * masks.reshape(-1, h * w, 1)
+    area = jnp.maximum(jnp.sum(masks, axis=(1, 2)), 1e-6)  # an empty region: a zero Gram, not NaN
+    return _gram(flat) * (h * w / area)[:, None, None]
+
+
+def region_style_loss(features: jax.Array, masks: jax.Array, target_grams: jax.Array) -> jax.Array:
+    """Style loss per region, weighted by the region's share of the image: `sum_r mean(m_r) mean((G_r - A_r)^2)`.
+
+    Each region's Gram matrix is matched only to the same region's of the
+    style (Luan et al. 2017; Gatys et al. 2016, spatial control). One region
+    covering the image is [`style_loss`][explainer.losses.style_loss].
+    """
+    share = jnp.mean(masks, axis=(1, 2))
+    return jnp.sum(share * jnp.mean(jnp.square(masked_gram(features, masks) - target_grams), axis=(1, 2)))
+
+
 def total_variation(image: jax.Array) -> jax.Array:
     """Mean squared neighbour difference of an RGB `[0, 1]` image, in `[0, 255]` units.
 
@@ -214,15 +241,22 @@ class Targets:
             so that a compiled step serves any weights. `None`: the
             `LossSpec`'s own weights.
         extra: `{term name: target}` of the image terms that have one.
+        regions: `None` (the whole image is one region), or the style
+            loss's regions: `{"masks": {layer: (R, h, w) content masks},
+            "grams": {layer: (R, C, C) the style's Gram per region}}`
+            (see [`explainer.regions`][explainer.regions]); `style` then
+            still holds the whole style's Grams, for the record.
     """
 
     content: dict[str, jax.Array]
     style: dict[str, jax.Array]
     weights: dict | None = None
     extra: dict = dataclasses.field(default_factory=dict)
+    regions: dict | None = None
 
 
-jax.tree_util.register_dataclass(Targets, data_fields=["content", "style", "weights", "extra"], meta_fields=[])
+jax.tree_util.register_dataclass(Targets, data_fields=["content", "style", "weights", "extra", "regions"],
+                                 meta_fields=[])
 
 
 def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targets, image: jax.Array) -> dict:
@@ -242,12 +276,18 @@ def loss_terms(spec: LossSpec, features: Mapping[str, jax.Array], targets: Targe
         "content": {
             name: w["content"][name] * content_loss(features[name], targets.content[name]) for name, _ in spec.content
         },
-        "style": {name: w["style"][name] * style_loss(features[name], targets.style[name]) for name, _ in spec.style},
+        "style": {name: w["style"][name] * _style_term(features[name], targets, name) for name, _ in spec.style},
     }
     for term in spec.on_image:
         on = term.weight != 0
         terms[term.name] = w[term.name] * term.loss(image, targets.extra.get(term.name)) if on else jnp.zeros(())
     return terms
+
+
+def _style_term(features: jax.Array, targets: Targets, name: str) -> jax.Array:
+    if targets.regions is None:
+        return style_loss(features, targets.style[name])
+    return region_style_loss(features, targets.regions["masks"][name], targets.regions["grams"][name])
 
 
 def sum_terms(terms: dict) -> jax.Array:

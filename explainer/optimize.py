@@ -297,6 +297,7 @@ def run(
     init_image: np.ndarray | None = None,
     snapshots: SnapshotPlan | None = None,
     image_terms: Sequence[ImageTerm] = (),
+    regions: Any = None,
 ) -> Iterator[Event]:
     """Optimise an image; yield an [`Event`][explainer.events.Event] after every step.
 
@@ -317,6 +318,10 @@ def run(
         image_terms: further terms of the loss on the image (see
             [`ImageTerm`][explainer.losses.ImageTerm]), reported and recorded
             like the others.
+        regions: matched region masks ([`Regions`][explainer.regions.Regions]):
+            the style loss then compares each region's Gram matrices only
+            with the same region's of the (one) style image. `None`: the
+            whole image is one region.
     """
     spec = loss_spec(config, image_terms)
     recorded_layers = snapshots.layers_for(spec) if snapshots is not None else ()
@@ -331,6 +336,8 @@ def run(
     for scale, side in enumerate(config.scale_sizes()):
         scaled_content, scaled_styles = _scaled_images(config, spec, content, styles, side)
         targets, *grams = _targets_and_grams(backend, spec, scaled_content, scaled_styles, blend, recorded_layers)
+        if regions is not None:
+            targets = regions.targets(backend, spec, targets, scaled_content, scaled_styles[0])
         if snapshots is not None:
             snapshots.start_scale(scale, backend, spec, targets, *grams)
         state = _start_scale(stepper, state, config, scaled_content, scaled_styles[0], init_image)

@@ -31,7 +31,7 @@ import numpy as np
 
 from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
-from explainer import samples
+from explainer import photo, samples
 from explainer.budget import check_pixels, check_run, working_shape
 from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError, ImageError, Note
@@ -46,7 +46,7 @@ from explainer.settings import command_line, to_flags
 #: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
 RECORD_VERSION = 2
 #: Methods besides gatys that `stylize` can run (each adds itself when it lands).
-_METHODS_READY: tuple[str, ...] = ("fast",)
+_METHODS_READY: tuple[str, ...] = ("fast", "photo")
 ImageLike = str | os.PathLike | np.ndarray
 
 
@@ -159,6 +159,7 @@ def stylize(
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
     _check_work(config, content_image, style_images, _describe_source(content))
+    plan = photo.prepare(config, content_image, style_images)  # photo's term, the regions, the post-process
     init_image = None
     if config.init not in INITS:
         init_image = samples.load(config.init, min_side=1)  # resized to the content anyway
@@ -170,7 +171,7 @@ def stylize(
 
     recorder = Recorder(record) if record is not None else None
     events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder,
-                 image_terms=image_terms)
+                 image_terms=(*image_terms, *plan.image_terms), regions=plan.regions)
     start = time.perf_counter()
     latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
     if latest is not None:
@@ -178,6 +179,7 @@ def stylize(
     else:  # no finite step: the starting image, at the final size
         scaled = _images.resize_longest(content_image, config.size)
         image = finish_image(config, initial_image(config, scaled, style_images[0], init_image), content_image)
+    image, photo_record = plan.finish(image)
 
     run_record = {
         "format": "style-explainer.run",
@@ -188,6 +190,7 @@ def stylize(
         "iterations_done": len(history),
         "interrupted": interrupted,
         "failed": failure,
+        **photo_record,
         "history": history,
     }
     trace = None

