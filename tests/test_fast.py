@@ -201,7 +201,7 @@ def test_augment_keeps_the_tree_lists_unreadable_files_and_writes_a_manifest(tmp
                       progress=False, stylisers=_stylisers())
     assert summary.done == 10 and summary.unreadable == ["broken.jpg"] * 2
     assert (tmp_path / "out/sub/im3_style1.png").exists()
-    rows = list(csv.DictReader(open(tmp_path / "out" / MANIFEST)))
+    rows = list(csv.DictReader((tmp_path / "out" / MANIFEST).read_text().splitlines()))
     assert len(rows) == 12 and {r["status"] for r in rows if r["input"] == "broken.jpg"} == {
         "unreadable: not an image file Pillow can read"}
     assert load_image(tmp_path / "out/im0_style0.png").shape == (24, 32, 3)  # each image keeps its size
@@ -274,7 +274,8 @@ def test_batches_spread_over_eight_devices_give_the_one_device_images():
     import sys
 
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT], env=env, capture_output=True, text=True, timeout=300,
+                         check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     devices, spread, difference = out.stdout.split()
     assert (devices, spread) == ("8", "True")  # 5 images padded to 8, one per device
@@ -324,7 +325,7 @@ def test_cli_augments_and_refuses_what_cannot_work(tmp_path, stand_in, capsys):
 
     root = _folder(tmp_path, count=2, corrupt=False)
     assert main(["augment", str(root), str(tmp_path / "aug"), "--variants", "2", "--source", "builtin", "--quiet"]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "aug" / MANIFEST)))
+    rows = list(csv.DictReader((tmp_path / "aug" / MANIFEST).read_text().splitlines()))
     assert len(rows) == 4 and all(r["style"].startswith("builtin:") and r["status"] == "done" for r in rows)
     capsys.readouterr()
     assert main(["augment", str(tmp_path / "missing"), str(tmp_path / "aug2")]) == 2

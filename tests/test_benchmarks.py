@@ -1,0 +1,23 @@
+"""The benchmark scripts that the tests can afford to run: their smoke modes, on the CPU."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_gpu_script_runs_small_on_the_cpu():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--small"], capture_output=True,
+                         text=True, timeout=600, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("device: cpu x")
+    assert re.match(r"gatys: 64 px \(\d+x64\) x 5 Adam steps: [\d.]+ s \([\d.]+ ms/step", lines[1])
+    cold, warm = map(float, re.match(r"first preview at 64 px: ([\d.]+) s cold \(compiling\), ([\d.]+) s warm",
+                                     lines[2]).groups())
+    assert warm < cold  # the second run reuses the compiled step
+    assert re.match(r"feed-forward 96x64 \(random weights\): [\d.]+ ms/frame, [\d.]+ frames/s", lines[3])
