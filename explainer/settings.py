@@ -44,6 +44,7 @@ GROUPS: dict[str, str] = {
     "fast": "real-time networks (--method fast)",
     "photo": "photorealism (--method photo)",
     "augment": "style augmentation",
+    "train": "training a network (style-explainer train)",
     "tiling": "tiling (images larger than memory)",
     "video": "video (style-explainer video)",
     "output": "output and progress",
