@@ -316,3 +316,30 @@ def test_regions_preview_helper_is_quiet_without_lone_colours():
         found = regions.match(painted(8, 8, RED, BLUE), painted(8, 8, BLUE, RED))
     assert found.ignored == ()
     assert isinstance(Targets(content={}, style={}).regions, type(None))
+
+
+# --------------------------------------------------------------------------- the explorer
+
+
+def test_explorer_mask_preview_and_command(tmp_path):
+    pytest.importorskip("gradio")
+    from explainer.app.photo_panel import region_preview, with_masks
+    from explainer.app.stylize_tab import cli_command
+
+    content = save_image(painted(20, 30, RED, BLUE, GREEN), tmp_path / "content-regions.png")
+    style = save_image(painted(16, 16, BLUE, RED), tmp_path / "style-regions.png")
+    image, text = region_preview(str(content), str(style))
+    assert image.shape[0] == 160 and image.dtype == np.uint8
+    assert "2 region(s)" in text and "#00ff00 (content mask only)" in text
+    assert tuple(image[0, -1]) == (255, 0, 0)  # the style's right half, red
+    assert region_preview(str(content), None)[0] is None
+    assert region_preview(None, None)[1].startswith("No masks")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"no")
+    assert region_preview(str(broken), str(style))[1].startswith("**Error:** content mask (broken.png)")
+    line = cli_command(str(tmp_path / "c.png"), str(tmp_path / "s.png"),
+                       {"method": "photo", "content_mask": str(content), "style_mask": str(style)})
+    assert "--content-mask content-regions.png --style-mask style-regions.png" in line
+    assert str(tmp_path) not in line  # never a server path
+    assert with_masks(StyleConfig(), None, None) == StyleConfig()
+    assert with_masks(StyleConfig(), str(content), str(style)).content_mask == str(content)

@@ -23,6 +23,7 @@ from explainer import figures, samples
 from explainer import images as _images
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
+from explainer.app.photo_panel import build_mask_panel, with_masks
 from explainer.app.uploads import display_name, image_upload, load_user_image
 from explainer.app.widgets import (
     explorer_settings,
@@ -57,6 +58,7 @@ def cli_command(content: str | None, style: str | None, values: Mapping[str, Any
     """
     try:
         config = settings_from_values(values, options)[0]
+        config = with_masks(config, values.get("content_mask"), values.get("style_mask"), names=True)
     except USER_ERRORS as error:
         return f"# {one_line(error)}"
     return stylize_command(config, display_name(content, "content.png"), [display_name(style, "style.png")],
@@ -95,7 +97,8 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
         style: the style image file.
         values: the settings widgets' values, keyed as
             [`explorer_settings`][explainer.app.explorer_settings] says
-            (missing ones keep the defaults).
+            (missing ones keep the defaults); `content_mask` and
+            `style_mask`: uploaded region masks (files), if any.
         options: the explorer's options and limits.
         session: whose run this is (for `request_stop`).
 
@@ -117,6 +120,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
     command = cli_command(content, style, values, options)
     try:
         config, record, live = settings_from_values(values, options)
+        config = with_masks(config, values.get("content_mask"), values.get("style_mask"))  # uploads, if any
         images = load_user_image(content, "content", max_side), load_user_image(style, "style", max_side)
     except USER_ERRORS as error:
         yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
@@ -308,10 +312,12 @@ def build_stylize_tab(opts: AppOptions, values: dict[str, Any]) -> StylizeTab:
                  for s in samples.SAMPLE_STYLES], inputs=[content, style],
                 label="Bundled samples (Grace Hopper, public domain; styles painted by this project)",
             )
+            masks = build_mask_panel()
             with gr.Row():
                 run_btn = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-button")
             widgets, all_layers, network_line = _settings_panel(opts, values)
+            widgets.update(zip(("content_mask", "style_mask"), masks))  # uploads: their values travel with the settings
         with gr.Column(scale=1):
             preview = gr.Image(label="Result (live)", format="png", interactive=False, elem_id="result-image", height=420)
             status = gr.Markdown("Pick a content and a style image (or a sample row), then **Stylize**.",
@@ -370,6 +376,9 @@ def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers,
                               show_progress="minimal")
     stop_btn.click(on_stop, None, None, queue=False, concurrency_limit=None, api_name="stop")
     quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    if "method" in widgets and "optimizer" in widgets:  # --method photo runs L-BFGS unless told otherwise
+        widgets["method"].change(lambda method, now: "lbfgs" if method == "photo" else now,
+                                 [widgets["method"], widgets["optimizer"]], widgets["optimizer"], **quiet)
     gr.on([c.change for c in (content, style, *components)],
           lambda c, s, *v: cli_command(c, s, dict(zip(names, v)), opts), [content, style, *components], outputs[3],
           **quiet)
