@@ -108,8 +108,8 @@ def _stylize_fast(config: StyleConfig, args: argparse.Namespace) -> int:
 def _check_budget_first(config: StyleConfig, content: str, styles: Sequence[str]) -> None:
     """Refuse an over-budget run from the files' headers, before JAX starts (the run checks again)."""
     from explainer import samples
-    from explainer.budget import check_run
     from explainer.images import image_shape
+    from explainer.tiling import check_run  # budget.check_run, or a tiled run's own limits
 
     shapes = [image_shape(samples.resolve(path)) for path in (content, *styles)]
     if all(shapes):  # an unreadable file is reported, in one line, when it is loaded

@@ -325,7 +325,7 @@ class TilingSettings(Settings):
     """Images larger than memory: the optimisation runs in overlapping tiles (see `explainer.tiling`)."""
 
     tile_size: int | None = setting(
-        None, group="tiling", kind="int", minimum=64, optional=True, unit="px", metavar="PX",
+        None, group="tiling", kind="int", minimum=16, optional=True, unit="px", metavar="PX",
         none_means="automatic: tiles only when the whole image would need more than --memory-budget",
         help="optimise in tiles of this many pixels a side (plus an overlap each network layer needs); the result "
         "is the untiled one, without seams")

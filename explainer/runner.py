@@ -31,8 +31,8 @@ import numpy as np
 
 from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
-from explainer import photo, samples
-from explainer.budget import check_pixels, check_run, working_shape
+from explainer import photo, samples, tiling
+from explainer.budget import check_pixels, working_shape
 from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError, ImageError, Note
 from explainer.events import Event, total_of_family
@@ -170,8 +170,16 @@ def stylize(
     log(f"network: {backend.describe()}")
 
     recorder = Recorder(record) if record is not None else None
-    events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder,
-                 image_terms=(*image_terms, *plan.image_terms), regions=plan.regions)
+    tile = tiling.tile_side(config, content_image.shape)  # images larger than memory: in tiles, the same loss
+    if tile is None:
+        events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder,
+                     image_terms=(*image_terms, *plan.image_terms), regions=plan.regions)
+    elif recorder is not None:
+        raise ConfigError("--record cannot record a tiled run (a large --size, or --tile-size) in this version")
+    else:
+        log(f"tiled: {tile} px tiles, each with the margin its deepest layer sees (explainer.tiling)")
+        events = tiling.run_tiled(config, backend, content_image, style_images, tile=tile, init_image=init_image,
+                                  image_terms=(*image_terms, *plan.image_terms))
     start = time.perf_counter()
     latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
     if latest is not None:
@@ -260,7 +268,7 @@ def _fast_trace(styliser: Any, out: Any, content: np.ndarray, config: StyleConfi
 
 def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:
     """Refuse, before any work, a run over the pixel budget or too thin for its deepest layer."""
-    check_run(config, content.shape, [style.shape for style in styles])
+    tiling.check_run(config, content.shape, [style.shape for style in styles])  # budget.check_run when untiled
     # Names no VGG has are left to the network's own check, which lists the valid ones.
     layers = [name for name in config.content_layers + config.style_layers if name in layer_names("vgg19")]
     if not layers:

@@ -1,0 +1,114 @@
+"""Tiled optimisation: the same loss and gradient as the untiled run, no seam, and when it switches on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer import tiling
+from explainer.config import StyleConfig
+from explainer.errors import BudgetError, ConfigError
+from explainer.images import resize_longest
+from explainer.samples import sample_content, sample_style
+
+CONFIG = StyleConfig(size=112, iterations=6, network="vgg16", weights="random", content_layers=("relu3_1",),
+                     style_layers=("relu1_1", "relu2_1", "relu3_1"), print_every=0)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return resize_longest(sample_content(), 112), sample_style("swirl", 80)
+
+
+def test_the_halo_is_the_reach_of_the_deepest_layer_rounded_to_its_grid():
+    # VGG19 relu5_1: 2 convs x 1 + 2 x 2 + 4 x 4 + 4 x 8 + 1 x 16 = 70 px, on a 16 px grid -> 80
+    assert tiling.halo_for(("relu1_1", "relu5_1")) == 80
+    # VGG16 relu4_2: 2 + 2 x 2 + 3 x 4 + 2 x 8 = 34 -> 40 (8 px grid); relu1_1: 1 px -> 1
+    assert tiling.halo_for(("relu4_2",), "vgg16") == 40
+    assert tiling.halo_for(("relu1_1",)) == 1
+
+
+def test_cores_partition_the_image_and_every_window_holds_its_core_and_halo():
+    shape, halo, grid = (300, 410), 40, 16
+    tiles, (height, width) = tiling.plan_tiles(shape, 96, halo, grid)
+    covered = np.zeros(shape, int)
+    for t in tiles:
+        top, left, h, w = t.window
+        assert (h, w) == (height, width) and top % grid == 0 and left % grid == 0
+        assert top + h <= shape[0] and left + w <= shape[1]
+        y0, x0, y1, x1 = t.core
+        covered[y0:y1, x0:x1] += 1
+        assert top <= max(0, y0 - halo) and min(shape[0], y1 + halo) <= top + h
+        assert left <= max(0, x0 - halo) and min(shape[1], x1 + halo) <= left + w
+    assert (covered == 1).all() and len(tiles) == 4 * 5
+    # each layer's feature positions: in exactly one core, as many as the whole image has
+    layers = ("relu2_1", "relu4_2")
+    for name, f in (("relu2_1", 2), ("relu4_2", 8)):
+        total = sum(tiling.feature_masks(t, layers)[name].sum() for t in tiles)
+        assert total == (shape[0] // f) * (shape[1] // f)
+
+
+def test_a_tiled_run_is_the_untiled_run(pair):
+    from backends import get_backend
+    from explainer.optimize import run
+
+    backend = get_backend("vgg16", weights="random")
+    content, style = pair
+    whole = list(run(CONFIG, backend, content, [style]))
+    tiles, _ = tiling.plan_tiles(content.shape[:2], 32, tiling.halo_for(CONFIG.style_layers, "vgg16"), 4)
+    assert len(tiles) >= 6
+    tiled = list(tiling.run_tiled(CONFIG, backend, content, [style], tile=32))
+    for a, b in zip(whole, tiled):
+        assert b.loss == pytest.approx(a.loss, rel=1e-5)
+        for layer, value in a.terms["style"].items():
+            assert b.terms["style"][layer] == pytest.approx(value, rel=1e-4)
+        assert b.terms["content"]["relu3_1"] == pytest.approx(a.terms["content"]["relu3_1"], rel=1e-4, abs=1e-3)
+        assert b.terms["tv"] == pytest.approx(a.terms["tv"], rel=1e-5)
+    # stated tolerance: the images agree to 1e-4 (float32 sums in another order), far below one 8-bit level
+    assert np.abs(whole[-1].image - tiled[-1].image).max() < 1e-4
+    assert np.abs(whole[-1].image - content).max() > 0.02  # and the steps did change the image
+
+
+def test_a_tiled_result_has_no_seam(pair):
+    from backends import get_backend
+
+    backend = get_backend("vgg16", weights="random")
+    content, style = pair
+    config = CONFIG.replace(iterations=25, learning_rate=0.05)
+    image = list(tiling.run_tiled(config, backend, content, [style], tile=32))[-1].image
+    assert np.abs(image - content).mean() > 0.02
+    energy_y = np.square(np.diff(image, axis=0)).sum(axis=(1, 2))  # between rows y and y + 1
+    energy_x = np.square(np.diff(image, axis=1)).sum(axis=(0, 2))
+    tiles, _ = tiling.plan_tiles(content.shape[:2], 32, tiling.halo_for(CONFIG.style_layers, "vgg16"), 4)
+    rows = sorted({t.core[0] - 1 for t in tiles if t.core[0]})
+    cols = sorted({t.core[1] - 1 for t in tiles if t.core[1]})
+    assert rows and cols
+    # gradient energy across the tiles' borders is no higher than across the image's other rows and columns
+    assert energy_y[rows].mean() <= 1.25 * np.median(energy_y)
+    assert energy_x[cols].mean() <= 1.25 * np.median(energy_x)
+
+
+def test_stylize_tiles_on_request_and_when_the_image_would_not_fit(pair):
+    from backends import get_backend
+    from explainer.runner import stylize
+
+    content, style = pair
+    said = []
+    backend = get_backend("vgg16", weights="random")
+    tiled = stylize(content, [style], CONFIG.replace(tile_size=48, iterations=3), backend=backend, progress=False,
+                    log=said.append)
+    assert any(line.startswith("tiled: 48 px tiles") for line in said)
+    untiled = stylize(content, [style], CONFIG.replace(iterations=3), backend=backend, progress=False)
+    assert np.abs(tiled.image - untiled.image).max() < 1e-4
+    assert [h["loss"] for h in tiled.record["history"]] == pytest.approx([h["loss"] for h in untiled.record["history"]],
+                                                                        rel=1e-5)
+    # automatic: 4096 px needs ~36 GB untiled; 6 GiB allows tiles of a few hundred pixels
+    big = StyleConfig(size=4096)
+    side = tiling.tile_side(big, (600, 512))
+    assert side is not None and 256 <= side <= 1024 and side % 16 == 0
+    assert tiling.tile_side(StyleConfig(size=512), (600, 512)) is None
+    assert tiling.check_run(big, (600, 512), [(512, 512)]) == side  # allowed, tiled, where untiled is refused
+    with pytest.raises(BudgetError, match="does not fit --memory-budget 0.5 GiB"):
+        tiling.tile_side(big.replace(memory_budget=0.5), (600, 512))
+    with pytest.raises(ConfigError, match="Adam"):
+        tiling.check_run(big.replace(optimizer="lbfgs"), (600, 512), [])
