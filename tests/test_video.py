@@ -160,3 +160,14 @@ def test_the_command_line_makes_a_video_and_refuses_a_bad_output(tmp_path, clip,
     assert open_video(tmp_path / "out.mp4").count == 3
     assert "3 frames in" in capsys.readouterr().err
     save_image(clip.frames[0], tmp_path / "x.png")
+
+
+def test_the_explorers_video_tab_stylises_the_sample_clip_within_its_limits(styliser):
+    pytest.importorskip("gradio")
+    from explainer.app.video_tab import MAX_FRAMES, stylise_clip
+
+    path, figure, line = stylise_clip(None, "swirl", "multistyle:7", 0.6, 64, 4, styliser=styliser)
+    assert open_video(path).count == 4 and figure is not None
+    assert "4 frames in" in line and "flicker **" in line
+    refused = stylise_clip(None, "swirl", "multistyle:7", 0.6, 64, MAX_FRAMES + 1, styliser=styliser)
+    assert refused[:2] == (None, None) and refused[2].startswith("**Error:** the explorer stylises at most")

@@ -1,0 +1,77 @@
+"""The Video tab: a short clip through the fast network, with and without temporal blending, and its flicker curve.
+
+The handler [`stylise_clip`][explainer.app.video_tab.stylise_clip] is a
+function of plain values (testable without a browser): it runs
+[`stylize_video`][explainer.video.stylize_video] on the uploaded clip (or the
+sample pan-and-zoom) within the explorer's limits, `MAX_FRAMES` frames at
+`MAX_SIDE` px at most, and returns the result, the flicker figure and one
+line of numbers. A one-line message replaces them when something is wrong.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+from typing import Any
+
+import gradio as gr
+
+from explainer import samples
+from explainer.errors import USER_ERRORS, ConfigError, one_line
+
+#: The explorer's limits for a clip: frames stylised and the longest side of a frame.
+MAX_FRAMES = 48
+MAX_SIDE = 256
+SAMPLE_CLIP_LABEL = "Sample clip (pan and zoom over the sample photo)"
+
+
+def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: int, frames: int,
+                 styliser: Any = None) -> tuple[str | None, Any, str]:
+    """`(output video path, flicker figure, Markdown line)`; on a mistake `(None, None, "**Error:** ...")`."""
+    from explainer.video import SAMPLE_CLIP, VIDEO_DEFAULTS, flicker_figure, stylize_video
+
+    try:
+        size, frames = int(size), int(frames)
+        if not 64 <= size <= MAX_SIDE or not 2 <= frames <= MAX_FRAMES:
+            raise ConfigError(f"the explorer stylises at most {MAX_FRAMES} frames of at most {MAX_SIDE} px")
+        config = VIDEO_DEFAULTS.replace(method="fast", model=model, size=size, max_frames=frames,
+                                        temporal_blend=float(blend))
+        styles = [samples.SAMPLE_PREFIX + style] if model == "arbitrary" else []
+        out = pathlib.Path(tempfile.mkdtemp(prefix="style-explainer-video-")) / "stylised.mp4"
+        result = stylize_video(clip or SAMPLE_CLIP, styles, out, config, network=styliser, progress=False,
+                               log=lambda message: None)
+    except USER_ERRORS as error:
+        return None, None, f"**Error:** {one_line(error)}"
+    flicker = result.record["flicker"]
+    figure = flicker_figure([result.record], [f"blend {blend:g}"])
+    seconds = result.record["wall_time_s"]
+    line = (f"{result.record['frames']} frames in {seconds:.1f} s ({result.record['frames'] / seconds:.1f} frames/s); "
+            f"flicker **{flicker['relative']:.2f}x** the input's (mean change {flicker['output']:.4f} against "
+            f"{flicker['input']:.4f}, pixels the flow can follow)")
+    return str(out), figure, line
+
+
+def build_video_tab(options: Any) -> None:
+    """The tab's widgets and its one event (inside a `gr.Tab`)."""
+    gr.Markdown(
+        "Every frame through the fast network. With **temporal blending** each frame takes some of the previous "
+        "result, moved by the optical flow, where the flow can be trusted: the curve below shows how much each frame "
+        "changes beyond the motion (lower: less flicker). `style-explainer video` does the same for whole videos, "
+        "and optimises frames with Ruder et al.'s temporal term (`--method gatys`).")
+    with gr.Row():
+        clip = gr.Video(label=f"Clip (empty: {SAMPLE_CLIP_LABEL.lower()}); the first {MAX_FRAMES} frames are used",
+                        sources=["upload"])
+        with gr.Column():
+            model = gr.Dropdown(["arbitrary", "multistyle:0", "multistyle:7", "multistyle:13"], value="arbitrary",
+                                label="Network (arbitrary: the style image below)")
+            style = gr.Dropdown(list(samples.SAMPLE_STYLES), value=samples.SAMPLE_STYLES[0], label="Style")
+            blend = gr.Slider(0.0, 0.9, value=0.6, step=0.05, label="Temporal blend (0: each frame on its own)")
+            size = gr.Slider(64, MAX_SIDE, value=192, step=32, label="Size (px)")
+            frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
+            run = gr.Button("Stylise the clip", variant="primary")
+    with gr.Row():
+        result = gr.Video(label="Result", interactive=False)
+        curve = gr.Plot(label="Flicker per frame")
+    line = gr.Markdown()
+    run.click(stylise_clip, [clip, style, model, blend, size, frames], [result, curve, line],
+              concurrency_limit=1, api_visibility="private")
