@@ -53,6 +53,18 @@ class Checkpoints:
         self._manager.wait_until_finished()
         return self.directory / str(step)
 
+    def read_meta(self, step: int | None = None) -> tuple[int, dict]:
+        """`(step, meta)` of checkpoint `step` (default: the latest), without reading the state.
+
+        Raises:
+            ConfigError: there is no checkpoint to resume from.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ConfigError(f"--resume: no checkpoint in {self.directory} (nothing to resume; drop --resume to "
+                              "start afresh)")
+        return step, self._manager.restore(step, args=self._ocp.args.Composite(meta=self._ocp.args.JsonRestore()))["meta"]
+
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict]:
         """`(state, meta)` of checkpoint `step` (default: the latest), shaped and placed like `like`.
 

@@ -76,8 +76,8 @@ def sha256_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def save_model(directory: str | os.PathLike, variables: dict, manifest: dict) -> pathlib.Path:
-    """Write `model.safetensors`, then `model.json` (with the weights' checksum), each atomically.
+def save_model(directory: str | os.PathLike, variables: dict, manifest: dict) -> dict:
+    """Write `model.safetensors`, then `model.json` (with the weights' checksum), each atomically; returns the latter.
 
     `manifest` must hold `architecture: {"arch", "norm"}`; the format, version
     and `weights_file` entries are added. Written last, the manifest always
@@ -91,7 +91,7 @@ def save_model(directory: str | os.PathLike, variables: dict, manifest: dict) ->
     full = {"format": MODEL_FORMAT, "version": MODEL_VERSION, **manifest,
             "weights_file": {"name": WEIGHTS_FILE, "bytes": len(data), "checksum": sha256_of(data)}}
     write_atomically(directory / MANIFEST_FILE, json.dumps(full, indent=1, allow_nan=False).encode())
-    return directory
+    return full
 
 
 def read_manifest(directory: str | os.PathLike) -> dict:

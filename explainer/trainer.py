@@ -153,10 +153,11 @@ def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh:
         return TrainState(params, stats if state.batch_stats else state.batch_stats, opt_state, state.step + 1), \
             loss, terms
 
+    # The state is not donated: a step whose loss is not finite (or an interrupt) keeps the previous one.
     if mesh is None:
-        return jax.jit(step, donate_argnums=(0,))
+        return jax.jit(step)
     replicated, by_batch = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return jax.jit(step, donate_argnums=(0,), in_shardings=(replicated, replicated, by_batch, replicated, replicated),
+    return jax.jit(step, in_shardings=(replicated, replicated, by_batch, replicated, replicated),
                    out_shardings=replicated)
 
 

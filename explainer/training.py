@@ -171,8 +171,9 @@ class Training:
         self.seconds = 0.0
         data_state = None
         if resume:
-            state, meta = self.checkpoints.restore(fresh)
+            step, meta = self.checkpoints.read_meta()
             _check_same(meta.get("fingerprint", {}), self.fingerprint, self.checkpoints.directory)
+            state, meta = self.checkpoints.restore(fresh, step)
             data_state, self.history, self.seconds = meta["data"], meta.get("history", []), meta.get("seconds", 0.0)
             self.log(f"resuming from step {int(state.step)} ({self.checkpoints.directory})")
         elif self.checkpoints.latest_step() is not None:
@@ -228,7 +229,7 @@ class Training:
         step = self.step
         self.history.append({"step": step, "loss": loss, **terms})
         previews = None
-        if step == 1 or (self.settings.preview_every and step % self.settings.preview_every == 0):
+        if self.preview is None or (self.settings.preview_every and step % self.settings.preview_every == 0):
             previews = self.save_preview()
         if self.settings.checkpoint_every and step % self.settings.checkpoint_every == 0:
             self.save_checkpoint()
@@ -253,7 +254,7 @@ class Training:
         self.save_preview()
         manifest = self.manifest()
         if self.is_writer:
-            save_model(self.model_dir, trainer.to_host(self.state.variables), manifest)
+            manifest = save_model(self.model_dir, trainer.to_host(self.state.variables), manifest)
             _images.save_image(np.concatenate(list(self.probes), axis=1), self.model_dir / PREVIEWS / "probes.png")
         self.checkpoints.close()
         return manifest

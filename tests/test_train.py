@@ -1,0 +1,183 @@
+"""Training a feed-forward network: the loss is the optimisation loss, the loss falls, resume is exact,
+model files are checked; tiny images, an untrained VGG16, a slim network."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from explainer.config import TrainSettings
+from explainer.errors import BudgetError, ConfigError
+from explainer.images import save_image
+from explainer.models import ModelError, load_model
+from explainer.optimize import compute_targets, make_stepper
+from explainer.training import Training, check_budget, train
+
+SIZE = 24
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A folder of five smooth, photo-like images of different sizes (the first two are held out as probes)."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        h, w = 30 + 4 * i, 40 - 2 * i
+        y, x = np.mgrid[0:h, 0:w] / 20.0
+        image = np.stack([0.5 + 0.4 * np.sin(3 * x + i), 0.5 + 0.4 * np.cos(2 * y - i), 0.5 + 0.2 * np.sin(x * y)], -1)
+        save_image(np.clip(image + 0.05 * rng.standard_normal(image.shape), 0, 1), folder / f"p{i}.png")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def style():
+    return np.random.default_rng(1).random((28, 28, 3)).astype(np.float32)
+
+
+def settings(photos, **changes):
+    base = dict(size=SIZE, steps=4, batch_size=2, arch="slim", data=photos, preview_every=0, checkpoint_every=0,
+                learning_rate=2e-3, tv_weight=1e-4)
+    return TrainSettings(**{**base, **changes})
+
+
+def quiet(message):
+    pass
+
+
+def test_a_training_steps_loss_is_the_optimisation_methods_loss(tmp_path, photos, style, backend):
+    """Same code, same numbers: the loss of the network's output is what `optimize` reports for that image."""
+    t = Training(style, tmp_path / "m", settings(photos, batch_size=1), backend=backend, log=quiet)
+    photo = np.asarray(next(t.batches))
+    out, _ = t.net.forward(t.state.variables, jnp.asarray(photo), train=True)
+    state, loss, terms = t.step_fn(t.state, t.loss_params, jnp.asarray(photo), t.grams, t.weights)
+    # The optimisation method: targets from the photo (content) and the style image, its own jitted step.
+    targets = compute_targets(backend, t.loss, photo[0], [t.style], [1.0])
+    stepper = make_stepper(backend, t.loss, "adam", 0.01)
+    _, opt_loss, opt_terms = stepper.step(backend.params, stepper.init(out[0]), targets)
+    assert float(loss) == pytest.approx(float(opt_loss), rel=2e-5)
+    for family in ("content", "style"):
+        for layer, value in opt_terms[family].items():
+            assert float(terms[family][layer]) == pytest.approx(float(value), rel=2e-5, abs=1e-6)
+    assert float(terms["tv"]) == pytest.approx(float(opt_terms["tv"]), rel=2e-5)
+    assert int(state.step) == 1
+
+
+def test_a_batchs_loss_is_the_mean_of_its_images_losses(tmp_path, photos, style, backend):
+    t = Training(style, tmp_path / "m", settings(photos), backend=backend, log=quiet)
+    batch = np.asarray(next(t.batches))
+    out, _ = t.net.forward(t.state.variables, jnp.asarray(batch), train=True)
+    _, loss, _ = t.step_fn(t.state, t.loss_params, jnp.asarray(batch), t.grams, t.weights)
+    stepper = make_stepper(backend, t.loss, "adam", 0.01)
+    each = [float(stepper.step(backend.params, stepper.init(out[i]),
+                               compute_targets(backend, t.loss, batch[i], [t.style], [1.0]))[1]) for i in range(2)]
+    assert float(loss) == pytest.approx(np.mean(each), rel=2e-5)
+
+
+def _loss_on(t: Training, batch: np.ndarray) -> float:
+    out, _ = t.net.forward(t.state.variables, jnp.asarray(batch), train=False)
+    stepper = make_stepper(t.backend, t.loss, "adam", 0.01)
+    return float(np.mean([float(stepper.step(t.backend.params, stepper.init(out[i]),
+                                             compute_targets(t.backend, t.loss, batch[i], [t.style], [1.0]))[1])
+                          for i in range(len(batch))]))
+
+
+def test_a_few_steps_reduce_the_loss(tmp_path, photos, style, backend):
+    t = Training(style, tmp_path / "m", settings(photos, steps=25, learning_rate=1e-2), backend=backend, log=quiet)
+    fixed = t.probes  # never trained on
+    before = _loss_on(t, fixed)
+    events = list(t.events())
+    after = _loss_on(t, fixed)
+    assert len(events) == 25 and events[-1].iteration == 25
+    assert after < 0.95 * before, (before, after)  # 1808 -> 1666 here (random VGG16, 25 steps)
+    assert np.mean([e.loss for e in events[-5:]]) < np.mean([e.loss for e in events[:5]])
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, photos, style, backend):
+    straight = train(style, tmp_path / "straight", settings(photos, steps=6), backend=backend, progress=False, log=quiet)
+    # The same training stopped after 3 steps (a checkpoint is written on the way out), then resumed.
+    first = train(style, tmp_path / "resumed", settings(photos, steps=3), backend=backend, progress=False, log=quiet)
+    assert first.manifest["steps_done"] == 3
+    resumed = train(style, tmp_path / "resumed", settings(photos, steps=6), resume=True, backend=backend,
+                    progress=False, log=quiet)
+    assert resumed.manifest["steps_done"] == 6 and not resumed.interrupted
+    a, b = load_model(straight.model_dir), load_model(resumed.model_dir)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=0, atol=1e-6)
+    losses = lambda r: [h["loss"] for h in r.manifest["history"]]
+    assert losses(resumed) == pytest.approx(losses(straight), rel=1e-5)  # same batches, same order
+
+
+def test_an_interrupted_training_leaves_a_usable_model_and_resume_refuses_other_settings(tmp_path, photos, style,
+                                                                                       backend):
+    def stop_after_two(event):
+        if event.iteration == 2:
+            raise KeyboardInterrupt
+
+    result = train(style, tmp_path / "m", settings(photos, steps=5), backend=backend, progress=False, log=quiet,
+                   on_step=stop_after_two)
+    assert result.interrupted and result.manifest["steps_done"] == 2
+    model = load_model(tmp_path / "m")
+    assert model.stylise(np.full((9, 11, 3), 0.5, np.float32)).shape == (1, 9, 11, 3)
+    with pytest.raises(ConfigError, match="another arch"):
+        Training(style, tmp_path / "m", settings(photos, steps=5, arch="johnson"), resume=True, backend=backend,
+                 log=quiet)
+    with pytest.raises(ConfigError, match="holds checkpoints of an earlier training"):
+        Training(style, tmp_path / "m", settings(photos, steps=5), backend=backend, log=quiet)
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        Training(style, tmp_path / "new", settings(photos), resume=True, backend=backend, log=quiet)
+
+
+def test_the_model_files_round_trip_and_corrupt_files_are_refused(tmp_path, photos, style, backend):
+    result = train(style, tmp_path / "m", settings(photos, steps=2, preview_every=1), backend=backend,
+                   progress=False, log=quiet)
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert manifest["architecture"]["arch"] == "slim" and manifest["steps_done"] == 2
+    assert manifest["data"]["images"] == 3 and len(manifest["history"]) == 2
+    assert {"relu1_2", "relu4_3"} <= {layer for layer, _ in manifest["loss"]["style"]}
+    assert (tmp_path / "m" / "previews" / "step_000001.png").is_file()
+    model = load_model(tmp_path / "m")
+    probes = np.stack([np.full((SIZE, SIZE, 3), 0.3, np.float32)])
+    np.testing.assert_allclose(np.asarray(model.stylise(probes)),
+                               np.asarray(model.spec.apply(model.params, jnp.asarray(probes))), atol=1e-6)
+    assert "slim" in model.describe() and model.provenance()["weights"]["steps"] == 2
+    assert result.manifest == manifest
+
+    weights = tmp_path / "m" / "model.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])  # one bit
+    with pytest.raises(ModelError, match="corrupt or replaced"):
+        load_model(tmp_path / "m")
+    weights.write_bytes(original[: len(original) // 2])
+    with pytest.raises(ModelError, match="corrupt or replaced"):
+        load_model(tmp_path / "m")
+    weights.write_bytes(original)
+    (tmp_path / "m" / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not readable as JSON"):
+        load_model(tmp_path / "m")
+    with pytest.raises(ModelError, match="no model.json"):
+        load_model(tmp_path)
+
+
+def test_budget_and_settings_are_checked_before_any_work(tmp_path, photos):
+    with pytest.raises(BudgetError, match="megapixel-steps"):
+        check_budget(TrainSettings(size=512, steps=100_000))
+    check_budget(TrainSettings(size=256, steps=40_000))  # Johnson et al.'s training fits the default budget
+    with pytest.raises(ConfigError, match="needs --coordinator"):
+        Training(np.zeros((8, 8, 3)), tmp_path / "m", settings(photos, num_processes=2), log=quiet)
+    with pytest.raises(ConfigError, match="not a folder"):
+        Training(np.zeros((8, 8, 3)), tmp_path / "m", settings(str(tmp_path / "missing")), log=quiet)
+    with pytest.raises(ConfigError, match="size"):
+        TrainSettings(size=8)
+
+
+def test_a_loss_that_stops_being_finite_fails_the_run_and_keeps_the_last_finite_weights(tmp_path, photos, style,
+                                                                                       backend):
+    result = train(style, tmp_path / "m", settings(photos, steps=3, style_weight=1e38), backend=backend,
+                   progress=False, log=quiet)
+    assert result.failed and "became" in result.failed
+    model = load_model(tmp_path / "m")  # the weights saved are finite (load checks)
+    assert model.manifest["steps_done"] < 3
