@@ -46,35 +46,60 @@ if TYPE_CHECKING:
     from explainer.events import Event
     from explainer.runner import Result
 
-DEFAULT_RATIOS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+DEFAULT_RATIOS: tuple[float, ...] = (5.0, 50.0, 500.0, 5000.0)
 """The columns of the ratio sweep (Gatys et al. 2015, Fig. 3), left to right.
 
-Each is `content_weight / style_weight` in this project's loss normalisation,
-not the paper's `alpha/beta` (lesson 4 converts). Chosen by running the sweep
-on the bundled samples from [`RATIO_SWEEP_DEFAULTS`][explainer.compare.RATIO_SWEEP_DEFAULTS]:
-at 0.01 the painting's texture covers the picture, at 10 the photo's outlines
-dominate and the style is left as colour and grain. Lesson 7 runs these same
-ratios.
+Each is `content_weight / style_weight` in this project's loss normalisation.
+With the `paper` preset's layer balance, the paper's `alpha/beta` is
+`2 * ratio / (M_c * N_c)` for a content layer of `M_c` positions and `N_c`
+channels ([`paper_alpha_beta`][explainer.compare.paper_alpha_beta]); the
+figure's column titles give both numbers. For the bundled photo at the
+sweep's 128 px (`relu4_2`: 16 x 13 positions, 512 channels) these four are
+`alpha/beta` = 1e-4, 1e-3, 1e-2 and 1e-1, rounded (9.4e-5 ... 9.4e-2): ten
+times the paper's Fig. 3 columns (1e-5 ... 1e-2). Chosen by running the
+sweep with the HED VGG16 weights, whose style terms pull harder against the
+content than those of the paper's rescaled VGG19: at the paper's own
+ratios every panel was texture; at these the photo appears from left to
+right.
 """
 
-RATIO_SWEEP_DEFAULTS = StyleConfig(size=128, iterations=80, optimizer="lbfgs", init="noise", pooling="avg",
-                                   print_every=0)
+RATIO_SWEEP_DEFAULTS = StyleConfig(preset="paper", size=128, iterations=80, tv_weight=0.1, print_every=0)
 """The ratio sweep's own defaults: `compare --ratio-sweep` starts from these (its flags still override them).
 
-As Gatys et al. did: start from noise, so that what a panel shows of the
-photo is what the content term put there (from the photo, the first steps
-follow the style alone, the same in every column, and in short runs the
-columns differ little); average pooling;
-L-BFGS, which goes much further than Adam from noise in the same time. Each
-row weights its `n` style layers `1/n` (set by
-[`ratio_sweep`][explainer.compare.ratio_sweep], not here), so that adding
-layers does not add weight.
+The `paper` preset, as Gatys et al. made the figure: start from noise, so
+that what a panel shows of the photo is what the content term put there
+(from the photo, the first steps follow the style alone, the same in every
+column, and in short runs the columns differ little); average pooling;
+L-BFGS, which goes much further than Adam from noise in the same time. One
+change: the default TV weight, 0.1, where the paper had none: at 128 px and
+80 steps it clears much of the noise start's speckle, which larger images
+and longer runs let the paper avoid. Each row weights its `n` style layers
+as the paper's `w_l = 1/n` in the
+paper's normalisation (`style_layer_balance="paper"`: `N_l^2 / (4 n)` here),
+so that adding layers does not add weight.
 
 80 steps at 128 px are enough for every panel to take its place in the
 progression (more steps sharpen the texture, lower the loss slowly and let a
 little more of the photo into the left columns); the 20 runs take about 3.5
 minutes on a 2-core CPU with the HED VGG16 weights.
 """
+
+
+def paper_alpha_beta(ratio: float, content_shape: Sequence[int], layer: str = "relu4_2") -> float:
+    """Gatys et al.'s `alpha/beta` for this project's `content_weight / style_weight`, with the paper's layer balance.
+
+    Their content loss is `1/2 sum (F - P)^2`, ours the mean, `2 / (M_c N_c)`
+    times theirs; with `style_layer_balance="paper"` our style term is exactly
+    their `sum_l w_l E_l`. So `alpha/beta = 2 * ratio / (M_c N_c)`: `M_c`
+    positions of the content layer for a content image of `content_shape`
+    (each pooling halves a side, rounding down), `N_c` its channels.
+    """
+    from backends import downsampling
+    from explainer.config import layer_channels
+
+    halvings = downsampling(layer)
+    positions = (int(content_shape[0]) >> halvings) * (int(content_shape[1]) >> halvings)
+    return 2.0 * ratio / (positions * layer_channels(layer))
 
 
 def quick(config: StyleConfig) -> StyleConfig:
@@ -168,8 +193,10 @@ class Comparison:
             for ax, label in zip(axes[0], self.column_labels):
                 ax.set_title(f"{label}\n{ax.get_title()}", fontsize=8)
         b = self.base
+        preset = f"preset {b.preset}: " if b.preset != "none" else ""
         fig.suptitle(
-            f"{b.iterations} {b.optimizer} steps at {b.size} px, init {b.init}, TV {b.tv_weight:g}\n"
+            f"{preset}{b.iterations} {b.optimizer} steps at {b.size} px, init {b.init}, {b.pooling} pooling, "
+            f"TV {b.tv_weight:g}\n"
             + (provenance_line(self.results[0].record) if self.results else self.description),
             fontsize=9,
         )
@@ -332,6 +359,7 @@ def ratio_sweep(
     style_weight: float = 100.0,
     *,
     paper_layer_weights: bool = True,
+    balance: str = "equal",
 ) -> tuple[list[Variant], tuple[int, int], list[str], list[str]]:
     """The variants of Gatys et al. Fig. 3: style-layer sets (rows) x content/style ratios (columns).
 
@@ -344,6 +372,9 @@ def ratio_sweep(
             the paper's Fig. 3 did (`w_l = 1/n` for the active layers), so that
             a row with more layers does not get more style weight in all;
             `False`: every layer weight 1 (this project's default).
+        balance: the base's `style_layer_balance`. With `"paper"` the rows
+            leave their weights to it (`N_l^2 / (4 n)`: the paper's `1/n` in
+            its normalisation) instead of setting `1/n`.
 
     Returns:
         `(variants, (rows, columns), row_labels, column_labels)`; pass them to
@@ -358,14 +389,17 @@ def ratio_sweep(
         span = layers[0] + (f"..{layers[-1]}" if len(layers) > 1 else "")
         for ratio in ratios:
             overrides: dict[str, Any] = {"style_layers": layers}
-            if paper_layer_weights:
+            if balance == "paper":
+                overrides["style_layer_weights"] = None  # the balance's N_l^2 / (4 n)
+            elif paper_layer_weights:
                 overrides["style_layer_weights"] = (1 / len(layers),) * len(layers)
             overrides.update(content_weight=round(ratio * style_weight, 12), style_weight=style_weight)
             variants.append(Variant(label=f"style {span}, content/style {ratio:g}", overrides=overrides))
     row_labels = []
     for layers in sets:
         label = f"style {layers[0]}" + (f"..{layers[-1]}" if len(layers) > 1 else "")
-        row_labels.append(f"{label}\nw_l = 1/{len(layers)}" if paper_layer_weights and len(layers) > 1 else label)
+        shown = paper_layer_weights or balance == "paper"
+        row_labels.append(f"{label}\nw_l = 1/{len(layers)}" if shown and len(layers) > 1 else label)
     column_labels = [f"content/style = {r:g}" for r in ratios]
     return variants, (len(sets), len(ratios)), row_labels, column_labels
 
@@ -390,7 +424,12 @@ def compare_ratio_sweep(
     base = base or RATIO_SWEEP_DEFAULTS
     style_sets = style_sets or growing_subsets(base.style_layers)
     variants, layout, rows, columns = ratio_sweep(ratios, style_sets, base.style_weight,
-                                                  paper_layer_weights=paper_layer_weights)
+                                                  paper_layer_weights=paper_layer_weights,
+                                                  balance=base.style_layer_balance)
     comparison = compare(content, style, variants, base, backend=backend, progress=progress, log=log)
+    if base.style_layer_balance == "paper" and len(base.content_layers) == 1 and comparison.results:
+        shape = comparison.results[0].image.shape
+        columns = [f"{label}\n(paper: alpha/beta = {paper_alpha_beta(r, shape, base.content_layers[0]):.2g})"
+                   for label, r in zip(columns, ratios)]
     comparison.layout, comparison.row_labels, comparison.column_labels = layout, rows, columns
     return comparison

@@ -12,8 +12,11 @@ its own. The CLI's flags, the explorer's widgets, copy-as-CLI, `compare`'s
 variants and the reference page are generated from these declarations.
 
 Defaults follow jcjohnson/neural-style (content `relu4_2`, style
-`relu1_1..relu5_1` equally weighted, content 5, style 100, TV 1e-3) with
-this project's loss normalisation (see [`explainer.losses`][explainer.losses]).
+`relu1_1..relu5_1` equally weighted, content 5, style 100) with this
+project's loss normalisation (see [`explainer.losses`][explainer.losses]),
+except total variation: neural-style's TV is a sum, ours a mean, so its
+weight does not carry over (lesson 5 converts); the default 0.1 was chosen
+by measuring, to bring a result's TV back to about the photo's own.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import math
 from typing import Any
 
 from backends import ARCHITECTURES, POOLINGS, SOURCES
+from backends._layers import BLOCK_CHANNELS
 from explainer.errors import ConfigError
 from explainer.settings import Settings, resolve_aliases, setting
 
@@ -32,6 +36,9 @@ METHODS: tuple[str, ...] = ("gatys", "fast", "photo")
 OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs")
 INITS: tuple[str, ...] = ("content", "noise", "style")
 COLOR_MODES: tuple[str, ...] = ("none", "keep", "match")
+#: equal: every style layer weight 1; paper: Gatys et al.'s w_l = 1/n in their normalisation (see `balanced_weights`).
+BALANCES: tuple[str, ...] = ("equal", "paper")
+PRESETS: tuple[str, ...] = ("none", "paper")
 WEIGHT_CHOICES: tuple[str, ...] = ("auto", *SOURCES, "random")
 
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
@@ -102,16 +109,22 @@ class LossSettings(Settings):
         None, group="loss", kind="numbers", minimum=0, optional=True, none_means="1 for every layer",
         metavar="W1,W2", help="one weight per content layer, in order", widget="numbers")
     style_layer_weights: tuple[float, ...] | None = setting(
-        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="1 for every layer",
+        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="as --style-layer-balance says",
         metavar="W1,W2", help="one weight per style layer, in order", widget="numbers")
+    style_layer_balance: str = setting(
+        "equal", group="loss", choices=BALANCES, widget="radio",
+        help="the style layer weights when none are given: equal: 1 each; paper: N_l^2/(4n) for a layer of N_l "
+        "channels among n, which is Gatys et al.'s w_l = 1/n in their normalisation (lesson 4)")
     content_weight: float = setting(5.0, group="loss", kind="float", minimum=0, metavar="W",
                                     help="multiplies every content term", widget="log-slider",
                                     ui=(("min", -2.0), ("max", 4.0), ("step", 0.05)))
     style_weight: float = setting(100.0, group="loss", kind="float", minimum=0, metavar="W",
                                   help="multiplies every style term", widget="log-slider",
                                   ui=(("min", -1.0), ("max", 6.0), ("step", 0.05)))
-    tv_weight: float = setting(1e-3, group="loss", kind="float", minimum=0, metavar="W",
-                               help="total-variation weight, against speckle (0: off)", widget="log-slider",
+    tv_weight: float = setting(0.1, group="loss", kind="float", minimum=0, metavar="W",
+                               help="total-variation weight, against speckle (0: off); it multiplies a mean over "
+                               "the pixels, in 255 units: neural-style's -tv_weight S is about S * 3HW/2 here",
+                               widget="log-slider",
                                ui=(("min", -7.0), ("max", 0.0), ("step", 0.1), ("off_at_min", True)))
 
 
@@ -366,6 +379,18 @@ class VideoSettings(Settings):
         help="refuse a video whose frames at --size add up to more pixels than this, before it starts")
 
 
+#: What `preset="paper"` sets: Gatys et al. (2015, 2016) made their figures with average pooling, from
+#: white noise, with L-BFGS, weighting their n style layers w_l = 1/n in their normalisation (here
+#: `style_layer_balance="paper"`) and no total variation. The content weight makes the paper's
+#: alpha/beta = 2 content_weight / (style_weight M_c N_c) equal PAPER_RATIO at the default 512 px
+#: (relu4_2 of a 512 x 437 image: M_c = 64 x 54 positions, N_c = 512 channels; lesson 4).
+PAPER_RATIO = 1e-3
+PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
+    ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
+    ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
                   NetworkSettings, MethodSettings):
@@ -378,7 +403,16 @@ class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, S
     and the reference page "Settings"); the groups are the base classes.
     Values are checked when the config is made: a setting that cannot work
     raises [`ConfigError`][explainer.ConfigError] with a one-line message.
+
+    `preset="paper"` sets what [`PAPER_SETTINGS`][explainer.config.PAPER_SETTINGS]
+    lists, except the settings given with it: `StyleConfig(preset="paper", size=256)`,
+    `config.replace(preset="paper")`, `--preset paper`.
     """
+
+    preset: str = setting(
+        "none", group="method", choices=PRESETS, widget="radio",
+        presets=(("none", ()), ("paper", PAPER_SETTINGS)),
+        help="paper: Gatys et al.'s set-up (average pooling, noise start, L-BFGS, their layer balance, no TV)")
 
     def __post_init__(self):
         super().__post_init__()  # types, choices and bounds of every setting; lists become tuples
@@ -400,7 +434,7 @@ class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, S
     def layer_weights(self) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
         """Effective `((layer, weight), ...)` for content and style: global x per-layer."""
         content_w = self.content_layer_weights or (1.0,) * len(self.content_layers)
-        style_w = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        style_w = self.style_layer_weights or balanced_weights(self.style_layers, self.style_layer_balance)
         content = tuple((n, float(self.content_weight * w)) for n, w in zip(self.content_layers, content_w))
         style = tuple((n, float(self.style_weight * w)) for n, w in zip(self.style_layers, style_w))
         return content, style
@@ -420,6 +454,27 @@ class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, S
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def layer_channels(layer: str) -> int:
+    """`N_l`, the channels of a VGG16/VGG19 layer: `relu1_1` 64, `relu3_1` 256, `relu5_1` 512."""
+    block = next((int(ch) for ch in layer if ch.isdigit()), 0)
+    if not 1 <= block <= len(BLOCK_CHANNELS):
+        raise ConfigError(f"{layer!r} is not a VGG layer name (conv3_1, relu3_1, pool3, ...)")
+    return BLOCK_CHANNELS[block - 1]
+
+
+def balanced_weights(layers: tuple[str, ...], balance: str = "equal") -> tuple[float, ...]:
+    """Style layer weights by rule: `equal`: 1 each; `paper`: `N_l^2 / (4 n)` for `n` layers.
+
+    Gatys et al. weight their `n` style layers `w_l = 1/n` with
+    `E_l = sum (G - A)^2 / (4 N_l^2 M_l^2)`; this project's style loss of a
+    layer is `4 / N_l^2` times their `E_l` (lesson 4), so the weight
+    `N_l^2 / (4 n)` makes each of our weighted terms exactly their `w_l E_l`.
+    """
+    if balance == "paper":
+        return tuple(layer_channels(name) ** 2 / (4 * len(layers)) for name in layers)
+    return (1.0,) * len(layers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -485,6 +540,6 @@ class RecordSpec(Settings):
         return self.gradients and ((iteration - 1) % self.gradient_period == 0 or iteration == last)
 
 
-#: `reconstruct`'s defaults (Gatys et al. Fig. 1): 128 px, 100 L-BFGS steps from noise, no TV.
-RECONSTRUCT_DEFAULTS = StyleConfig(size=128, iterations=100, optimizer="lbfgs", init="noise", tv_weight=0.0,
-                                   print_every=0)
+#: `reconstruct`'s defaults (Gatys et al. Fig. 1): the `paper` preset (average pooling, L-BFGS from noise, the
+#: paper's balance of the style layers, no TV) at 128 px, 100 steps.
+RECONSTRUCT_DEFAULTS = StyleConfig(preset="paper", size=128, iterations=100, print_every=0)

@@ -17,7 +17,9 @@ jcjohnson/neural-style so its default weights carry over):
 * style: the mean squared difference of the Gram matrices,
   `mean((G - A)^2)` over the `C * C` entries;
 * total variation: the mean squared difference between neighbouring pixels
-  of the image in `[0, 255]` units, horizontal plus vertical.
+  of the image in `[0, 255]` units, horizontal plus vertical. Here the
+  conventions part: neural-style's TV is half the *sum* of the same squares,
+  so its weight `S` is `w = S * 3HW / 2` here (`total_variation`).
 
 Gatys et al. normalise differently (`1 / (4 N^2 M^2)` for style, `1 / 2` sum
 for content); lesson 4 shows how the weights translate between conventions.
@@ -113,6 +115,14 @@ def total_variation(image: jax.Array) -> jax.Array:
 
     Penalises high-frequency noise: gradient-based synthesis otherwise
     leaves a fine speckle that no VGG layer objects to.
+
+    A *mean*, like the content and style terms, so that a weight keeps its
+    balance against them at any size (and across coarse-to-fine scales).
+    jcjohnson/neural-style's TV is `S/2 * sum` of the same squares over an
+    `H x W x 3` image, so its `-tv_weight S` is `w = S * 3 * H * W / 2` here
+    (1e-3 at 512 x 437 px: about 336). The TensorFlow tutorial's
+    `tf.image.total_variation` sums *absolute* differences of `[0, 1]` pixels,
+    another function: lesson 5 compares them on one image.
     """
     pixels = image * 255.0
     dy = jnp.diff(pixels, axis=-3)

@@ -1,13 +1,17 @@
 """What the network keeps: reconstructions from noise (Gatys et al. 2015, Fig. 1).
 
-* **Content reconstructions**: start from noise and minimise *only* the
-  content loss of one layer. Shallow layers give back the photo almost
-  exactly; deep layers keep the objects and their arrangement but lose the
-  exact pixels.
-* **Style reconstructions**: start from noise and minimise *only* the style
-  loss on a growing set of layers (`relu1_1`; `relu1_1 + relu2_1`; ...). With
-  more and deeper layers the texture's structures grow larger, while the
-  layout of the painting is gone.
+* **Style reconstructions** (the paper's top row): start from noise and
+  minimise *only* the style loss on a growing set of layers (`relu1_1`;
+  `relu1_1 + relu2_1`; ...). With more and deeper layers the texture's
+  structures grow larger, while the layout of the painting is gone.
+* **Content reconstructions** (its bottom row): start from noise and
+  minimise *only* the content loss of one layer. Shallow layers give back
+  the photo almost exactly; deep layers keep the objects and their
+  arrangement but lose the exact pixels.
+
+The defaults, [`RECONSTRUCT_DEFAULTS`][explainer.config.RECONSTRUCT_DEFAULTS],
+are the `paper` preset (average pooling, L-BFGS from noise, the paper's
+balance of the style layers: `w_l = 1/n` in its normalisation) at 128 px.
 
 The paper calls the layers `conv1_1 ... conv5_1`; in its Caffe network those
 names hold the *rectified* outputs, which are our `relu1_1 ... relu5_1`.
@@ -25,7 +29,7 @@ from matplotlib.figure import Figure
 from backends import Backend, get_backend
 from explainer import images as _images
 from explainer import samples
-from explainer.config import RECONSTRUCT_DEFAULTS, StyleConfig
+from explainer.config import RECONSTRUCT_DEFAULTS, ConfigError, StyleConfig
 from explainer.runner import stylize
 
 PAPER_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -51,9 +55,9 @@ class Reconstructions:
     config: StyleConfig
 
     def figure(self) -> Figure:
-        """The paper's layout: originals on the left, content row on top, style row below."""
+        """The paper's layout: originals on the left, style row on top, content row below."""
         columns = 1 + max(len(self.content), len(self.style))
-        rows = [r for r in (("content", self.content_image, self.content), ("style", self.style_image, self.style)) if r[2]]
+        rows = [r for r in (("style", self.style_image, self.style), ("content", self.content_image, self.content)) if r[2]]
         fig = Figure(figsize=(2.1 * columns, 2.4 * len(rows) + 0.6), layout="constrained")
         axes = np.atleast_2d(fig.subplots(len(rows), columns, squeeze=False))
         for row, (kind, original, items) in zip(axes, rows):
@@ -66,9 +70,13 @@ class Reconstructions:
                 label = layers if isinstance(layers, str) else " + ".join(layers) if len(layers) < 3 else f"{layers[0]} .. {layers[-1]}"
                 ax.set_title(f"{kind} from {label}", fontsize=8)
         cfg = self.config
+        balance = "style layers weighted as the paper (N_l^2/4n)" if cfg.style_layer_balance == "paper" else \
+            "style layers weighted 1 each"
+        setup = f"{cfg.iterations} {cfg.optimizer} steps from {cfg.init} at {cfg.size} px, {cfg.pooling} pooling"
         fig.suptitle(
-            f"Reconstructions from noise (Gatys et al. 2015, Fig. 1): {cfg.iterations} {cfg.optimizer} steps at "
-            f"{cfg.size} px\n" + textwrap.fill(self.description, 30 * columns),
+            textwrap.fill(f"Reconstructions (Gatys et al. 2015, Fig. 1): {setup}"
+                          + (f", {balance}" if self.style else ""), 30 * columns)
+            + "\n" + textwrap.fill(self.description, 30 * columns),
             fontsize=10,
         )
         return fig
@@ -117,10 +125,11 @@ def reconstruct(
         content: the photo (path or array), or `None` to skip the content row.
         style: the painting (path or array), or `None` to skip the style row.
         config: size, iterations, optimizer, network... (default:
-            `RECONSTRUCT_DEFAULTS`: 128 px, 100 L-BFGS steps from noise).
+            `RECONSTRUCT_DEFAULTS`: the `paper` preset, 128 px, 100 L-BFGS steps from noise).
+            The style rows weigh their layers by `config.style_layer_balance`.
         content_layers: one content reconstruction per layer.
         style_layers: one style reconstruction per growing prefix of this list.
-        backend: the network (default: from `config`).
+        backend: the network (default: from `config`); its pooling must be `config.pooling`.
         progress: called with a line before each reconstruction.
         bars: show a progress bar of each reconstruction's steps (on stderr).
 
@@ -130,6 +139,9 @@ def reconstruct(
     config = config or RECONSTRUCT_DEFAULTS
     say = progress or (lambda message: None)
     backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    if getattr(backend, "pooling", config.pooling) != config.pooling:  # the figure would say one and show the other
+        raise ConfigError(f"the backend given pools with {backend.pooling!r} but the settings say "
+                          f"pooling={config.pooling!r}: make it with get_backend(..., pooling={config.pooling!r})")
     backend.check_layers(tuple(content_layers) + tuple(style_layers))
     load = lambda image: _images.resize_longest(
         image.astype(np.float32) if isinstance(image, np.ndarray) else samples.load(image), config.size

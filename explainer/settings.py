@@ -79,6 +79,10 @@ class Setting:
             `"log-slider"`, `"layers"`, `"number"`, `"text"`, `"checkbox"`);
             `None`: not in the explorer.
         ui: widget options as `(key, value)` pairs (e.g. `(("min", 32), ("step", 32))`).
+        presets: for a preset setting, what each of its values sets:
+            `((value, ((name, setting value), ...)), ...)`. Choosing the value
+            fills those settings, except the ones given with it (see
+            [`with_presets`][explainer.settings.with_presets]).
         name, default: filled in from the dataclass field.
     """
 
@@ -97,6 +101,7 @@ class Setting:
     aliases: tuple[str, ...] = ()
     widget: str | None = None
     ui: tuple[tuple[str, Any], ...] = ()
+    presets: tuple[tuple[Any, tuple[tuple[str, Any], ...]], ...] = ()
     name: str = ""
     default: Any = None
 
@@ -217,14 +222,30 @@ class Setting:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Base of a group of settings: every declared value is checked (and lists made tuples) on creation."""
+    """Base of a group of settings: every declared value is checked (and lists made tuples) on creation.
+
+    A preset setting given to the constructor fills the settings it names
+    that are not given with it: `StyleConfig(preset="paper", size=256)`.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        self = super().__new__(cls)
+        given = [f.name for f in dataclasses.fields(cls)[: len(args)]] + list(kwargs)
+        if any(item.presets and item.name in given for item in settings_of(cls)):  # seen by __post_init__ only
+            object.__setattr__(self, "_given", frozenset(given))
+        return self
 
     def __post_init__(self):
+        given = self.__dict__.pop("_given", None)
+        if given is not None:
+            current = {name: getattr(self, name) for name in given}
+            for name, value in with_presets(type(self), current).items():
+                object.__setattr__(self, name, value)
         check_all(self)
 
     def replace(self, **changes: Any) -> Any:
-        """A copy with some settings changed (checked again); older names (`aliases`) work too."""
-        return dataclasses.replace(self, **resolve_aliases(type(self), changes))
+        """A copy with some settings changed (checked again); older names (`aliases`) work too; a preset fills the rest."""
+        return dataclasses.replace(self, **with_presets(type(self), resolve_aliases(type(self), changes)))
 
 
 def setting(default: Any, **declaration: Any) -> Any:
@@ -252,6 +273,31 @@ def check_all(instance: Any) -> None:
     """Normalise and check every declared setting of a frozen dataclass instance, in place."""
     for item in settings_of(instance):
         object.__setattr__(instance, item.name, item.check(getattr(instance, item.name)))
+
+
+def with_presets(cls: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`changes` plus what a preset among them sets: the preset's values first, the changes given win.
+
+    `with_presets(StyleConfig, {"preset": "paper", "optimizer": "adam"})` is the
+    paper preset's settings with Adam instead of its L-BFGS.
+    """
+    filled: dict[str, Any] = {}
+    for item in settings_of(cls):
+        if item.presets and item.name in changes:
+            filled.update(dict(item.presets).get(changes[item.name], ()))
+    return {**filled, **changes}
+
+
+def preset_flags(cls: Any, item: Setting) -> list[tuple[Any, str]]:
+    """What each value of a preset setting sets, as flags: `[("paper", "--pooling avg --init noise ..."), ...]`."""
+    declared = {other.name: other for other in settings_of(cls)}
+    return [(value, " ".join(f"{declared[name].cli_flag} {declared[name].format(v)}" for name, v in fills))
+            for value, fills in item.presets if fills]
+
+
+def preset_text(cls: Any, item: Setting) -> str:
+    """`preset_flags` in one line: `paper sets --pooling avg ...`."""
+    return "; ".join(f"{value} sets {flags}" for value, flags in preset_flags(cls, item))
 
 
 def resolve_aliases(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,9 +329,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Any, defaults: Any = Non
         if item.group not in sections:
             sections[item.group] = parser.add_argument_group(f"{GROUPS[item.group]} settings")
         default = getattr(defaults, item.name) if defaults is not None else item.default
+        if item.presets:  # what each value sets, before the default
+            item = dataclasses.replace(item, help=f"{item.help}; {preset_text(cls, item)} (flags given still apply)")
+        text = item.help_text(default)
         # SUPPRESS: a flag not given leaves no attribute, so "none" typed by the user stays a value.
-        spec: dict[str, Any] = {"dest": item.name, "default": argparse.SUPPRESS,
-                                "help": _escape(item.help_text(default))}
+        spec: dict[str, Any] = {"dest": item.name, "default": argparse.SUPPRESS, "help": _escape(text)}
         if item.kind == "bool":
             spec["action"] = argparse.BooleanOptionalAction
         else:
@@ -297,16 +345,24 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Any, defaults: Any = Non
 
 
 def from_args(args: argparse.Namespace, defaults: Any) -> Any:
-    """`defaults` with every flag the user gave (`ConfigError` if the result cannot work)."""
+    """`defaults` with every flag the user gave (`ConfigError` if the result cannot work).
+
+    A preset flag (`--preset paper`) first sets what its value sets; the other flags given still win.
+    """
     given = vars(args)
     changes = {item.name: given[item.name] for item in settings_of(defaults) if item.name in given}
-    return dataclasses.replace(defaults, **changes) if changes else defaults
+    return dataclasses.replace(defaults, **with_presets(type(defaults), changes)) if changes else defaults
 
 
 def to_flags(instance: Any, baseline: Any = None) -> list[str]:
     """The flags that turn `baseline` (default: the class's defaults) into `instance`."""
     baseline = baseline if baseline is not None else type(instance)()
     words: list[str] = []
+    for item in settings_of(instance):  # a preset first: then only what differs from what it sets
+        value = getattr(instance, item.name)
+        if item.presets and value != getattr(baseline, item.name):
+            baseline = baseline.replace(**{item.name: value})
+            words += [item.cli_flag, item.format(value)]
     for item in settings_of(instance):
         value = getattr(instance, item.name)
         if value == getattr(baseline, item.name):
@@ -355,6 +411,8 @@ def markdown_table(cls: Any, groups: Iterable[str] | None = None) -> str:
         meaning = item.help + (f" ({item.bounds_text()})" if item.bounds_text() else "")
         if item.choices:
             meaning += f"; one of {', '.join(f'`{c}`' for c in item.choices)}"
+        if item.presets:
+            meaning += "".join(f"; `{value}` sets `{flags}`" for value, flags in preset_flags(cls, item))
         rows.append(f"| `{item.name}` | `{item.cli_flag}` | `{item.describe_default()}` | {meaning} |")
     return "\n".join(rows)
 
