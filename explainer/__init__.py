@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from explainer.images import load_image, save_image
     from explainer.losses import content_loss, gram_matrix, style_loss, total_variation
     from explainer.runner import Result, stylize
+    from explainer.training import TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("load_image", "save_image"), "explainer.images"),
     **dict.fromkeys(("content_loss", "gram_matrix", "style_loss", "total_variation"), "explainer.losses"),
     **dict.fromkeys(("Result", "stylize"), "explainer.runner"),
+    **dict.fromkeys(("TrainResult", "train"), "explainer.training"),
 }
 
 
@@ -52,6 +54,7 @@ __all__ = [
     "ImageError",
     "Result",
     "StyleConfig",
+    "TrainResult",
     "content_loss",
     "gram_matrix",
     "load_image",
@@ -59,4 +62,5 @@ __all__ = [
     "style_loss",
     "stylize",
     "total_variation",
+    "train",
 ]

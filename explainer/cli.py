@@ -314,6 +314,28 @@ def _cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from explainer.config import TrainSettings
+
+    config = settings.from_args(args, TrainSettings())
+    out = check_output_dir(args.output, what="model folder")
+    from explainer.training import check_budget, train
+
+    check_budget(config)  # before the weights, the data and the first compile (Training checks again)
+    enable_compile_cache()
+    result = train(args.style, out, config, resume=args.resume, progress=not args.quiet)
+    m = result.manifest
+    state = "failed after" if result.failed else "interrupted after" if result.interrupted else "finished"
+    speed = f", {m['images_per_second']:.2f} images/s" if m.get("images_per_second") else ""
+    print(f"{state} {m['steps_done']} of {m['steps_planned']} steps in {m['train_seconds']:.1f} s on {m['devices']} "
+          f"device(s){speed}; wrote {out}/model.safetensors, model.json and previews/ (apply it with: {PROG} stylize "
+          f"PHOTO -o OUT.png --method fast --model {out})", file=sys.stderr)
+    if result.failed:
+        print(f"{PROG}: error: {result.failed}", file=sys.stderr)
+        return 1
+    return 130 if result.interrupted else 0
+
+
 def _cmd_samples(args: argparse.Namespace) -> int:
     from explainer import samples
 
@@ -502,6 +524,27 @@ def _add_video(sub) -> None:
     p.set_defaults(func=_cmd_video)
 
 
+def _add_train(sub) -> None:
+    from explainer.config import TrainSettings
+
+    p = sub.add_parser("train", help="train a feed-forward network for one style (Johnson et al.)",
+                       description="Trains Johnson et al.'s transformation network (instance or batch norm) against "
+                       "the perceptual loss of the optimisation method (VGG16: style relu1_2, relu2_2, relu3_3, "
+                       "relu4_3; content relu2_2) on photos: --data DIR, or a few real photos from PyPI wheels. "
+                       "Writes MODEL_DIR/model.safetensors, model.json, previews/ (the probe photos every "
+                       "--preview-every steps) and checkpoints/. Ctrl-C or SIGTERM stops with a checkpoint and a "
+                       "usable model; --resume continues exactly. Apply it with: stylize PHOTO -o OUT.png --method "
+                       "fast --model MODEL_DIR. Every local device shares each batch; several machines with "
+                       "--coordinator, --num-processes, --process-id.")
+    p.add_argument("style", metavar="STYLE_IMAGE", help="the style image (or a sample: sample:swirl)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="the model folder")
+    p.add_argument("--resume", action="store_true", help="continue the training in MODEL_DIR from its latest "
+                   "checkpoint (the same settings and style)")
+    settings.add_arguments(p, TrainSettings)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
 def _add_samples(sub) -> None:
     p = sub.add_parser("samples", help="list the bundled sample images, or write them as files",
                        description="The bundled samples: a public-domain photo and styles painted by this project. "
@@ -538,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     adders = (_add_stylize, _add_demo, _add_samples, _add_inspect, _add_reconstruct, _add_compare, _add_augment,
-              _add_video,
+              _add_train, _add_video,
               _add_explore, _add_weights)
     for add in adders:
         add(sub)

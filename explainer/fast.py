@@ -51,13 +51,15 @@ class ModelChoice:
     """A parsed `--model`: which network, and for `multistyle` which styles in which proportions.
 
     Attributes:
-        kind: `"arbitrary"` or `"multistyle"`.
+        kind: `"arbitrary"`, `"multistyle"` or `"trained"`.
         blend: for `multistyle`, `((style index, weight), ...)` with the
             weights summing to 1.
+        path: for `trained`, the model folder (see `explainer.models`).
     """
 
     kind: str
     blend: tuple[tuple[int, float], ...] = ()
+    path: str | None = None
 
     @property
     def needs_style_images(self) -> bool:
@@ -72,10 +74,15 @@ def parse_model(text: str) -> ModelChoice:
     text = text.strip()
     if text == "arbitrary":
         return ModelChoice("arbitrary")
+    from explainer.models import is_model_dir
+
+    if is_model_dir(text):  # a folder written by 'style-explainer train'
+        return ModelChoice("trained", path=text)
     kind, _, rest = text.partition(":")
     if kind != "multistyle":
-        raise ConfigError(f"--model {text!r}: expected arbitrary, multistyle:K or multistyle:K=W,K=W (K from 0 to "
-                          f"{MULTISTYLE_COUNT - 1}); networks trained with 'style-explainer train' are not supported yet")
+        raise ConfigError(f"--model {text!r}: expected arbitrary, multistyle:K, multistyle:K=W,K=W (K from 0 to "
+                          f"{MULTISTYLE_COUNT - 1}) or the folder of a network trained with 'style-explainer train' "
+                          "(with its model.json)")
     if not rest:
         raise ConfigError(f"--model {text!r}: say which of the {MULTISTYLE_COUNT} styles, e.g. multistyle:3")
     parts = [part.strip() for part in rest.split(",") if part.strip()]
@@ -211,6 +218,8 @@ def prepare_styles(styles: Sequence[np.ndarray], content: np.ndarray, colors: st
 def condition(styliser: Any, choice: ModelChoice, content: np.ndarray, styles: Sequence[np.ndarray],
               config: Any) -> np.ndarray:
     """The vector the network is conditioned on for this run (see the module's description)."""
+    if choice.kind == "trained":  # one style, built in: conditioned on nothing
+        return np.zeros(0, np.float32)
     if choice.kind == "multistyle":
         return multistyle_vector(choice)
     styles = prepare_styles(styles, content, config.colors)

@@ -225,6 +225,10 @@ def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, 
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
     check_pixels(content_image.shape, config.size, config.max_megapixels)
+    if styliser is None and choice.kind == "trained":
+        from explainer.models import load_model
+
+        styliser = load_model(choice.path)
     if styliser is None:
         from backends import get_styliser
 

@@ -39,8 +39,8 @@ def style():
 
 
 def settings(photos, **changes):
-    base = dict(size=SIZE, steps=4, batch_size=2, arch="slim", data=photos, preview_every=0, checkpoint_every=0,
-                learning_rate=2e-3, tv_weight=1e-4)
+    base = {"size": SIZE, "steps": 4, "batch_size": 2, "arch": "slim", "data": photos, "preview_every": 0,
+            "checkpoint_every": 0, "learning_rate": 2e-3, "tv_weight": 1e-4}
     return TrainSettings(**{**base, **changes})
 
 
