@@ -27,7 +27,6 @@ from typing import Any
 
 from backends import ARCHITECTURES, POOLINGS, SOURCES
 from backends._layers import BLOCK_CHANNELS
-from backends._layers import BLOCK_CHANNELS
 from explainer.errors import ConfigError
 from explainer.settings import Settings, resolve_aliases, setting
 
@@ -37,9 +36,6 @@ METHODS: tuple[str, ...] = ("gatys", "fast", "photo")
 OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs")
 INITS: tuple[str, ...] = ("content", "noise", "style")
 COLOR_MODES: tuple[str, ...] = ("none", "keep", "match")
-#: equal: every style layer weight 1; paper: Gatys et al.'s w_l = 1/n in their normalisation (see `balanced_weights`).
-BALANCES: tuple[str, ...] = ("equal", "paper")
-PRESETS: tuple[str, ...] = ("none", "paper")
 #: equal: every style layer weight 1; paper: Gatys et al.'s w_l = 1/n in their normalisation (see `balanced_weights`).
 BALANCES: tuple[str, ...] = ("equal", "paper")
 PRESETS: tuple[str, ...] = ("none", "paper")
@@ -395,18 +391,6 @@ PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
 )
 
 
-#: What `preset="paper"` sets: Gatys et al. (2015, 2016) made their figures with average pooling, from
-#: white noise, with L-BFGS, weighting their n style layers w_l = 1/n in their normalisation (here
-#: `style_layer_balance="paper"`) and no total variation. The content weight makes the paper's
-#: alpha/beta = 2 content_weight / (style_weight M_c N_c) equal PAPER_RATIO at the default 512 px
-#: (relu4_2 of a 512 x 437 image: M_c = 64 x 54 positions, N_c = 512 channels; lesson 4).
-PAPER_RATIO = 1e-3
-PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
-    ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
-    ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
                   NetworkSettings, MethodSettings):
@@ -470,27 +454,6 @@ class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, S
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def layer_channels(layer: str) -> int:
-    """`N_l`, the channels of a VGG16/VGG19 layer: `relu1_1` 64, `relu3_1` 256, `relu5_1` 512."""
-    block = next((int(ch) for ch in layer if ch.isdigit()), 0)
-    if not 1 <= block <= len(BLOCK_CHANNELS):
-        raise ConfigError(f"{layer!r} is not a VGG layer name (conv3_1, relu3_1, pool3, ...)")
-    return BLOCK_CHANNELS[block - 1]
-
-
-def balanced_weights(layers: tuple[str, ...], balance: str = "equal") -> tuple[float, ...]:
-    """Style layer weights by rule: `equal`: 1 each; `paper`: `N_l^2 / (4 n)` for `n` layers.
-
-    Gatys et al. weight their `n` style layers `w_l = 1/n` with
-    `E_l = sum (G - A)^2 / (4 N_l^2 M_l^2)`; this project's style loss of a
-    layer is `4 / N_l^2` times their `E_l` (lesson 4), so the weight
-    `N_l^2 / (4 n)` makes each of our weighted terms exactly their `w_l E_l`.
-    """
-    if balance == "paper":
-        return tuple(layer_channels(name) ** 2 / (4 * len(layers)) for name in layers)
-    return (1.0,) * len(layers)
 
 
 def layer_channels(layer: str) -> int:

@@ -300,31 +300,6 @@ def preset_text(cls: Any, item: Setting) -> str:
     return "; ".join(f"{value} sets {flags}" for value, flags in preset_flags(cls, item))
 
 
-def with_presets(cls: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`changes` plus what a preset among them sets: the preset's values first, the changes given win.
-
-    `with_presets(StyleConfig, {"preset": "paper", "optimizer": "adam"})` is the
-    paper preset's settings with Adam instead of its L-BFGS.
-    """
-    filled: dict[str, Any] = {}
-    for item in settings_of(cls):
-        if item.presets and item.name in changes:
-            filled.update(dict(item.presets).get(changes[item.name], ()))
-    return {**filled, **changes}
-
-
-def preset_flags(cls: Any, item: Setting) -> list[tuple[Any, str]]:
-    """What each value of a preset setting sets, as flags: `[("paper", "--pooling avg --init noise ..."), ...]`."""
-    declared = {other.name: other for other in settings_of(cls)}
-    return [(value, " ".join(f"{declared[name].cli_flag} {declared[name].format(v)}" for name, v in fills))
-            for value, fills in item.presets if fills]
-
-
-def preset_text(cls: Any, item: Setting) -> str:
-    """`preset_flags` in one line: `paper sets --pooling avg ...`."""
-    return "; ".join(f"{value} sets {flags}" for value, flags in preset_flags(cls, item))
-
-
 def resolve_aliases(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` with older keys (a setting's `aliases`) renamed; `ConfigError` for unknown keys."""
     names = {item.name: item for item in settings_of(cls)}
@@ -436,8 +411,6 @@ def markdown_table(cls: Any, groups: Iterable[str] | None = None) -> str:
         meaning = item.help + (f" ({item.bounds_text()})" if item.bounds_text() else "")
         if item.choices:
             meaning += f"; one of {', '.join(f'`{c}`' for c in item.choices)}"
-        if item.presets:
-            meaning += "".join(f"; `{value}` sets `{flags}`" for value, flags in preset_flags(cls, item))
         if item.presets:
             meaning += "".join(f"; `{value}` sets `{flags}`" for value, flags in preset_flags(cls, item))
         rows.append(f"| `{item.name}` | `{item.cli_flag}` | `{item.describe_default()}` | {meaning} |")

@@ -290,22 +290,6 @@ PRESET_FILLED: tuple[str, ...] = tuple(dict.fromkeys(
     name for _, fills in next(i for i in explorer_settings() if i.name == "preset").presets for name, _ in fills))
 
 
-def preset_values(preset: str, options: AppOptions | None = None) -> list[Any]:
-    """The widget values a preset sets, in `PRESET_FILLED` order (`gr.skip()` for a setting it leaves alone)."""
-    config = (options or AppOptions()).defaults.replace(preset=preset)
-    return [to_widget_value(_setting(name), getattr(config, name)) if name in _filled(preset) else gr.skip()
-            for name in PRESET_FILLED]
-
-
-def _filled(preset: str) -> tuple[str, ...]:
-    return tuple(name for name, _ in dict(_setting("preset").presets).get(preset, ()))
-
-
-#: Every setting some preset sets (their widgets follow the Preset choice).
-PRESET_FILLED: tuple[str, ...] = tuple(dict.fromkeys(
-    name for _, fills in next(i for i in explorer_settings() if i.name == "preset").presets for name, _ in fills))
-
-
 def inspect_default(names: Sequence[str]) -> str:
     return "relu3_1" if "relu3_1" in names else names[0]
 
@@ -419,9 +403,6 @@ def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers,
         if item.widget == "log-slider":
             slider = widgets[key(item)]
             slider.change(lambda v, item=item: gr.update(label=weight_label(item, v)), slider, slider, **quiet)
-    if "preset" in widgets:  # a preset sets the widgets it stands for; each can be changed after it
-        targets = [widgets[key(_setting(name))] for name in PRESET_FILLED]
-        widgets["preset"].change(lambda preset: preset_values(preset, opts), widgets["preset"], targets, **quiet)
     if "preset" in widgets:  # a preset sets the widgets it stands for; each can be changed after it
         targets = [widgets[key(_setting(name))] for name in PRESET_FILLED]
         widgets["preset"].change(lambda preset: preset_values(preset, opts), widgets["preset"], targets, **quiet)
