@@ -21,7 +21,7 @@ from explainer.record import RecordSpec
 from explainer.runner import stylize
 
 RED, BLUE, GREEN = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0)
-QUICK = dict(size=32, iterations=3, print_every=0, weights="random")
+QUICK = {"size": 32, "iterations": 3, "print_every": 0, "weights": "random"}
 
 
 def painted(h: int, w: int, *colours, split: float = 0.5) -> np.ndarray:
@@ -315,7 +315,7 @@ def test_regions_preview_helper_is_quiet_without_lone_colours():
         warnings.simplefilter("error")
         found = regions.match(painted(8, 8, RED, BLUE), painted(8, 8, BLUE, RED))
     assert found.ignored == ()
-    assert isinstance(Targets(content={}, style={}).regions, type(None))
+    assert Targets(content={}, style={}).regions is None
 
 
 # --------------------------------------------------------------------------- the explorer
@@ -343,3 +343,8 @@ def test_explorer_mask_preview_and_command(tmp_path):
     assert str(tmp_path) not in line  # never a server path
     assert with_masks(StyleConfig(), None, None) == StyleConfig()
     assert with_masks(StyleConfig(), str(content), str(style)).content_mask == str(content)
+    from explainer.app.photo_panel import photorealism_lines
+
+    lines = photorealism_lines({"photorealism": {"affine_residual": 0.01234, "colour_distance": 0.4}})
+    assert len(lines) == 1 and "**0.0123**" in lines[0] and "**0.40**" in lines[0]
+    assert photorealism_lines({"history": []}) == []

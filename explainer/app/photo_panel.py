@@ -77,3 +77,16 @@ def build_mask_panel() -> tuple[Any, Any]:
     gr.on([content_mask.change, style_mask.change], region_preview, [content_mask, style_mask], [preview, text],
           api_visibility="private", queue=False, show_progress="hidden")
     return content_mask, style_mask
+
+
+def photorealism_lines(record: dict) -> list[str]:
+    """The run's photorealism measures (a photo run, or any run with a post-process), for the status; else none."""
+    lines = []
+    for key, label in (("photorealism_before_post_process", "before the post-process"),
+                       ("photorealism", "of the result")):
+        if key in record:
+            m = record[key]
+            lines.append(f"Photorealism {label}: affine residual **{m['affine_residual']:.4f}** (0: a locally "
+                         f"affine map of the photo), colour distance to the style **{m['colour_distance']:.2f}** "
+                         "(1: the photo's colours, 0: the style's)")
+    return lines

@@ -23,7 +23,7 @@ from explainer import figures, samples
 from explainer import images as _images
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
-from explainer.app.photo_panel import build_mask_panel, with_masks
+from explainer.app.photo_panel import build_mask_panel, photorealism_lines, with_masks
 from explainer.app.uploads import display_name, image_upload, load_user_image
 from explainer.app.widgets import (
     explorer_settings,
@@ -232,6 +232,7 @@ class _LiveRun:
             f"(first preview after {self.first_preview:.1f} s)"
             + (f" · final loss {self.history[-1]['loss']:.4g}" if self.history else ""),
             f"Recorded {len(result.trace.iterations)} snapshots; open the **Inspect** tab to look inside them.",
+            *photorealism_lines(record),
         )
         plot = live_plot(self.history, self.config, self.network) if self.history else None
         return (for_display(result.image), plot, status, self.command, [str(png), str(record_path), str(archive)],
