@@ -314,6 +314,7 @@ def test_stylize_command_round_trips_every_setting():
         "save_every": 10, "print_every": 0, "method": "photo", "model": "multistyle:3=0.5,12=0.5",
         "style_strength": 0.5, "photo_weight": 10.0, "content_mask": "c mask.png", "style_mask": "s.png",
         "post_process": "guided", "preset": "paper", "style_layer_balance": "paper",
+        "tile_size": 512, "memory_budget": 3.0,
     }
     # a new setting must be added here: the test then checks that its flag round-trips
     assert set(changed) == {item.name for item in settings_of(StyleConfig)}

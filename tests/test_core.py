@@ -39,7 +39,8 @@ def _other_value(item: settings.Setting):
     special = {"init": "noise", "weights": "hed", "content_layers": ("relu1_1",), "style_layers": ("relu3_1",),
                "content_layer_weights": (2.0,), "style_layer_weights": (0.5, 2.0, 1.0, 1.0, 1.0),
                "style_blend": (1.0,), "ema_decay": 0.9, "learning_rate": 0.05, "scales": 2, "style_scale": 0.5,
-               "model": "multistyle:3", "style_strength": 0.5, "content_mask": "mask.png", "style_mask": "mask.png"}
+               "model": "multistyle:3", "style_strength": 0.5, "content_mask": "mask.png", "style_mask": "mask.png",
+               "tile_size": 256}
     if item.name in special:
         return special[item.name]
     return {"int": (item.default or 0) + 3, "float": (item.default or 0.0) * 2 + 0.25}[item.kind]
