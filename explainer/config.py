@@ -379,16 +379,23 @@ class VideoSettings(Settings):
         help="refuse a video whose frames at --size add up to more pixels than this, before it starts")
 
 
-#: What `preset="paper"` sets: Gatys et al. (2015, 2016) made their figures with average pooling, from
-#: white noise, with L-BFGS, weighting their n style layers w_l = 1/n in their normalisation (here
-#: `style_layer_balance="paper"`) and no total variation. The content weight makes the paper's
-#: alpha/beta = 2 content_weight / (style_weight M_c N_c) equal PAPER_RATIO at the default 512 px
-#: (relu4_2 of a 512 x 437 image: M_c = 64 x 54 positions, N_c = 512 channels; lesson 4).
 PAPER_RATIO = 1e-3
 PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
     ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
     ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
 )
+"""What `preset="paper"` sets.
+
+Gatys et al. (2015, 2016) made their figures with average pooling, from
+white noise, with L-BFGS, weighting their `n` style layers `w_l = 1/n` in
+their normalisation (here `style_layer_balance="paper"`), and no total
+variation. The content weight makes the paper's
+`alpha/beta = 2 content_weight / (style_weight M_c N_c)` equal `PAPER_RATIO`
+(1e-3, their Fig. 2) at the default 512 px (`relu4_2` of a 512 x 437 image:
+`M_c` = 64 x 54 positions, `N_c` = 512 channels; lesson 4). With the HED
+VGG16 weights the same look needs about ten times more content weight
+(lesson 7).
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -540,6 +547,6 @@ class RecordSpec(Settings):
         return self.gradients and ((iteration - 1) % self.gradient_period == 0 or iteration == last)
 
 
-#: `reconstruct`'s defaults (Gatys et al. Fig. 1): the `paper` preset (average pooling, L-BFGS from noise, the
-#: paper's balance of the style layers, no TV) at 128 px, 100 steps.
 RECONSTRUCT_DEFAULTS = StyleConfig(preset="paper", size=128, iterations=100, print_every=0)
+"""`reconstruct`'s defaults (Gatys et al. Fig. 1): the `paper` preset (average pooling, L-BFGS from noise, the
+paper's balance of the style layers, no TV) at 128 px, 100 steps."""
