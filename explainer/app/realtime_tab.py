@@ -44,6 +44,8 @@ OWN_EMBEDDING_EVERY = 1.0
 #: Frames per second are counted over this many of the latest frames.
 FPS_WINDOW = 10
 SKIP = gr.skip()
+#: (network, weights, frame shape) run so far in this process: the first of each compiled the network.
+_COMPILED: set[tuple] = set()
 
 
 @dataclasses.dataclass
@@ -55,7 +57,6 @@ class Meter:
     style: np.ndarray | None = None
     own: np.ndarray | None = None
     own_time: float = -np.inf
-    shapes: set = dataclasses.field(default_factory=set)
     last_error: str = ""
 
     def tick(self, now: float) -> float:
@@ -146,15 +147,15 @@ def _run(frame: np.ndarray, choice: StyleChoice, options: AppOptions, meter: Met
     vector = _condition(kind, style, content, strength, meter, now, refresh, options.styliser_weights)
     images, seconds = fast.apply_network(network, content[None], vector)
     fps = meter.tick(now)
-    first = content.shape[:2] not in meter.shapes
-    meter.shapes.add(content.shape[:2])
+    first = (kind, options.styliser_weights, content.shape[:2]) not in _COMPILED
+    _COMPILED.add((kind, options.styliser_weights, content.shape[:2]))
     meter.last_error = ""
     total = (time.perf_counter() - start) * 1000
     line = (f"**{total:.0f} ms per frame** (network {seconds * 1000:.0f} ms)"
             + (f" · **{fps:.1f} frames/s**" if fps else "")
             + f" · {content.shape[1]}x{content.shape[0]} px · {label}"
             + (f" at strength {strength:.2f}" if kind == "arbitrary" and strength < 1 else "")
-            + (" · the first frame of this size includes compiling" if first else ""))
+            + (" · this first frame of its size included compiling the network" if first else ""))
     return for_display(images[0]), f"{line}\n\n{_network_line(kind, options)}", meter
 
 
