@@ -398,18 +398,6 @@ VGG16 weights the same look needs about ten times more content weight
 """
 
 
-#: What `preset="paper"` sets: Gatys et al. (2015, 2016) made their figures with average pooling, from
-#: white noise, with L-BFGS, weighting their n style layers w_l = 1/n in their normalisation (here
-#: `style_layer_balance="paper"`) and no total variation. The content weight makes the paper's
-#: alpha/beta = 2 content_weight / (style_weight M_c N_c) equal PAPER_RATIO at the default 512 px
-#: (relu4_2 of a 512 x 437 image: M_c = 64 x 54 positions, N_c = 512 channels; lesson 4).
-PAPER_RATIO = 1e-3
-PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
-    ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
-    ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, StyleImageSettings, OptimisationSettings, LossSettings,
                   NetworkSettings, MethodSettings):
