@@ -71,7 +71,7 @@ class MethodSettings(Settings):
     """Which method makes the image."""
 
     method: str = setting(
-        "gatys", group="method", choices=METHODS, widget="radio",
+        "gatys", group="method", choices=METHODS, widget="radio", presets=(("photo", (("optimizer", "lbfgs"),)),),
         help="gatys: optimise the image (minutes); fast: a feed-forward network (real time); "
         "photo: gatys plus the photorealism term (Luan et al.)")
 

@@ -186,6 +186,13 @@ def test_photo_defaults_are_luans_in_our_units():
     assert (config.content_weight, config.style_weight) == (5.0, 100.0) and config.init == "content"
 
 
+def test_photo_runs_with_lbfgs_by_default():
+    assert StyleConfig(method="photo").optimizer == "lbfgs"
+    assert StyleConfig(method="photo", optimizer="adam").optimizer == "adam"  # a choice given still wins
+    assert StyleConfig().optimizer == "adam"
+    assert StyleConfig().replace(method="photo").optimizer == "lbfgs"
+
+
 def test_a_new_photo_weight_reuses_the_compiled_step(backend, smooth_pair):
     content, style = smooth_pair
     start = np.random.default_rng(0).random(content.shape).astype(np.float32)
@@ -235,6 +242,7 @@ def test_cli_photo_run_and_a_bad_mask_is_one_line(tmp_path, capsys):
 
     record = json.loads((tmp_path / "out.json").read_text())
     assert "affine_residual" in record["photorealism"]
+    assert record["config"]["optimizer"] == "lbfgs"  # --method photo's default
 
 
 # --------------------------------------------------------------------------- photos from wheels
