@@ -32,7 +32,7 @@ import numpy as np
 from backends import Backend, downsampling, get_backend, layer_names
 from explainer import images as _images
 from explainer import photo, samples, tiling
-from explainer.budget import check_pixels, working_shape
+from explainer.budget import working_shape
 from explainer.config import INITS, StyleConfig
 from explainer.errors import ConfigError, ImageError, Note
 from explainer.events import Event, total_of_family
@@ -224,7 +224,7 @@ def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, 
         style_list = []
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
-    check_pixels(content_image.shape, config.size, config.max_megapixels)
+    tile = tiling.check_fast_run(config, content_image.shape)  # check_pixels, or a tiled run's own limit
     if styliser is None and choice.kind == "trained":
         from explainer.models import load_model
 
@@ -235,7 +235,11 @@ def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, 
         styliser = get_styliser(choice.kind, log=log)
     log(f"network: {styliser.describe()}")
     start = time.perf_counter()
-    out = fast.stylize_images(styliser, choice, [content_image], style_images, config)
+    if tile is None:
+        out = fast.stylize_images(styliser, choice, [content_image], style_images, config)
+    else:
+        log(f"tiled: {tile} px tiles sharing the instance-norm statistics of a downscaled copy (explainer.tiling)")
+        out = tiling.stylize_fast_tiled(styliser, choice, content_image, style_images, config, tile)
     image = out.images[0]
     if on_step is not None:
         on_step(Event(iteration=1, scale=0, loss=0.0, terms={}, image=image))

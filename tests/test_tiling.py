@@ -112,3 +112,63 @@ def test_stylize_tiles_on_request_and_when_the_image_would_not_fit(pair):
         tiling.tile_side(big.replace(memory_budget=0.5), (600, 512))
     with pytest.raises(ConfigError, match="Adam"):
         tiling.check_run(big.replace(optimizer="lbfgs"), (600, 512), [])
+
+
+# --------------------------------------------------------------------------- feed-forward networks
+
+
+@pytest.fixture(scope="module")
+def multistyle():
+    from backends._stylisers import get_styliser
+
+    return get_styliser("multistyle", weights="random", seed=1)
+
+
+@pytest.mark.parametrize("kind", ["multistyle", "arbitrary"])
+def test_the_networks_with_their_own_statistics_given_are_the_networks(kind):
+    from backends._tiled_norms import norm_statistics, transform_with_statistics
+    from backends._stylisers import get_styliser
+
+    styliser = get_styliser(kind, weights="random", seed=2)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(1, 24, 36, 3)).astype(np.float32)
+    e = rng.dirichlet(np.ones(26), size=1) if kind == "multistyle" else rng.normal(size=(1, 100))
+    e = e.astype(np.float32)
+    stats = norm_statistics(styliser.spec, styliser.params, x, e)
+    assert len(stats) == (18 if kind == "multistyle" else 13)
+    mine = transform_with_statistics(styliser.spec, styliser.params, x, e, stats)
+    np.testing.assert_allclose(np.asarray(mine), np.asarray(styliser.spec.apply(styliser.params, x, e)), atol=1e-6)
+
+
+def test_fast_tiles_with_shared_statistics_match_the_whole_image_without_seams(pair, multistyle):
+    content = resize_longest(sample_content(), 300)  # 300 x 256
+    e = np.zeros(26, np.float32)
+    e[3] = 1.0
+    whole = np.clip(np.asarray(multistyle.stylise(content, e))[0], 0, 1)
+    # statistics of the whole image: the tiles are the whole image's result
+    exact = tiling.stylise_tiled(multistyle, content, e, 96, statistics_side=300)
+    assert np.abs(exact - whole).max() < 1e-5
+    # statistics of a copy at half the size (as for large images): shared by every tile, so the result does not
+    # depend on how the image is cut (tiles normalised each by its own statistics would); an untrained network's
+    # statistics move with scale more than a trained one's, hence the loose bound against the whole image
+    tiled = tiling.stylise_tiled(multistyle, content, e, 96, statistics_side=150)
+    assert np.abs(tiling.stylise_tiled(multistyle, content, e, 160, statistics_side=150) - tiled).max() < 1e-5
+    assert np.abs(tiled - whole).mean() < 0.06
+    tiles, _ = tiling.plan_tiles(content.shape[:2], 96, 64, 4)
+    energy_y = np.square(np.diff(tiled, axis=0)).sum(axis=(1, 2))
+    rows = sorted({t.core[0] - 1 for t in tiles if t.core[0]})
+    assert energy_y[rows].mean() <= 1.25 * np.median(energy_y)
+
+
+def test_stylize_fast_tiles_a_large_image(pair, multistyle):
+    from explainer.runner import stylize
+
+    said = []
+    config = StyleConfig(method="fast", model="multistyle:3", size=300, tile_size=96)
+    result = stylize(sample_content(), [], config, backend=multistyle, progress=False, log=said.append)
+    assert any(line.startswith("tiled: 96 px tiles") for line in said)
+    whole = stylize(sample_content(), [], config.replace(tile_size=None), backend=multistyle, progress=False)
+    assert result.image.shape == whole.image.shape == (300, 256, 3)
+    assert np.abs(result.image - whole.image).max() < 1e-5  # 300 px: the statistics are the whole image's
+    assert tiling.fast_tile_side(StyleConfig(method="fast", size=4096), (600, 512)) is not None
+    assert tiling.fast_tile_side(StyleConfig(method="fast", size=1024), (600, 512)) is None
