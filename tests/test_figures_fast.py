@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends import get_styliser
 from explainer import fast
 from explainer import figures_fast as ff
-
-get_styliser = pytest.importorskip("backends._stylisers").get_styliser
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ def cached_backend(config: StyleConfig):
 
 @functools.lru_cache(maxsize=4)
 def _cached_styliser(kind: str, weights: str):
-    from backends._stylisers import get_styliser
+    from backends import get_styliser
 
     return get_styliser(kind, weights=weights, log=lambda message: None)
 
