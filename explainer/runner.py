@@ -179,7 +179,7 @@ def stylize(
     else:
         log(f"tiled: {tile} px tiles, each with the margin its deepest layer sees (explainer.tiling)")
         events = tiling.run_tiled(config, backend, content_image, style_images, tile=tile, init_image=init_image,
-                                  image_terms=(*image_terms, *plan.image_terms))
+                                  image_terms=(*image_terms, *plan.image_terms), progress=progress)
     start = time.perf_counter()
     latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
     if latest is not None:

@@ -252,8 +252,12 @@ def _image_programs(on_image: tuple, learning_rate_free: bool = True):
 
 
 def run_tiled(config: Any, backend: Any, content: np.ndarray, styles: Sequence[np.ndarray], *, tile: int,
-              init_image: np.ndarray | None = None, image_terms: Sequence[Any] = ()) -> Iterator[Any]:
-    """`explainer.optimize.run` in tiles: the same events (loss, every term per layer, the image) step by step."""
+              init_image: np.ndarray | None = None, image_terms: Sequence[Any] = (),
+              progress: bool = False) -> Iterator[Any]:
+    """`explainer.optimize.run` in tiles: the same events (loss, every term per layer, the image) step by step.
+
+    With `progress`, a second bar counts the windows of each step (two passes over every window).
+    """
     import jax
 
     from explainer.events import Event
@@ -288,8 +292,9 @@ def run_tiled(config: Any, backend: Any, content: np.ndarray, styles: Sequence[n
         extra = spec.image_targets(scaled_content)
         finish = _finisher(config, scaled_content)
         for _ in range(config.iterations):
-            loss, terms, grad = _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts,
-                                                   style_targets, weights, spec)
+            with _window_bar(2 * len(tiles), progress and len(tiles) > 1) as bar:
+                loss, terms, grad = _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts,
+                                                       style_targets, weights, spec, bar.update)
             (image_value, image_terms_), image_grad = terms_grad(image, extra, weights)
             terms.update({name: float(value) for name, value in image_terms_.items()})
             terms.update({t.name: 0.0 for t in spec.on_image if not t.weight})
@@ -299,7 +304,16 @@ def run_tiled(config: Any, backend: Any, content: np.ndarray, styles: Sequence[n
             yield Event(iteration, scale, float(loss + float(image_value)), terms, finish(image))
 
 
-def _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts, style_targets, weights, spec):
+def _window_bar(total: int, enabled: bool):
+    import sys
+
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="windows", unit="window", file=sys.stderr, disable=not enabled, leave=False,
+                dynamic_ncols=True)
+
+
+def _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts, style_targets, weights, spec, tick):
     """The network's terms (content and style per layer) and their gradient, window by window."""
     gram_sums = _programs(backend.spec, (), tuple(n for n, _ in spec.style))[0]
     style: dict[str, np.ndarray] = {}
@@ -308,6 +322,7 @@ def _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts, 
             break
         for name, value in gram_sums(backend.params, _window(image, t), m).items():
             style[name] = style.get(name, 0.0) + np.asarray(value, np.float64)
+        tick(1)
     terms: dict[str, Any] = {"content": {}, "style": {}}
     slopes, scales = {}, {"content": {}, "style": {}}
     for name, _ in spec.style:
@@ -325,6 +340,7 @@ def _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts, 
         sums, g = gradient(backend.params, _window(image, t), target, m, slopes, scales)
         top, left, height, width = t.window
         grad[top:top + height, left:left + width] += np.asarray(g)
+        tick(1 if spec.style else 2)
         for name in content:
             content[name] += float(sums[name])
     terms["content"] = {name: float(scales["content"][name]) * value for name, value in content.items()}

@@ -126,8 +126,8 @@ def multistyle():
 
 @pytest.mark.parametrize("kind", ["multistyle", "arbitrary"])
 def test_the_networks_with_their_own_statistics_given_are_the_networks(kind):
-    from backends._tiled_norms import norm_statistics, transform_with_statistics
     from backends._stylisers import get_styliser
+    from backends._tiled_norms import norm_statistics, transform_with_statistics
 
     styliser = get_styliser(kind, weights="random", seed=2)
     rng = np.random.default_rng(0)

@@ -171,3 +171,23 @@ def test_the_explorers_video_tab_stylises_the_sample_clip_within_its_limits(styl
     assert "4 frames in" in line and "flicker **" in line
     refused = stylise_clip(None, "swirl", "multistyle:7", 0.6, 64, MAX_FRAMES + 1, styliser=styliser)
     assert refused[:2] == (None, None) and refused[2].startswith("**Error:** the explorer stylises at most")
+
+
+def test_the_temporal_term_is_recorded_with_its_share_and_gradient_map(clip, vgg):
+    from explainer.record import RecordSpec
+    from explainer.runner import stylize
+
+    frame = clip.frames[3]
+    warped = np.clip(clip.frames[2] + 0.05, 0, 1)  # the "previous result": only the temporal term wants it
+    mask = np.ones(frame.shape[:2], np.float32)
+    mask[:, :32] = 0.0  # the left half is left out
+    config = GATYS.replace(size=64, iterations=2)
+    result = stylize(frame, ["sample:swirl"], config, backend=vgg, progress=False, log=lambda m: None,
+                     image_terms=[temporal.temporal_term(warped, mask, 1e3)],
+                     record=RecordSpec(every=1, gradients_every=1))
+    first = result.record["history"][0]
+    expected = 1e3 * float(np.mean(mask[..., None] * np.square(255 * (frame - warped))))
+    assert first["temporal"] == pytest.approx(expected, rel=1e-4)  # the step starts from the frame itself
+    maps = result.trace.gradient_maps(result.trace.gradient_iterations[0])
+    temporal_map = maps["temporal"]
+    assert temporal_map[:, :32].max() == 0.0 and temporal_map[:, 32:].min() > 0.0  # it pulls only where c = 1
