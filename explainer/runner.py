@@ -222,6 +222,9 @@ def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, 
         warnings.warn(f"--model {config.model} has its styles built in: the style images are not used", Note,
                       stacklevel=3)
         style_list = []
+    if choice.kind == "multistyle" and config.style_strength < 1.0:
+        warnings.warn(f"--style-strength {config.style_strength:g} is not used by --model {config.model}: the "
+                      "26-style network has no embedding of the content to move towards", Note, stacklevel=3)
     content_image = _as_image(content, "content")
     style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
     tile = tiling.check_fast_run(config, content_image.shape)  # check_pixels, or a tiled run's own limit

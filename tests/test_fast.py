@@ -22,7 +22,7 @@ from explainer.augment import (
     stylize_folder,
 )
 from explainer.config import AugmentSettings, StyleConfig
-from explainer.errors import ConfigError
+from explainer.errors import ConfigError, Note
 from explainer.images import load_image, save_image
 from explainer.record import RecordSpec, Trace
 from explainer.runner import stylize
@@ -146,6 +146,16 @@ def test_a_fast_run_records_the_networks_activations_norms_and_embedding(tmp_pat
     np.testing.assert_allclose(trace.arrays["norm/paint/scale"], [2, 1, 1])
     np.testing.assert_allclose(trace.arrays["embedding"], [1, 0, 0])
     assert trace.manifest["method"] == "fast" and trace.manifest["norm_layers"] == ["paint"]
+
+
+def test_multistyle_says_that_strength_and_style_images_are_not_used():
+    with pytest.warns(Note) as notes:
+        stylize(_flat([0.5] * 3), [_flat([1, 0, 0])], StyleConfig(method="fast", model="multistyle:2", size=32,
+                                                                  style_strength=0.5),
+                backend=MeanColour("multistyle"), log=lambda m: None)
+    said = " ".join(str(note.message) for note in notes)
+    assert "has its styles built in: the style images are not used" in said
+    assert "--style-strength 0.5 is not used by --model multistyle:2" in said
 
 
 def test_arbitrary_needs_a_style_image():
