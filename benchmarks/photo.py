@@ -12,11 +12,14 @@ Modes (see --help and benchmarks/README.md, "Photorealism"):
                  (explainer.matting.photorealism) of each, and the wall
                  times. JSON lines, then a Markdown table.
   --term-cost    the cost of the photorealism term per step at --sizes
-                 (default 512 and 1024): the jitted L-BFGS step with and without
-                 the term (random VGG16 weights: time does not depend on the
-                 values), alternated, medians; the term alone (value and
-                 gradient); and the peak resident memory (max RSS) of a few
-                 photo steps at the largest size in a fresh subprocess.
+                 (default 512 and 1024): the jitted Adam step (one value and
+                 gradient; an L-BFGS step makes a varying number of them in
+                 its line search) with and without the term (random VGG16
+                 weights: time does not depend on the values), alternated,
+                 medians; the term alone (value and gradient); the guide
+                 (once per scale); and the peak resident memory (max RSS) of
+                 a few steps at the largest size, with and without the term,
+                 each in a fresh subprocess.
 
 Run from the repository root:  python benchmarks/photo.py --quality | --term-cost
 """
@@ -63,14 +66,19 @@ def quality(args) -> None:
                 method, _, start = run.partition("-from-")
                 config = StyleConfig(method=method, **base, init=f"{stem}-gatys.png" if start else "content")
                 began = time.perf_counter()
-                result = stylize(content, style, config, backend=backend, progress=False, log=lambda m: None)
+                earlier = _earlier_gatys(args, folder, content_name, style_name, size) if run == "gatys" else None
+                image = earlier if earlier is not None else stylize(
+                    content, style, config, backend=backend, progress=False, log=lambda m: None).image
                 seconds = time.perf_counter() - began
-                save_image(result.image, f"{stem}-{run}.png")
-                here = photos.photo(content_name, max(result.image.shape))
-                row[run] = {**matting.photorealism(result.image, here, style), "seconds": round(seconds, 1)}
+                save_image(image, f"{stem}-{run}.png")
+                here = photos.photo(content_name, max(image.shape))
+                row[run] = {**matting.photorealism(image, here, style), "seconds": round(seconds, 1)}
+                if earlier is not None:
+                    row[run]["from"] = "an earlier result: " + ("this size" if args.gatys_size in (None, size) else
+                                                                 f"the {args.gatys_size} px one, upsampled")
                 if run == "gatys":
                     began = time.perf_counter()
-                    smoothed = matting.smooth(result.image, here)
+                    smoothed = matting.smooth(image, here)
                     row["gatys+smooth"] = {**matting.photorealism(smoothed, here, style),
                                            "seconds": round(time.perf_counter() - began, 1)}
                     save_image(smoothed, f"{stem}-gatys+smooth.png")
@@ -86,8 +94,18 @@ def quality(args) -> None:
         print(f"| {row['content']} -> {row['style']} | {row['size']} | " + " | ".join(cells) + " |")
 
 
+def _earlier_gatys(args, folder, content_name, style_name, size):
+    """With --reuse-gatys, the Gatys result already in the folder (at --gatys-size, resized to `size`), else None."""
+    from explainer.images import load_image, resize_longest
+
+    path = os.path.join(folder, f"{content_name}-{style_name}-{args.gatys_size or size}-gatys.png")
+    if not args.reuse_gatys or not os.path.exists(path):
+        return None
+    return resize_longest(load_image(path), size)
+
+
 def _steppers(size: int, names: tuple[str, ...] = ("without", "with")):
-    """Jitted L-BFGS steps with and without the term, their states and targets, at `size` px (square)."""
+    """Jitted Adam steps with and without the term, their states and targets, at `size` px (square)."""
     import jax
 
     from backends import get_backend
@@ -104,7 +122,7 @@ def _steppers(size: int, names: tuple[str, ...] = ("without", "with")):
         if name not in names:
             continue
         spec = loss_spec(config, terms)
-        stepper = make_stepper(backend, spec, "lbfgs")
+        stepper = make_stepper(backend, spec, "adam")  # one gradient per step (L-BFGS's line search varies)
         targets = compute_targets(backend, spec, content, [style], (1.0,))
         out[name] = (stepper, stepper.init(content), targets)
     return backend, out, jax
@@ -126,7 +144,7 @@ def term_cost(args) -> None:
                 times[name].append(time.perf_counter() - start)
         guide = steppers["with"][2].extra["photo"]
         term = jax.jit(jax.value_and_grad(matting.photo_loss))
-        image = steppers["with"][1].image
+        image = jax.numpy.asarray(np.random.default_rng(1).random((size, size, 3)), jax.numpy.float32)  # states are donated
         jax.block_until_ready(term(image, guide))
         alone = []
         for _ in range(args.repeats):
@@ -166,6 +184,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--save", metavar="DIR", help="--quality: write the results here")
+    parser.add_argument("--reuse-gatys", action="store_true", help="--quality: take the Gatys result already in "
+                        "--save instead of running it again")
+    parser.add_argument("--gatys-size", type=int, help="--quality, with --reuse-gatys: the size of the Gatys result "
+                        "to reuse (upsampled): a painterly start at a smaller size, as coarse-to-fine")
     parser.add_argument("--scales", type=int, default=1, help="--quality: coarse-to-fine scales of every run")
     parser.add_argument("--runs", type=lambda t: t.split(","), default=["gatys", "photo", "photo-from-gatys"],
                         help="--quality: gatys first; photo (from the content), photo-from-gatys (Luan et al.'s "
