@@ -20,6 +20,11 @@ network, in the paper's notation:
   clipped to `[0, 1]` only when the network is applied.
 
 Every convolution pads by reflection (zero padding draws dark frames).
+Convolutions followed by a normalisation have no bias: the normalisation
+subtracts the mean, so a bias there would do nothing (its gradient is zero
+up to rounding, and Adam, which divides by the gradient's size, would move
+it by the learning rate at random); for the same reason the second norm
+of each residual block has a scale but no shift.
 `arch="slim"` halves every width (16, 32, 64): about a quarter of the
 multiply-adds, for real time on a CPU.
 
@@ -92,14 +97,17 @@ class InstanceNorm(nn.Module):
     """Ulyanov et al.'s instance normalisation with a learnt scale and shift per channel.
 
     Records the statistics it normalised by as `("norm_stats", "mean"/"var")` when
-    that collection is mutable (see `TransformSpec.norm_statistics`).
+    that collection is mutable (see `TransformSpec.norm_statistics`). `shift=False`:
+    no shift (where the next normalisation would subtract it anyway).
     """
+
+    shift: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         channels = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (channels,))
-        bias = self.param("bias", nn.initializers.zeros, (channels,))
+        bias = self.param("bias", nn.initializers.zeros, (channels,)) if self.shift else 0.0
         mean, var = instance_norm_statistics(x)
         self.sow("norm_stats", "mean", mean)
         self.sow("norm_stats", "var", var)
@@ -110,11 +118,13 @@ class InstanceNorm(nn.Module):
 class BatchNorm(nn.Module):
     """Batch normalisation: statistics over the batch and the image in training, running averages at test time."""
 
+    shift: bool = True
+
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         channels = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (channels,))
-        bias = self.param("bias", nn.initializers.zeros, (channels,))
+        bias = self.param("bias", nn.initializers.zeros, (channels,)) if self.shift else 0.0
         running_mean = self.variable("batch_stats", "mean", jnp.zeros, (channels,))
         running_var = self.variable("batch_stats", "var", jnp.ones, (channels,))
         if train:
@@ -139,6 +149,7 @@ class ConvLayer(nn.Module):
     kernel: int
     stride: int = 1
     upsample: bool = False
+    use_bias: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -146,7 +157,7 @@ class ConvLayer(nn.Module):
             x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
         x = reflect_pad(x, self.kernel // 2)
         return nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-                       padding="VALID", name="conv")(x)
+                       padding="VALID", use_bias=self.use_bias, name="conv")(x)
 
 
 class TransformNet(nn.Module):
@@ -155,8 +166,9 @@ class TransformNet(nn.Module):
     arch: str = "johnson"
     norm: str = "instance"
 
-    def _norm(self, name: str) -> nn.Module:
-        return InstanceNorm(name=f"norm_{name}") if self.norm == "instance" else BatchNorm(name=f"norm_{name}")
+    def _norm(self, name: str, shift: bool = True) -> nn.Module:
+        kind = InstanceNorm if self.norm == "instance" else BatchNorm
+        return kind(shift, name=f"norm_{name}")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -175,11 +187,12 @@ class TransformNet(nn.Module):
             y = ConvLayer(c3, 3, name=f"res{r}_1")(x)
             y = nn.relu(self._norm(f"res{r}_1")(y, train))
             y = ConvLayer(c3, 3, name=f"res{r}_2")(y)
-            x = x + self._norm(f"res{r}_2")(y, train)
+            # No shift here: a constant added to the residual stream is subtracted by the next norm.
+            x = x + self._norm(f"res{r}_2", shift=False)(y, train)
             self.sow("activations", f"act_res{r}", x)
         x = block(x, "up1", c2, 3, upsample=True)
         x = block(x, "up2", c1, 3, upsample=True)
-        x = ConvLayer(3, 9, name="output")(x)
+        x = ConvLayer(3, 9, use_bias=True, name="output")(x)
         self.sow("activations", "act_output", x)
         return x
 
@@ -260,7 +273,11 @@ class TransformSpec:
     def norm_params(self, variables: dict) -> dict[str, tuple[jax.Array, jax.Array]]:
         """`{norm layer: (scale (C,), shift (C,))}`: the learnt affine part of every normalisation."""
         params = variables["params"]
-        return {name: (params[f"norm_{name}"]["scale"], params[f"norm_{name}"]["bias"]) for name in norm_layer_names()}
+        out = {}
+        for name in norm_layer_names():
+            norm = params[f"norm_{name}"]
+            out[name] = (norm["scale"], norm.get("bias", jnp.zeros_like(norm["scale"])))  # res{r}_2: no shift
+        return out
 
 
 def parameter_count(variables: dict) -> int:

@@ -49,16 +49,13 @@ def test_too_small_an_image_is_refused(nets):
 
 
 def test_parameter_counts_match_the_architecture(nets):
-    # Johnson's network: 1.68 M parameters (9x9x3x32 + ... + 9x9x32x3, with the norms' scales and shifts).
+    # Johnson's network: 1.68 M weights. Kernels, the output conv's bias, a scale and shift per normalised
+    # channel, except the residual blocks' second norms (scale only); no conv bias before a norm.
     c1, c2, c3 = 32, 64, 128
-
-    def conv(k, i, o):
-        return k * k * i * o + o
-
-    expected = (conv(9, 3, c1) + conv(3, c1, c2) + conv(3, c2, c3) + 10 * conv(3, c3, c3)
-                + conv(3, c3, c2) + conv(3, c2, c1) + conv(9, c1, 3)
-                + 2 * (c1 + c2 + c3 + 10 * c3 + c2 + c1))
-    assert parameter_count(nets["johnson", "instance"][1]) == expected == 1_679_235
+    kernels = 81 * 3 * c1 + 9 * c1 * c2 + 9 * c2 * c3 + 10 * 9 * c3 * c3 + 9 * c3 * c2 + 9 * c2 * c1 + 81 * c1 * 3
+    normalised = c1 + c2 + c3 + 10 * c3 + c2 + c1
+    expected = kernels + 3 + 2 * normalised - 5 * c3
+    assert parameter_count(nets["johnson", "instance"][1]) == expected == 1_676_995
     assert parameter_count(nets["slim", "instance"][1]) < expected / 3  # half the channels: ~1/4 the weights
     assert parameter_count(nets["johnson", "batch"][1]) == expected  # running statistics are not parameters
 
@@ -106,6 +103,7 @@ def test_instance_norm_matches_an_independent_numpy_computation(nets):
     from backends._johnson import ConvLayer
 
     pre = ConvLayer(16, 9).apply({"params": params["conv1"]}, jnp.asarray(content))
+    assert set(params["conv1"]["conv"]) == {"kernel"}  # no bias before a norm
     expected = np.maximum(_numpy_instance_norm(pre, scale, bias), 0.0)
     got = spec.activations({"params": params}, content, ["conv1"])["conv1"]
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=1e-4)
