@@ -273,8 +273,13 @@ def _fast_trace(styliser: Any, out: Any, content: np.ndarray, config: StyleConfi
     scaled = _images.resize_longest(content, config.size)[None]
     activations = styliser.activations(scaled, out.embedding, layers)
     keys = ("software", "config", "network", "weights", "content", "styles")
-    return network_trace(out.images[0], activations, styliser.norm_params(out.embedding), out.embedding, spec,
-                         **{k: run_record[k] for k in keys if k in run_record})
+    trace = network_trace(out.images[0], activations, styliser.norm_params(out.embedding), out.embedding, spec,
+                          **{k: run_record[k] for k in keys if k in run_record})
+    if hasattr(styliser, "norm_statistics"):  # a trained network: what each norm divided out, per channel
+        for name, (mean, var) in styliser.norm_statistics(scaled).items():
+            trace.arrays[f"norm_stats/{name}/mean"] = np.asarray(mean)[0]
+            trace.arrays[f"norm_stats/{name}/var"] = np.asarray(var)[0]
+    return trace
 
 
 def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:
