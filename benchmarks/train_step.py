@@ -27,15 +27,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common as C  # noqa: E402  (sets the package's XLA flags first)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import _common as C
+import numpy as np
 
-from backends import get_backend  # noqa: E402
-from backends._johnson import ARCHS, TransformSpec  # noqa: E402
-from explainer import trainer  # noqa: E402
-from explainer.config import TrainSettings  # noqa: E402
+from backends import get_backend
+from backends._johnson import ARCHS, TransformSpec
+from explainer import trainer
+from explainer.config import TrainSettings
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 

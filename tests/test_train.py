@@ -85,14 +85,18 @@ def _loss_on(t: Training, batch: np.ndarray) -> float:
                           for i in range(len(batch))]))
 
 
-def test_a_few_steps_reduce_the_loss(tmp_path, photos, style, backend):
-    t = Training(style, tmp_path / "m", settings(photos, steps=25, learning_rate=1e-2), backend=backend, log=quiet)
+def test_a_few_steps_reduce_the_loss(tmp_path, photos, backend):
+    # A smooth, stripy style: with a noise style and a large rate the loss oscillates (Adam on a chaotic problem).
+    y, x = np.mgrid[0:28, 0:28] / 28.0
+    style = np.stack([0.5 + 0.4 * np.sin(12 * x + 4 * y), 0.5 + 0.4 * np.sin(9 * y), 0.5 + 0.3 * np.cos(7 * x)], -1)
+    t = Training(style.astype(np.float32), tmp_path / "m", settings(photos, steps=15, learning_rate=1e-3),
+                 backend=backend, log=quiet)
     fixed = t.probes  # never trained on
     before = _loss_on(t, fixed)
     events = list(t.events())
     after = _loss_on(t, fixed)
-    assert len(events) == 25 and events[-1].iteration == 25
-    assert after < 0.95 * before, (before, after)  # 1808 -> 1666 here (random VGG16, 25 steps)
+    assert len(events) == 15 and events[-1].iteration == 15
+    assert after < 0.5 * before, (before, after)
     assert np.mean([e.loss for e in events[-5:]]) < np.mean([e.loss for e in events[:5]])
 
 
