@@ -185,3 +185,20 @@ def test_a_loss_that_stops_being_finite_fails_the_run_and_keeps_the_last_finite_
     assert result.failed and "became" in result.failed
     model = load_model(tmp_path / "m")  # the weights saved are finite (load checks)
     assert model.manifest["steps_done"] < 3
+
+
+def test_the_explorers_train_tab_streams_the_loss_and_stop_keeps_a_model(tmp_path, photos, monkeypatch):
+    from explainer.app import state, train_tab
+
+    monkeypatch.setattr(train_tab, "UPDATE_EVERY", 1)
+    seen = []
+    for status, figure, previews, folder in train_tab.train_stream(None, 24, 30, "slim", "instance",
+                                                                    session="t", data=photos, weights="random"):
+        seen.append((status, folder))
+        if status.startswith("step 2 "):
+            assert figure is not None and previews.shape == (24, 24 * 2, 3)  # two probes side by side
+            assert state.request_stop("t")  # the page's Stop
+    last, folder = seen[-1]
+    assert last.startswith("stopped after 2 steps"), seen  # before the next step
+    assert load_model(folder).manifest["steps_done"] == 2
+    assert train_tab.trained_models()[0][1] == folder

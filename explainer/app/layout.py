@@ -18,6 +18,7 @@ from explainer.app.inspect_tab import build_inspect_tab
 from explainer.app.options import LESSONS_ROUTE, MAX_UPLOAD, AppOptions, built_lessons
 from explainer.app.realtime_tab import build_realtime_tab
 from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_status, stylize_stream
+from explainer.app.train_tab import build_train_tab
 from explainer.app.video_tab import build_video_tab
 from explainer.app.widgets import default_values
 from explainer.errors import ConfigError, one_line
@@ -50,6 +51,8 @@ def build_app(**options: Any) -> gr.Blocks:
                 build_realtime_tab(opts)
             with gr.Tab("Video", id="video"):
                 build_video_tab(opts)
+            with gr.Tab("Train", id="train"):
+                build_train_tab(opts)
         w, all_layers = stylize.widgets, stylize.all_layers
         gr.on([w["network"].change, w["weights"].change, all_layers.change], layer_choices,
               [w["network"], w["weights"], all_layers, w["content_layers"], w["style_layers"]],
