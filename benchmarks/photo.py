@@ -54,7 +54,7 @@ def quality(args) -> None:
     backend = get_backend("vgg16", weights="hed", log=lambda m: None)
     folder = args.save or tempfile.mkdtemp(prefix="photo-bench-")
     rows = []
-    for content_name, style_name, _ in PAIRS[: args.pairs]:
+    for content_name, style_name, _ in [p for p in PAIRS[: args.pairs] if args.content in (None, p[0])]:
         for size in args.sizes:
             content, style = photos.photo(content_name, size), photos.photo(style_name, size)
             base = {"size": size, "iterations": args.iterations, "optimizer": "lbfgs", "print_every": 0,
@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda t: [int(v) for v in t.split(",")], default=None)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    parser.add_argument("--content", choices=[p[0] for p in PAIRS], help="--quality: only the pair of this content")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--save", metavar="DIR", help="--quality: write the results here")
     parser.add_argument("--reuse-gatys", action="store_true", help="--quality: take the Gatys result already in "

@@ -205,7 +205,7 @@ def test_a_new_photo_weight_reuses_the_compiled_step(backend, smooth_pair):
         compiled.append(stepper.compiled_count())
         expected = weight * float(matting.matting_energy(jnp.asarray(start), matting.matting_guide(content)))
         assert float(terms["photo"]) == pytest.approx(expected, rel=1e-4)
-    assert compiled[0] == compiled[1] == 1
+    assert compiled[1] == compiled[0]  # the second weight compiled nothing new (earlier tests may share the cache)
 
 
 def test_the_photo_term_pulls_towards_a_locally_affine_result(backend, smooth_pair):
