@@ -177,7 +177,8 @@ class FastSettings(Settings):
     model: str = setting(
         "arbitrary", group="fast", metavar="arbitrary|multistyle:K|multistyle:K=W,...|DIR",
         help="arbitrary: Magenta's any-style network (uses the style images); multistyle:K one of 26 built-in "
-        "styles (or a blend, multistyle:3=0.5,12=0.5); DIR: a network trained by 'style-explainer train'")
+        "styles (or a blend, multistyle:3=0.5,12=0.5); DIR: a network trained by 'style-explainer train'",
+        widget="dropdown", ui=(("choices", ("arbitrary", *(f"multistyle:{k}" for k in range(26)))),))
     style_strength: float = setting(
         1.0, group="fast", kind="float", minimum=0, maximum=1, metavar="S", widget="slider",
         ui=(("min", 0.0), ("max", 1.0), ("step", 0.05)),
@@ -333,6 +334,25 @@ class OutputSettings(Settings):
                                help="print every term of the loss every N steps (0: never)")
 
 
+PAPER_RATIO = 1e-3
+PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
+    ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
+    ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
+)
+"""What `preset="paper"` sets.
+
+Gatys et al. (2015, 2016) made their figures with average pooling, from
+white noise, with L-BFGS, weighting their `n` style layers `w_l = 1/n` in
+their normalisation (here `style_layer_balance="paper"`), and no total
+variation. The content weight makes the paper's
+`alpha/beta = 2 content_weight / (style_weight M_c N_c)` equal `PAPER_RATIO`
+(1e-3, their Fig. 2) at the default 512 px (`relu4_2` of a 512 x 437 image:
+`M_c` = 64 x 54 positions, `N_c` = 512 channels; lesson 4). With the HED
+VGG16 weights the same look needs about ten times more content weight
+(lesson 7).
+"""
+
+
 @dataclasses.dataclass(frozen=True)
 class TilingSettings(Settings):
     """Images larger than memory: the optimisation runs in overlapping tiles (see `explainer.tiling`)."""
@@ -377,25 +397,6 @@ class VideoSettings(Settings):
     max_video_megapixels: float = setting(
         2000.0, group="video", kind="float", minimum=0, above=True, unit="megapixels", metavar="MP",
         help="refuse a video whose frames at --size add up to more pixels than this, before it starts")
-
-
-PAPER_RATIO = 1e-3
-PAPER_SETTINGS: tuple[tuple[str, Any], ...] = (
-    ("pooling", "avg"), ("init", "noise"), ("optimizer", "lbfgs"), ("style_layer_balance", "paper"),
-    ("tv_weight", 0.0), ("content_weight", 885.0), ("style_weight", 1.0),
-)
-"""What `preset="paper"` sets.
-
-Gatys et al. (2015, 2016) made their figures with average pooling, from
-white noise, with L-BFGS, weighting their `n` style layers `w_l = 1/n` in
-their normalisation (here `style_layer_balance="paper"`), and no total
-variation. The content weight makes the paper's
-`alpha/beta = 2 content_weight / (style_weight M_c N_c)` equal `PAPER_RATIO`
-(1e-3, their Fig. 2) at the default 512 px (`relu4_2` of a 512 x 437 image:
-`M_c` = 64 x 54 positions, `N_c` = 512 channels; lesson 4). With the HED
-VGG16 weights the same look needs about ten times more content weight
-(lesson 7).
-"""
 
 
 @dataclasses.dataclass(frozen=True)

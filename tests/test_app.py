@@ -381,7 +381,11 @@ def test_launch_settings_bind_locally_with_limits():
 def widget_values(**changes) -> list:
     """The Stylize widgets' values in the order the /stylize endpoint takes them."""
     values = {**app.default_values(app.AppOptions(default_weights="random")), **FAST, **changes}
-    return [values[widgets.key(item)] for item in app.explorer_settings()]
+    from explainer.settings import GROUPS
+
+    items = app.explorer_settings()
+    ordered = [item for group in GROUPS for item in items if item.group == group]  # the page's order: by group
+    return [values[widgets.key(item)] for item in ordered] + [None, None]  # then the two region-mask uploads
 
 
 def free_port() -> int:
@@ -544,3 +548,20 @@ def test_the_explorer_serves_the_built_lessons(tmp_path, monkeypatch):
         demo.close()
     monkeypatch.setenv("STYLE_EXPLAINER_LESSONS_DIR", str(tmp_path / "nothing"))
     assert options.built_lessons() is None
+
+
+def test_the_stylize_tab_runs_the_fast_method_with_its_model_choice(pair, monkeypatch):
+    from backends import get_styliser
+
+    made = {kind: get_styliser(kind, weights="random") for kind in ("arbitrary", "multistyle")}
+    monkeypatch.setattr(state, "cached_styliser", lambda kind, weights="pretrained": made[kind])
+    outputs = run_all(*pair, {"method": "fast", "model": "multistyle:4", "size": 48})
+    image, plot, status, command, files, trace_dir = outputs[-1]
+    assert "**Finished** in" in status and "multistyle network" in status
+    assert ".onnx" not in status and "cache" not in status  # no server paths on the page
+    assert plot is None and trace_dir is None and len(files) == 2
+    saved = load_image(files[0])
+    np.testing.assert_allclose(as_saved(image, saved), saved, atol=1 / 255)
+    record = json.loads(pathlib.Path(files[1]).read_text())
+    assert record["config"]["model"] == "multistyle:4" and record["embedding"][4] == 1.0
+    assert "--method fast" in command and "--model multistyle:4" in command

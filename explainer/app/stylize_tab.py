@@ -132,11 +132,12 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
             state.wait_for_warm_up()
         yield SKIP, SKIP, f"Loading {config.network} with {config.weights} weights…", command, None, SKIP
     try:
-        network = state.cached_backend(config)
-        network.check_layers(config.content_layers + config.style_layers)
+        network = _network_for(config)
     except USER_ERRORS as error:
         yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
         return
+    if config.method == "fast":
+        record = None  # a trace of a feed-forward network holds no loss terms for Inspect to show
     run = _LiveRun(config, network, command, time.perf_counter())
     yield SKIP, SKIP, run.status(f"Compiling and taking the first step of {run.total}…"), command, None, SKIP
     outcome = yield from run.stream(images, record, live.preview_every, session)
@@ -146,6 +147,17 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
         raise outcome
     else:
         yield run.finish(outcome)
+
+
+def _network_for(config: StyleConfig):
+    """The loaded network a run uses: the loss network, or with `method="fast"` the feed-forward one."""
+    if config.method == "fast":
+        from explainer.fast import parse_model
+
+        return state.cached_styliser(parse_model(config.model).kind)
+    network = state.cached_backend(config)
+    network.check_layers(config.content_layers + config.style_layers)
+    return network
 
 
 @dataclasses.dataclass
@@ -160,11 +172,17 @@ class _LiveRun:
     first_preview: float | None = None
 
     @property
+    def fast(self) -> bool:
+        return self.config.method == "fast"
+
+    @property
     def total(self) -> int:
-        return self.config.iterations * self.config.scales
+        return 1 if self.fast else self.config.iterations * self.config.scales
 
     def status(self, *lines: str) -> str:
-        return "\n\n".join([f"**{self.network.describe(with_path=False)}**", *lines])
+        name = (f"{self.network.kind} network (Magenta/TensorFlow weights, Apache-2.0)" if self.fast
+                else self.network.describe(with_path=False))  # no server paths on the page
+        return "\n\n".join([f"**{name}**", *lines])
 
     def stream(self, images, record, preview_every: int, session: str):
         """Yield previews while the run lasts; return its `Result` or the exception it raised."""
@@ -199,7 +217,9 @@ class _LiveRun:
                 raise KeyboardInterrupt  # stylize() stops, keeps the latest image, marks the record interrupted
 
         try:
-            result = stylize(images[0], [images[1]], self.config, backend=self.network, on_step=on_step,
+            built_in = self.fast and self.network.kind == "multistyle"  # its styles are in the network
+            result = stylize(images[0], [] if built_in else [images[1]], self.config, backend=self.network,
+                             on_step=on_step,
                              progress=False, log=lambda message: None, record=record)
             steps.put(("done", result))
         except BaseException as error:  # noqa: BLE001 -- handed to the consumer
@@ -208,6 +228,8 @@ class _LiveRun:
     def _preview(self, event: Event) -> tuple:
         now = time.perf_counter() - self.start
         self.first_preview = self.first_preview or now
+        if self.fast:
+            return for_display(event.image), None, self.status(f"Stylised in {now:.1f} s"), self.command, None, SKIP
         line = (f"Step {event.iteration} of {self.total} · loss {event.loss:.4g} · {now:.1f} s "
                 f"(first preview after {self.first_preview:.1f} s)")
         return (for_display(event.image), live_plot(self.history, self.config, self.network), self.status(line),
@@ -218,13 +240,17 @@ class _LiveRun:
         run_dir = state.new_run_dir()
         png = result.save(run_dir / "stylized.png")
         record_path = png.with_suffix(".json")
+        record = result.record
+        if self.fast:  # no loss, no trace: the image and its record (embedding, network, time)
+            status = self.status(f"**Finished** in {record['wall_time_s']:.2f} s (the network "
+                                 f"{record['network_time_s'] * 1000:.0f} ms; the first run of a size compiles it)")
+            return for_display(result.image), None, status, self.command, [str(png), str(record_path)], None
         trace_dir = result.trace.save(run_dir / "trace")
         archive = run_dir / "stylized-trace.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
             for path in sorted(trace_dir.iterdir()):
                 bundle.write(path, f"trace/{path.name}")
             bundle.write(record_path, record_path.name)
-        record = result.record
         done = "**Stopped** after" if record["interrupted"] else "**Finished**"
         self.first_preview = self.first_preview or time.perf_counter() - self.start
         status = self.status(
