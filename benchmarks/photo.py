@@ -48,7 +48,7 @@ def quality(args) -> None:
 
     from backends import get_backend
     from explainer import StyleConfig, matting, photos
-    from explainer.images import save_image
+    from explainer.images import resize_to, save_image
     from explainer.runner import stylize
 
     backend = get_backend("vgg16", weights="hed", log=lambda m: None)
@@ -71,7 +71,7 @@ def quality(args) -> None:
                     content, style, config, backend=backend, progress=False, log=lambda m: None).image
                 seconds = time.perf_counter() - began
                 save_image(image, f"{stem}-{run}.png")
-                here = photos.photo(content_name, max(image.shape))
+                here = resize_to(photos.photo(content_name, size), *image.shape[:2])  # an upsampled start may round
                 row[run] = {**matting.photorealism(image, here, style), "seconds": round(seconds, 1)}
                 if earlier is not None:
                     row[run]["from"] = "an earlier result: " + ("this size" if args.gatys_size in (None, size) else

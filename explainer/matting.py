@@ -169,6 +169,8 @@ def affine_residual(output: np.ndarray, content: np.ndarray, epsilon: float = EP
     kept in place); a painterly result has a large share of new texture.
     Equal to `sum_c V_c^T M V_c / (9 * sum_k var_k(V))`.
     """
+    if np.shape(output)[:2] != np.shape(content)[:2]:
+        raise ValueError(f"output {np.shape(output)[:2]} and content {np.shape(content)[:2]} differ in size")
     guide = matting_guide(content, epsilon)
     unexplained, total = _window_stats(guide, jnp.asarray(output, jnp.float32))
     return float(jnp.sum(unexplained) / jnp.maximum(jnp.sum(total), 1e-12))

@@ -105,6 +105,8 @@ def test_residual_measure_and_map():
     energy = float(matting.matting_energy(jnp.asarray(noise, jnp.float32), guide))
     np.testing.assert_allclose(matting.residual_map(noise, content).sum(), energy / 9, rtol=1e-4)
     assert matting.residual_map(noise, content)[0].sum() == 0  # border centres have no window
+    with pytest.raises(ValueError, match="differ in size"):
+        matting.affine_residual(noise[1:], content)
 
 
 def test_sliced_wasserstein_by_hand():
