@@ -22,10 +22,12 @@ from explainer.config import COLOR_MODES, INITS, OPTIMIZERS, StyleConfig
 from explainer.errors import ConfigError, ImageError
 
 if TYPE_CHECKING:
+    from explainer.augment import augment
     from explainer.images import load_image, save_image
     from explainer.losses import content_loss, gram_matrix, style_loss, total_variation
     from explainer.runner import Result, stylize
     from explainer.training import TrainResult, train
+    from explainer.video import stylize_video
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("content_loss", "gram_matrix", "style_loss", "total_variation"), "explainer.losses"),
     **dict.fromkeys(("Result", "stylize"), "explainer.runner"),
     **dict.fromkeys(("TrainResult", "train"), "explainer.training"),
+    "augment": "explainer.augment",
+    "stylize_video": "explainer.video",
 }
 
 
@@ -55,12 +59,14 @@ __all__ = [
     "Result",
     "StyleConfig",
     "TrainResult",
+    "augment",
     "content_loss",
     "gram_matrix",
     "load_image",
     "save_image",
     "style_loss",
     "stylize",
+    "stylize_video",
     "total_variation",
     "train",
 ]
