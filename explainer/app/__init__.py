@@ -5,7 +5,7 @@ pip install "style-explainer[ui]"
 style-explainer explore            # http://127.0.0.1:7860, this machine only
 ```
 
-Three tabs, each linking to the lesson that explains it (`LESSON_LINKS`):
+Six tabs, each linking to the lesson that explains it (`LESSON_LINKS`):
 
 * **Stylize** (`stylize_tab`): content and style images (uploads or the
   bundled samples), a widget for every setting the explorer offers
@@ -20,6 +20,11 @@ Three tabs, each linking to the lesson that explains it (`LESSON_LINKS`):
   recorded step.
 * **Compare** (`compare_tab`): two to four variants run side by side, with
   their final losses.
+* **Real-time** (`realtime_tab`): webcam frames or a photo through a
+  feed-forward network (any style from an image, or a built-in one).
+* **Video** (`video_tab`): a short clip through the fast network, with its
+  flicker curve.
+* **Train** (`train_tab`): train a small real-time network on a style.
 
 The handlers (`stylize_stream`, `inspect_view`, `trace_view`,
 `compare_view`, ...) are functions of plain values (images as files, the

@@ -1,4 +1,4 @@
-"""The explorer's page: the three tabs put together, the warm-up, and the server."""
+"""The explorer's page: the tabs put together, the warm-up, and the server."""
 
 from __future__ import annotations
 
