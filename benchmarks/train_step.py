@@ -15,7 +15,11 @@ other work affects both alike.
     python benchmarks/train_step.py --arch slim --size 256
 
 Last line: `ratio: X.XX` (JAX median / PyTorch median; below 1: JAX faster).
-Also `--devices N` (JAX only, in a fresh process with N CPU devices): images/s of the data-parallel step.
+Also:
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/train_step.py --no-torch
+        # the data-parallel step over 2 CPU devices (images/s; compare with 1)
+    python benchmarks/train_step.py --inference       # seconds per image at 256 and 512 px, both architectures
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common as C
+import _common as C  # sets the package's XLA flags first
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from backends import get_backend
@@ -145,7 +151,7 @@ def torch_side(torch, args, backend, loss, style):
         total = total + loss.tv_weight * tv
         total.backward()
         optimizer.step()
-        return float(total)
+        return float(total.detach())
 
     return run
 
@@ -156,6 +162,22 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def inference(args) -> None:
+    """Seconds per image of the test-time forward (one image, after compiling), each architecture and size."""
+    C.print_environment(C.environment())
+    rng = np.random.default_rng(0)
+    for arch in ARCHS:
+        net = TransformSpec(arch, "instance")
+        variables = net.init(jax.random.key(0))
+        forward = jax.jit(net.apply)
+        for side in (256, 512):
+            image = jnp.asarray(rng.random((1, side, side, 3)).astype(np.float32))
+            forward(variables, image).block_until_ready()
+            times = [timed(lambda: forward(variables, image).block_until_ready()) for _ in range(args.reps)]  # noqa: B023
+            print(f"  {arch:8s} {side} px: {C.median(times):.3f} s per image (IQR {C.quartiles(times)[0]:.3f}-"
+                  f"{C.quartiles(times)[1]:.3f})", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=tuple(ARCHS), default="johnson")
@@ -163,9 +185,12 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--weights", default="random", help="the VGG16's weights (random: no download; hed)")
-    parser.add_argument("--devices", type=int, default=0, help="JAX only, N CPU devices (set before JAX starts)")
+    parser.add_argument("--no-torch", action="store_true", help="JAX only (e.g. over several devices)")
+    parser.add_argument("--inference", action="store_true", help="time applying a network (256, 512 px) instead")
     args = parser.parse_args(argv)
-    torch = None if args.devices else C.load_torch()
+    if args.inference:
+        return inference(args)
+    torch = None if args.no_torch else C.load_torch()
     C.print_environment(C.environment(torch))
     jax_run, backend, loss, style, devices = jax_side(args)
     print(f"== {args.arch} network, {args.size} px, batch {args.batch}, VGG16 ({args.weights} weights), "
