@@ -213,12 +213,14 @@ class _Conditions:
         self._embedded: dict[str, np.ndarray] = {}
 
     def kind(self, job: Job) -> str:
-        if job.style.startswith("builtin:") or (self._fixed is not None and self._fixed.kind == "multistyle"):
-            return "multistyle"
-        return "arbitrary"
+        if self._fixed is not None and self._fixed.kind in ("multistyle", "trained"):
+            return self._fixed.kind
+        return "multistyle" if job.style.startswith("builtin:") else "arbitrary"
 
     def vectors(self, jobs: Sequence[Job], contents: np.ndarray) -> np.ndarray:
         """One conditioning vector per job (all of one kind), `(N, D)`."""
+        if self.kind(jobs[0]) == "trained":  # a network trained on one style: nothing to condition on
+            return np.zeros((len(jobs), 0), np.float32)
         if self.kind(jobs[0]) == "multistyle":
             choices = [self._fixed if job.style == "" else fast.parse_model(f"multistyle:{job.style.split(':')[1]}")
                        for job in jobs]
@@ -406,6 +408,13 @@ def stylize_folder(in_dir: str | os.PathLike, styles: Sequence[Any], config: Sty
     named = _style_images(styles) if choice.needs_style_images else {}
     jobs = [Job(path, str(pathlib.PurePosixPath(path).with_suffix(".png")), "", 0, config.style_strength)
             for path in find_images(root)]
+    if stylisers is None and choice.kind == "trained":
+        from explainer.models import load_model
+
+        trained = load_model(choice.path)
+        if log:
+            log(f"network: {trained.describe()}")
+        stylisers = lambda kind: trained
     conditions = _Conditions(stylisers or _stylisers(log), named, fixed=choice, blend=config.style_blend)
     return run_jobs(root, out, jobs, conditions, batch_size=batch_size, size=config.size, progress=progress,
                     finish=lambda image, content: fast.finish_colors(image, content, config.colors))

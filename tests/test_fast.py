@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -342,3 +343,16 @@ def test_cli_augments_and_refuses_what_cannot_work(tmp_path, stand_in, capsys):
     assert "missing: not a folder" in capsys.readouterr().err
     assert main(["augment", str(root), str(tmp_path / "aug3"), "--strength-min", "0.9", "--strength-max", "0.5"]) == 2
     assert "--strength-min 0.9 is above --strength-max 0.5" in capsys.readouterr().err
+
+
+def test_a_folder_through_a_network_trained_here_equals_each_image_alone(tmp_path):
+    from explainer.models import load_model
+
+    model = str(pathlib.Path(__file__).resolve().parents[1] / "lessons/assets/models/swirl-slim-128")
+    root = _folder(tmp_path, count=3, corrupt=False)
+    config = StyleConfig(method="fast", model=model, size=32)
+    summary = stylize_folder(root, [], config, tmp_path / "out", progress=False)
+    assert summary.done == 3 and not summary.unreadable
+    alone = stylize(root / "sub/im1.png", [], config, log=lambda m: None).image
+    np.testing.assert_allclose(load_image(tmp_path / "out/sub/im1.png"), alone, atol=1 / 255 + 1e-6)
+    assert load_model(model).embedding_size == 0
