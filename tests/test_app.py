@@ -565,3 +565,16 @@ def test_the_stylize_tab_runs_the_fast_method_with_its_model_choice(pair, monkey
     record = json.loads(pathlib.Path(files[1]).read_text())
     assert record["config"]["model"] == "multistyle:4" and record["embedding"][4] == 1.0
     assert "--method fast" in command and "--model multistyle:4" in command
+
+
+def test_a_network_trained_in_the_explorer_becomes_a_model_choice_of_stylize(pair, monkeypatch):
+    from explainer.app import layout, train_tab
+
+    folder = str(pathlib.Path(__file__).resolve().parents[1] / "lessons/assets/models/swirl-slim-128")
+    monkeypatch.setattr(train_tab, "_TRAINED", [("swirl, 96 px, 100 steps", folder)])
+    update = layout.model_choices("arbitrary")
+    assert update["choices"][0] == ("trained: swirl, 96 px, 100 steps", folder) and update["value"] == folder
+    assert "multistyle:25" in update["choices"]
+    *_, status, _command, files, _trace = run_all(*pair, {"method": "fast", "model": folder, "size": 48})[-1]
+    assert "**Finished** in" in status and "a network trained in this explorer" in status and folder not in status
+    assert json.loads(pathlib.Path(files[1]).read_text())["config"]["model"] == folder

@@ -18,7 +18,7 @@ from explainer.app.inspect_tab import build_inspect_tab
 from explainer.app.options import LESSONS_ROUTE, MAX_UPLOAD, AppOptions, built_lessons
 from explainer.app.realtime_tab import build_realtime_tab
 from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_status, stylize_stream
-from explainer.app.train_tab import build_train_tab
+from explainer.app.train_tab import build_train_tab, trained_models
 from explainer.app.video_tab import build_video_tab
 from explainer.app.widgets import default_values
 from explainer.errors import ConfigError, one_line
@@ -52,8 +52,10 @@ def build_app(**options: Any) -> gr.Blocks:
             with gr.Tab("Video", id="video"):
                 build_video_tab(opts)
             with gr.Tab("Train", id="train"):
-                build_train_tab(opts)
+                train = build_train_tab(opts)
         w, all_layers = stylize.widgets, stylize.all_layers
+        # A network trained in the Train tab becomes a choice of Stylize's Model (method fast).
+        train["model"].change(model_choices, w["model"], w["model"], api_visibility="private", queue=False)
         gr.on([w["network"].change, w["weights"].change, all_layers.change], layer_choices,
               [w["network"], w["weights"], all_layers, w["content_layers"], w["style_layers"]],
               [w["content_layers"], w["style_layers"], inspect.layer], api_visibility="private", queue=False)
@@ -62,6 +64,16 @@ def build_app(**options: Any) -> gr.Blocks:
     demo.queue(default_concurrency_limit=opts.concurrency_limit, max_size=opts.max_queue)
     demo.explorer_options = opts  # read by launch(); harmless for Gradio
     return demo
+
+
+def model_choices(current: str):
+    """Stylize's Model choices: the pretrained networks, then the networks trained in this explorer (newest first)."""
+    from explainer.config import FastSettings
+    from explainer.settings import settings_of
+
+    declared = next(item for item in settings_of(FastSettings) if item.name == "model").options["choices"]
+    trained = [(f"trained: {label}", folder) for label, folder in trained_models()]
+    return gr.update(choices=[*trained, *declared], value=trained[0][1] if trained else current)
 
 
 def warm_up(options: AppOptions | None = None, *, background: bool = True) -> threading.Thread | None:

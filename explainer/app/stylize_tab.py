@@ -154,7 +154,12 @@ def _network_for(config: StyleConfig):
     if config.method == "fast":
         from explainer.fast import parse_model
 
-        return state.cached_styliser(parse_model(config.model).kind)
+        choice = parse_model(config.model)
+        if choice.kind == "trained":  # a network trained in the Train tab (the dropdown offers only those)
+            from explainer.models import load_model
+
+            return load_model(choice.path)
+        return state.cached_styliser(choice.kind)
     network = state.cached_backend(config)
     network.check_layers(config.content_layers + config.style_layers)
     return network
@@ -180,8 +185,12 @@ class _LiveRun:
         return 1 if self.fast else self.config.iterations * self.config.scales
 
     def status(self, *lines: str) -> str:
-        name = (f"{self.network.kind} network (Magenta/TensorFlow weights, Apache-2.0)" if self.fast
-                else self.network.describe(with_path=False))  # no server paths on the page
+        if not self.fast:
+            name = self.network.describe(with_path=False)
+        elif self.network.kind == "trained":
+            name = "a network trained in this explorer"
+        else:
+            name = f"{self.network.kind} network (Magenta/TensorFlow weights, Apache-2.0)"  # no server paths
         return "\n\n".join([f"**{name}**", *lines])
 
     def stream(self, images, record, preview_every: int, session: str):
@@ -217,7 +226,7 @@ class _LiveRun:
                 raise KeyboardInterrupt  # stylize() stops, keeps the latest image, marks the record interrupted
 
         try:
-            built_in = self.fast and self.network.kind == "multistyle"  # its styles are in the network
+            built_in = self.fast and self.network.kind in ("multistyle", "trained")  # styles in the network
             result = stylize(images[0], [] if built_in else [images[1]], self.config, backend=self.network,
                              on_step=on_step,
                              progress=False, log=lambda message: None, record=record)
