@@ -168,7 +168,7 @@ def one_line_error(capsys, argv, message):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("style-explainer: error: ") and message in lines[0], err
     assert "network:" not in err  # no network was built, nothing ran
-    assert elapsed < 1.0, f"took {elapsed:.2f} s to refuse"
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to refuse"  # no JAX, no network: well under 1 s on a quiet machine
     return lines[0]
 
 

@@ -79,7 +79,8 @@ def test_the_runs_carry_the_preset(tiny_sweep):
         layers = STYLE_SETS[index // len(DEFAULT_RATIOS)]
         assert (config["init"], config["pooling"], config["optimizer"]) == ("noise", "avg", "lbfgs")
         assert config["style_layers"] == list(layers)
-        assert config["style_layer_weights"] == pytest.approx([1 / len(layers)] * len(layers))
+        # w_l = 1/n in the paper's normalisation: a rule (style_layer_balance), not fixed per-layer weights
+        assert config["style_layer_balance"] == "paper" and config["style_layer_weights"] is None
         ratio = DEFAULT_RATIOS[index % len(DEFAULT_RATIOS)]
         assert config["content_weight"] / config["style_weight"] == pytest.approx(ratio)
         assert set(result.record["history"][-1]["style"]) == set(layers)
@@ -195,9 +196,9 @@ def test_help_says_the_sweep_has_its_own_defaults(capsys):
         main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     flags = settings.command_line(settings.to_flags(RATIO_SWEEP_DEFAULTS, COMPARE_DEFAULTS))
-    assert {"--init noise", "--pooling avg", "--optimizer lbfgs"} <= {" ".join(pair) for pair in zip(*[iter(flags.split())] * 2)}
+    assert flags.startswith("--preset paper")  # noise, avg pooling, L-BFGS, the paper's layer balance
     assert f"Its own defaults differ from those listed below: {flags} (noise, average pooling" in text
-    assert "(default: 0.01,0.1,1,10)" in text and "each of a row's n layers weighted 1/n" in text
+    assert f"(default: {','.join(f'{r:g}' for r in DEFAULT_RATIOS)})" in text and "each of a row's n layers weighted 1/n" in text
     assert f"with --ratio-sweep: --size {RATIO_SWEEP_QUICK.size} --iterations {RATIO_SWEEP_QUICK.iterations}" in text
 
 

@@ -36,8 +36,9 @@ def test_a_huge_size_is_refused_before_jax_starts(pictures, tmp_path):
     assert done.stdout.split() == ["2", "False"], done.stderr
     message = done.stderr.strip()
     assert len(message.splitlines()) == 1
-    assert "--size 100000 makes the result 100000x83333 px" in message
-    assert "more than this machine's memory allows" in message and "--max-megapixels" in message
+    # too large even for tiles (explainer.tiling): the one-line refusal says what would fit
+    assert "--size 100000 (100000x83333 px) does not fit --memory-budget" in message
+    assert "even in tiles; use a smaller --size or a larger --memory-budget" in message
     assert not (tmp_path / "x.png").exists()
 
 
