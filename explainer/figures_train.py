@@ -35,13 +35,9 @@ def _manifest(model_or_dir) -> dict:
     return json.loads((pathlib.Path(model_or_dir) / MANIFEST_FILE).read_text())
 
 
-def loss_history(model_or_dir) -> Figure:
-    """Each loss term (content, style, TV; weighted) and the total over the steps, log scale."""
-    manifest = _manifest(model_or_dir)
-    history = manifest["history"]
+def plot_history(ax, history: list[dict]) -> None:
+    """The total and each loss term (content, style, TV; weighted) over the training steps, log scale, on `ax`."""
     steps = [h["step"] for h in history]
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
-    ax = fig.add_subplot()
     ax.plot(steps, [h["loss"] for h in history], color="black", label="total")
     for family in ("content", "style", "tv"):
         values = [total_of_family(h[family]) for h in history if family in h]
@@ -49,6 +45,14 @@ def loss_history(model_or_dir) -> Figure:
             ax.plot(steps, values, label=family)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
+
+
+def loss_history(model_or_dir) -> Figure:
+    """Each loss term (content, style, TV; weighted) and the total over the steps, log scale."""
+    manifest = _manifest(model_or_dir)
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    plot_history(ax, manifest["history"])
     ax.set_ylabel("weighted loss (batch mean)")
     arch = manifest["architecture"]
     ax.set_title(f"{arch['arch']} network, {arch['norm']} norm: the loss while it learns", fontsize=10)

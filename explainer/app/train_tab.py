@@ -26,7 +26,7 @@ from explainer.app import state
 from explainer.app.uploads import image_upload, load_user_image
 from explainer.config import TrainSettings
 from explainer.errors import USER_ERRORS, one_line
-from explainer.events import total_of_family
+from explainer.figures_train import plot_history
 
 #: The explorer's limits (the command line has none but --max-work): about 10 minutes on 2 busy cores.
 MAX_SIZE, MAX_STEPS, BATCH = 128, 300, 4
@@ -44,14 +44,7 @@ def trained_models() -> list[tuple[str, str]]:
 def loss_figure(history: list[dict]) -> Figure:
     fig = Figure(figsize=(5.0, 2.6), layout="constrained")
     ax = fig.add_subplot()
-    steps = [h["step"] for h in history]
-    ax.plot(steps, [h["loss"] for h in history], color="black", label="total")
-    for family in ("content", "style", "tv"):
-        values = [total_of_family(h[family]) for h in history if family in h]
-        if values and max(values) > 0:
-            ax.plot(steps, values, label=family)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
+    plot_history(ax, history)
     ax.legend(fontsize=7)
     return fig
 
