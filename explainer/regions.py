@@ -140,10 +140,14 @@ def _index(colours: np.ndarray, colour: np.ndarray) -> int:
 
 def _read(path: str, what: str, image: np.ndarray) -> np.ndarray:
     """A mask file, checked against the shape of the image it marks."""
-    mask = _images.load_image(path, min_side=1)
+    return check_aspect(_images.load_image(path, min_side=1), image, what, str(path))
+
+
+def check_aspect(mask: np.ndarray, image: np.ndarray, what: str, name: str) -> np.ndarray:
+    """`mask`, or an `ImageError` naming it (`name`) when it has not its image's aspect ratio."""
     (mh, mw), (ih, iw) = mask.shape[:2], image.shape[:2]
     if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
-        raise ImageError(f"{path}: the {what} mask is {mw}x{mh} pixels, its image {iw}x{ih}: a mask must have "
+        raise ImageError(f"{name}: the {what} mask is {mw}x{mh} pixels, its image {iw}x{ih}: a mask must have "
                          "its image's aspect ratio")
     return mask
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 import warnings
 import zipfile
@@ -356,3 +357,27 @@ def test_explorer_mask_preview_and_command(tmp_path):
     lines = photorealism_lines({"photorealism": {"affine_residual": 0.01234, "colour_distance": 0.4}})
     assert len(lines) == 1 and "**0.0123**" in lines[0] and "**0.40**" in lines[0]
     assert photorealism_lines({"history": []}) == []
+
+
+def test_explorer_run_with_masks_names_them_without_server_paths(tmp_path):
+    pytest.importorskip("gradio")
+    from explainer import app, samples
+
+    content = save_image(painted(75, 64, RED, BLUE), tmp_path / "content-regions.png")  # grace_hopper: 512x600
+    style = save_image(painted(32, 32, BLUE, RED), tmp_path / "style-regions.png")
+    wrong = save_image(painted(32, 64, BLUE, RED), tmp_path / "wide.png")
+    values = {"weights": "random", "content_layers": ["relu2_1"], "style_layers": ["relu1_1", "relu2_1"],
+              "style_layer_weights": "1, 1", "size": 32, "iterations": 2, "preview_every": 1, "record_every": 1,
+              "content_mask": str(content), "style_mask": str(style)}
+    pair = str(samples.sample_path("grace_hopper")), str(samples.sample_path("swirl"))
+    *_, (image, _, status, command, files, trace_dir) = list(app.stylize_stream(*pair, values))
+    assert "**Finished** 2 of 2 steps" in status, status
+    record = json.loads(pathlib.Path(files[1]).read_text())
+    trace = json.loads((pathlib.Path(trace_dir) / "trace.json").read_text())
+    for config in (record["config"], trace["config"]):
+        assert (config["content_mask"], config["style_mask"]) == ("content-regions.png", "style-regions.png")
+    with zipfile.ZipFile(files[2]) as bundle:
+        assert not any(str(tmp_path).encode() in bundle.read(name) for name in bundle.namelist())
+    assert str(tmp_path) not in command
+    *_, (_, _, status, _, _, _) = list(app.stylize_stream(*pair, {**values, "content_mask": str(wrong)}))
+    assert status.startswith("**Error:** wide.png: the content mask is 64x32 pixels, its image 512x600"), status

@@ -33,6 +33,25 @@ def with_masks(config: StyleConfig, content_mask: str | None, style_mask: str | 
                           style_mask=name(style_mask, "style-mask.png"))
 
 
+def without_server_paths(record: dict) -> dict:
+    """`record` (a run's record or trace manifest) with its masks named by their file names, as the command line
+    names them: what a web user downloads never holds a path on the server."""
+    config = record.get("config")
+    if not config or not (config.get("content_mask") or config.get("style_mask")):
+        return record
+    names = {key: display_name(config[key], f"{key.replace('_', '-')}.png") if config.get(key) else None
+             for key in ("content_mask", "style_mask")}
+    return {**record, "config": {**config, **names}}
+
+
+def check_uploads(content_mask: str | None, style_mask: str | None, content: np.ndarray, style: np.ndarray) -> None:
+    """Refuse, before a run, masks that cannot be read or do not fit their images, naming them as the user did."""
+    for path, image, what in ((content_mask, content, "content"), (style_mask, style, "style")):
+        if path:
+            mask = load_user_image(path, f"{what} mask")
+            regions.check_aspect(mask, image, what, display_name(path, f"{what}-mask.png"))
+
+
 def region_preview(content_mask: str | None, style_mask: str | None) -> tuple[Any, str]:
     """`(image, text)`: the two masks as the run will see them (matched regions in their colours, ignored pixels grey)."""
     if not content_mask and not style_mask:

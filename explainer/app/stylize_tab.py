@@ -23,7 +23,13 @@ from explainer import figures, samples
 from explainer import images as _images
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
-from explainer.app.photo_panel import build_mask_panel, photorealism_lines, with_masks
+from explainer.app.photo_panel import (
+    build_mask_panel,
+    check_uploads,
+    photorealism_lines,
+    with_masks,
+    without_server_paths,
+)
 from explainer.app.uploads import display_name, image_upload, load_user_image
 from explainer.app.widgets import (
     explorer_settings,
@@ -123,6 +129,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
         config, record, live = settings_from_values(values, options)
         config = with_masks(config, values.get("content_mask"), values.get("style_mask"))  # uploads, if any
         images = load_user_image(content, "content", max_side), load_user_image(style, "style", max_side)
+        check_uploads(config.content_mask, config.style_mask, *images)
     except USER_ERRORS as error:
         yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
         return
@@ -247,6 +254,9 @@ class _LiveRun:
     def finish(self, result: Result) -> tuple:
         """Save the result, its record and its trace; the last item of the stream."""
         run_dir = state.new_run_dir()
+        result.record = without_server_paths(result.record)  # the uploaded masks by their own names
+        if result.trace is not None:
+            result.trace.manifest = without_server_paths(result.trace.manifest)
         png = result.save(run_dir / "stylized.png")
         record_path = png.with_suffix(".json")
         record = result.record
