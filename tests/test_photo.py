@@ -370,7 +370,7 @@ def test_explorer_run_with_masks_names_them_without_server_paths(tmp_path):
               "style_layer_weights": "1, 1", "size": 32, "iterations": 2, "preview_every": 1, "record_every": 1,
               "content_mask": str(content), "style_mask": str(style)}
     pair = str(samples.sample_path("grace_hopper")), str(samples.sample_path("swirl"))
-    *_, (image, _, status, command, files, trace_dir) = list(app.stylize_stream(*pair, values))
+    *_, (_, _, status, command, files, trace_dir) = list(app.stylize_stream(*pair, values))
     assert "**Finished** 2 of 2 steps" in status, status
     record = json.loads(pathlib.Path(files[1]).read_text())
     trace = json.loads((pathlib.Path(trace_dir) / "trace.json").read_text())
