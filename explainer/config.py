@@ -33,7 +33,7 @@ from explainer.settings import Settings, resolve_aliases, setting
 #: gatys: optimise the image (Gatys et al.); fast: apply a feed-forward network (Johnson et al., Ghiasi et al.);
 #: photo: gatys plus the locally affine colour constraint (Luan et al.).
 METHODS: tuple[str, ...] = ("gatys", "fast", "photo")
-OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs")
+OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs", "lbfgs-fixed")
 INITS: tuple[str, ...] = ("content", "noise", "style")
 COLOR_MODES: tuple[str, ...] = ("none", "keep", "match")
 #: equal: every style layer weight 1; paper: Gatys et al.'s w_l = 1/n in their normalisation (see `balanced_weights`).
@@ -138,7 +138,9 @@ class OptimisationSettings(Settings):
                               metavar="N",
                               help="optimisation steps (per scale)", widget="slider", ui=(("min", 0), ("step", 10)))
     optimizer: str = setting("adam", group="optimisation", choices=OPTIMIZERS, widget="radio",
-                             help="adam (robust, streams well) or lbfgs (fewer steps, line search)")
+                             help="adam (robust, streams well), lbfgs (fewer steps; a Wolfe line search, some steps evaluate "
+                             "the loss several times) or lbfgs-fixed (unit steps, no line search, one evaluation a "
+                             "step: torch.optim.LBFGS's and neural-style's way; fastest, less safe)")
     learning_rate: float = setting(0.02, group="optimisation", kind="float", minimum=0, above=True, maximum=1,
                                    metavar="LR", help="Adam's step size, in [0, 1] pixel units", widget="number")
     init: str = setting("content", group="optimisation", metavar="content|noise|style|PATH",

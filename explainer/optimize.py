@@ -158,6 +158,9 @@ def _make_stepper(network: Hashable, spec: LossSpec, optimizer: str, ema_decay: 
     unconstrained iterate but evaluates the loss on its clipped image
     (clipped straight-through, so out-of-range pixels keep a gradient), so
     the reported loss is the loss of the image that is shown and saved.
+    `lbfgs-fixed` is the same without the line search (unit steps, memory
+    100, as `torch.optim.LBFGS` and neural-style run it): one evaluation per
+    step.
     """
     objective = make_objective(network, spec)
     decay = 0.0 if ema_decay is None else float(ema_decay)
@@ -207,6 +210,29 @@ def _make_stepper(network: Hashable, spec: LossSpec, optimizer: str, ema_decay: 
             # step evaluates (the clipped iterate), then take the plain step.
             arrays = snapshot_fn(params, jnp.clip(state.image, 0.0, 1.0), targets).arrays
             return *step(params, state, targets), arrays
+
+    elif optimizer == "lbfgs-fixed":
+        # L-BFGS as torch.optim.LBFGS and neural-style run it: no line search, a
+        # unit step along the two-loop direction (optax scales the first one to
+        # length at most 1, then by <s, y>/<y, y>), a memory of 100 pairs. One
+        # evaluation per step, so the per-layer terms come with it.
+        transform = optax.lbfgs(learning_rate=1.0, memory_size=100, linesearch=None)
+
+        def move(state: StepState, grad):
+            updates, opt_state = transform.update(grad, state.opt_state, state.image)
+            return optax.apply_updates(state.image, updates), opt_state
+
+        def update(params, state: StepState, targets):
+            clipped = lambda x: objective(params, _clip_straight_through(x), targets)  # as "lbfgs" above
+            (loss, terms), grad = jax.value_and_grad(clipped, has_aux=True)(state.image)
+            return *move(state, grad), loss, terms
+
+        def recorded(snapshot_fn, params, state: StepState, targets):
+            _require_weights(targets)
+            # The clip is straight-through: the gradient at the clipped image is the iterate's.
+            snapshot = snapshot_fn(params, jnp.clip(state.image, 0.0, 1.0), targets)
+            image, opt_state = move(state, snapshot.gradient)
+            return finish(state, image, opt_state), snapshot.loss, snapshot.terms, snapshot.arrays
 
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}")

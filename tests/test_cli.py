@@ -130,7 +130,7 @@ def test_settings_that_cannot_work_together_are_one_line_errors(tmp_path, pictur
         (["--iterations", "2.5"], "--iterations", "'2.5' is not a whole number"),
         (["--learning-rate", "0"], "--learning-rate", "must be > 0 and <= 1, not 0"),
         (["--tv-weight", "nan"], "--tv-weight", "must be finite"),
-        (["--optimizer", "sgd"], "--optimizer", "must be one of adam, lbfgs, not 'sgd'"),
+        (["--optimizer", "sgd"], "--optimizer", "must be one of adam, lbfgs, lbfgs-fixed, not 'sgd'"),
         (["--record-every", "0"], "--record-every", "must be >= 1, not 0"),
     ],
 )

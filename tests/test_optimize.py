@@ -199,7 +199,7 @@ def test_init_from_a_file(tmp_path, smooth_pair, backend):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"optimizer": "sgd"}, "optimizer must be one of adam, lbfgs, not 'sgd'"),
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, lbfgs, lbfgs-fixed, not 'sgd'"),
         ({"content_layers": (), "style_layers": ()}, "choose at least one content or style layer"),
         ({"tv_weight": float("nan")}, "tv_weight must be finite, not nan"),
         ({"style_weight": -1.0}, "style_weight must be >= 0, not -1"),
@@ -301,3 +301,42 @@ def test_changing_the_learning_rate_reuses_the_compiled_step(smooth_pair, backen
     both = ~np.isnan(moves[0.005] + moves[0.1])
     np.testing.assert_allclose(moves[0.1][both], 20 * moves[0.005][both], rtol=1e-3, atol=1e-6)
     assert slow.step._cache_size() == 1  # compiled once
+
+
+def test_lbfgs_fixed_takes_unit_steps_along_the_two_loop_direction(smooth_pair, backend):
+    """Three steps of `lbfgs-fixed` against L-BFGS written out in NumPy (Nocedal & Wright, Algorithm 7.4)."""
+    import jax
+
+    from explainer.losses import LossSpec
+    from explainer.optimize import _clip_straight_through, compute_targets, make_objective, make_stepper
+
+    content, style = smooth_pair
+    spec = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0), ("relu2_1", 10.0)), tv_weight=1e-3)
+    targets = compute_targets(backend, spec, content, [style], [1.0])
+    objective = make_objective(backend.spec, spec)
+    grad = jax.jit(jax.grad(lambda x: objective(backend.params, _clip_straight_through(x), targets)[0]))
+    stepper = make_stepper(backend, spec, "lbfgs-fixed")
+    state, iterates = stepper.init(content), [content.astype(np.float64)]
+    for _ in range(3):
+        state, loss, terms = stepper.step(backend.params, state, targets)
+        iterates.append(np.asarray(state.image, np.float64))
+    # The reported loss and terms are those of the clipped iterate the step evaluated.
+    total, expected_terms = objective(backend.params, np.clip(iterates[2], 0, 1).astype(np.float32), targets)
+    assert float(loss) == pytest.approx(float(total), rel=1e-5)
+    for layer, value in expected_terms["style"].items():
+        assert float(terms["style"][layer]) == pytest.approx(float(value), rel=1e-5)
+
+    g = [np.asarray(grad(np.float32(x)), np.float64).ravel() for x in iterates[:3]]
+    x = [v.ravel() for v in iterates]
+    expected = x[0] - g[0] * min(1.0, 1.0 / np.linalg.norm(g[0]))  # the first step: length at most 1
+    np.testing.assert_allclose(x[1], expected, atol=1e-5)
+    s, y = [x[1] - x[0], x[2] - x[1]], [g[1] - g[0], g[2] - g[1]]
+    for k in (1, 2):  # two-loop recursion over the k pairs so far, H0 = <s, y>/<y, y> I
+        q, alphas = g[k].copy(), []
+        for si, yi in zip(reversed(s[:k]), reversed(y[:k])):
+            alphas.append(si @ q / (yi @ si))
+            q -= alphas[-1] * yi
+        r = q * (s[k - 1] @ y[k - 1]) / (y[k - 1] @ y[k - 1])
+        for (si, yi), alpha in zip(zip(s[:k], y[:k]), reversed(alphas)):
+            r += si * (alpha - yi @ r / (yi @ si))
+        np.testing.assert_allclose(x[k + 1], x[k] - r, atol=2e-4 * np.abs(r).max())
