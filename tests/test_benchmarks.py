@@ -21,3 +21,13 @@ def test_gpu_script_runs_small_on_the_cpu():
                                      lines[2]).groups())
     assert warm < cold  # the second run reuses the compiled step
     assert re.match(r"feed-forward 96x64 \(random weights\): [\d.]+ ms/frame, [\d.]+ frames/s", lines[3])
+
+
+def test_scaling_script_prints_a_row_per_size():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--sizes", "48,64", "--steps", "1"],
+                         capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split(" | ") for line in out.stdout.splitlines() if re.match(r"\| (48|64) \|", line)]
+    assert [row[1] for row in rows] == ["48 x 41", "64 x 55"]  # the 600x512 sample photo, longest side = size
+    assert all(row[-1] == "untiled |" for row in rows)
+    assert all(float(row[3]) > 0 and row[5].endswith(" MB") for row in rows)
