@@ -381,3 +381,13 @@ def test_explorer_run_with_masks_names_them_without_server_paths(tmp_path):
     assert str(tmp_path) not in command
     *_, (_, _, status, _, _, _) = list(app.stylize_stream(*pair, {**values, "content_mask": str(wrong)}))
     assert status.startswith("**Error:** wide.png: the content mask is 64x32 pixels, its image 512x600"), status
+
+
+def test_explorer_takes_a_one_pixel_mask_as_the_command_line_does(tmp_path):
+    pytest.importorskip("gradio")
+    from explainer.app.photo_panel import check_uploads, region_preview
+
+    dot = save_image(np.full((1, 1, 3), RED, np.float32), tmp_path / "dot.png")  # one colour: one region
+    check_uploads(str(dot), str(dot), np.zeros((20, 20, 3), np.float32), np.zeros((30, 30, 3), np.float32))
+    image, text = region_preview(str(dot), str(dot))
+    assert "**1 region(s)** matched by colour: #ff0000." == text and image.shape[0] == 160

@@ -48,7 +48,7 @@ def check_uploads(content_mask: str | None, style_mask: str | None, content: np.
     """Refuse, before a run, masks that cannot be read or do not fit their images, naming them as the user did."""
     for path, image, what in ((content_mask, content, "content"), (style_mask, style, "style")):
         if path:
-            mask = load_user_image(path, f"{what} mask")
+            mask = load_user_image(path, f"{what} mask", min_side=1)  # as the command line reads masks
             regions.check_aspect(mask, image, what, display_name(path, f"{what}-mask.png"))
 
 
@@ -61,7 +61,8 @@ def region_preview(content_mask: str | None, style_mask: str | None) -> tuple[An
     try:
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", Note)
-            masks = [load_user_image(p, what) for p, what in ((content_mask, "content mask"), (style_mask, "style mask"))]
+            masks = [load_user_image(p, what, min_side=1)
+                     for p, what in ((content_mask, "content mask"), (style_mask, "style mask"))]
             found = regions.match(*masks)
     except USER_ERRORS as error:
         return None, f"**Error:** {one_line(error)}"

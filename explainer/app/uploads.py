@@ -21,8 +21,11 @@ def display_name(path: str | None, fallback: str) -> str:
     return samples.name_of(path) or (pathlib.Path(path).name if path else fallback)
 
 
-def load_user_image(path: str | None, what: str, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
+def load_user_image(path: str | None, what: str, max_side: int = MAX_IMAGE_SIDE,
+                    min_side: int = _images.MIN_SIDE) -> np.ndarray:
     """Read an uploaded image, refusing huge ones; errors name the file, not the server path.
+
+    `min_side` is the shortest side taken (a region mask, never seen by the network, may be 1 px).
 
     Raises:
         ImageError: no file, not an image, or a side longer than `max_side`.
@@ -41,7 +44,7 @@ def load_user_image(path: str | None, what: str, max_side: int = MAX_IMAGE_SIDE)
             f"({max_side} px on a side); scale it down first"
         )
     try:
-        return _images.load_image(path, max_pixels=max_side * max_side)
+        return _images.load_image(path, max_pixels=max_side * max_side, min_side=min_side)
     except ImageError as error:
         if _images.MAX_PIXELS_ENV_VAR in str(error) or "decompression-bomb" in str(error):
             # The library's advice (a server setting) is not the web user's to follow.
