@@ -53,16 +53,17 @@ def jax_side(args):
     loss = trainer.loss_spec(settings, backend.features, style)
     mesh = trainer.data_mesh(trainer.devices_for(args.batch))
     step = trainer.make_train_step(net, backend.spec, loss.structure(), mesh)
-    state = trainer.replicate(trainer.init_state(net, 0, 1e-3), mesh)
+    state = trainer.replicate(trainer.init_state(net, 0), mesh)
     vgg = trainer.replicate(backend.params, mesh)
     grams = trainer.replicate(trainer.style_targets(backend.features, loss, style), mesh)
     weights = trainer.replicate(loss.weights(), mesh)
+    rates = trainer.replicate(trainer.rates(settings), mesh)
     batch = trainer.shard_batch(rng.random((args.batch, args.size, args.size, 3)).astype(np.float32), mesh,
                                 args.batch)
     box = {"state": state}
 
     def run():
-        box["state"], value, _ = step(box["state"], vgg, batch, grams, weights)
+        box["state"], value, _ = step(box["state"], vgg, batch, grams, weights, rates)
         return float(value)
 
     return run, backend, loss, style, len(mesh.devices.flat)

@@ -265,7 +265,11 @@ class TrainSettings(Settings):
     tv_weight: float = setting(1e-5, group="train", kind="float", minimum=0, metavar="W",
                                help="total-variation weight (0: off)")
     learning_rate: float = setting(1e-3, group="train", kind="float", minimum=0, above=True, maximum=1, metavar="LR",
-                                   help="Adam's step size")
+                                   help="Adam's step size (the peak, with --lr-schedule cosine)")
+    lr_schedule: str = setting("constant", group="train", choices=("constant", "cosine"), widget="radio",
+                               help="the learning rate over the training: constant, or cosine: falling from "
+                               "--learning-rate to 0 at --steps along a half cosine (resuming with more --steps "
+                               "stretches what is left)")
     style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
                                  help="the style image's longest side relative to --size")
     weights: str = setting("auto", group="train", metavar="auto|vgg16|hed|random|PATH",

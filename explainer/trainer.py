@@ -13,9 +13,9 @@ optimisation loss. Once trained, one forward pass stylises any photo.
 The step (`make_train_step`) is one `jax.jit`: the loss network's pass over
 the photos (content targets), the transformation network, the loss, its
 gradient with respect to the network's weights and Adam's update. Loss
-weights and the learning rate travel as arrays (changing them compiles
-nothing). Data parallel: the batch is split over a `Mesh` of devices along
-its `"data"` axis, the weights are replicated, and XLA inserts the
+weights, the learning rate and the training's length (for the rate's
+schedule) travel as arrays (changing them compiles nothing). Data
+parallel: the batch is split over a `Mesh` of devices along its `"data"` axis, the weights are replicated, and XLA inserts the
 all-reduce of the gradients (and of batch norm's statistics), so the step
 computes the same numbers on 1 device, 8, or 2 processes x 4.
 """
@@ -105,22 +105,36 @@ def style_targets(features: Callable[[np.ndarray, tuple], dict], spec: LossSpec,
 
 
 def optimizer() -> optax.GradientTransformation:
-    """Adam, its learning rate an array in its state (set by `init_state`)."""
+    """Adam, its learning rate an array in its state (set by the step from `rates`, see `learning_rate_at`)."""
     return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
 
 
-def init_state(net: TransformSpec, seed: int, learning_rate: float) -> TrainState:
+def rates(settings: TrainSettings) -> dict:
+    """The step's `rates`: the learning rate and the training's length, as arrays (no recompilation)."""
+    return {"learning_rate": np.float32(settings.learning_rate), "steps": np.float32(settings.steps)}
+
+
+def learning_rate_at(schedule: str, step: jax.Array, rates: Mapping) -> jax.Array:
+    """Adam's rate at `step` (0 = the first): `rates["learning_rate"]` throughout (`constant`), or
+    falling from it along a half cosine to 0 at `rates["steps"]` (`cosine`; Loshchilov & Hutter 2017)."""
+    if schedule == "constant":
+        return jnp.asarray(rates["learning_rate"], jnp.float32)
+    progress = jnp.clip(step / rates["steps"], 0.0, 1.0)
+    return rates["learning_rate"] * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+
+
+def init_state(net: TransformSpec, seed: int) -> TrainState:
     """Fresh weights from `seed` (Flax's default initialisers) and a fresh Adam state."""
     variables = net.init(jax.random.key(seed))
     params = variables["params"]
     opt_state = optimizer().init(params)
-    opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
     return TrainState(params, variables.get("batch_stats", {}), opt_state, jnp.zeros((), jnp.int32))
 
 
 @functools.lru_cache(maxsize=8)
-def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh: Mesh | None = None) -> Callable:
-    """The jitted step `(state, loss_params, batch, style_grams, weights) -> (state, loss, terms)`.
+def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh: Mesh | None = None,
+                    schedule: str = "constant") -> Callable:
+    """The jitted step `(state, loss_params, batch, style_grams, weights, rates) -> (state, loss, terms)`.
 
     Args:
         net: the transformation network.
@@ -128,6 +142,7 @@ def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh:
         structure: the loss's layers and terms, weightless (`LossSpec.structure()`): the weights come in
             `weights` (`LossSpec.weights()`), as arrays.
         mesh: devices to split the batch over (axis `"data"`); `None`: the default device.
+        schedule: the learning rate's course (`learning_rate_at`); its values come in `rates` (`rates()`).
 
     `loss` and `terms` are those of the network's output *before* the
     update, as in [`make_objective`][explainer.optimize.make_objective]: for
@@ -137,7 +152,7 @@ def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh:
     content_layers = tuple(name for name, _ in structure.content)
     tx = optimizer()
 
-    def step(state: TrainState, loss_params, batch, style_grams, weights):
+    def step(state: TrainState, loss_params, batch, style_grams, weights, rates):
         content = network.apply(loss_params, batch, content_layers) if content_layers else {}
         targets = Targets(content=content, style=style_grams, weights=weights)
 
@@ -148,7 +163,9 @@ def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh:
             return total, (terms, stats)
 
         (loss, (terms, stats)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        rate = learning_rate_at(schedule, state.step, rates)
+        opt_state = state.opt_state._replace(hyperparams={**state.opt_state.hyperparams, "learning_rate": rate})
+        updates, opt_state = tx.update(grads, opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return TrainState(params, stats if state.batch_stats else state.batch_stats, opt_state, state.step + 1), \
             loss, terms
@@ -157,7 +174,7 @@ def make_train_step(net: TransformSpec, network: Any, structure: LossSpec, mesh:
     if mesh is None:
         return jax.jit(step)
     replicated, by_batch = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return jax.jit(step, in_shardings=(replicated, replicated, by_batch, replicated, replicated),
+    return jax.jit(step, in_shardings=(replicated, replicated, by_batch, replicated, replicated, replicated),
                    out_shardings=replicated)
 
 

@@ -144,7 +144,8 @@ class Training:
         self.net = TransformSpec(settings.arch, settings.norm)
         self.loss = trainer.loss_spec(settings, self.backend.features, self.style)
         self.mesh = trainer.data_mesh(self._devices())
-        self.step_fn = trainer.make_train_step(self.net, self.backend.spec, self.loss.structure(), self.mesh)
+        self.step_fn = trainer.make_train_step(self.net, self.backend.spec, self.loss.structure(), self.mesh,
+                                              settings.lr_schedule)
         self.fingerprint = self._fingerprint()
         self.checkpoints = Checkpoints(self.model_dir, settings.keep_checkpoints)
         self._start(resume)
@@ -166,7 +167,7 @@ class Training:
                 "loss": [list(map(list, self.loss.content)), list(map(list, self.loss.style)), self.loss.tv_weight]}
 
     def _start(self, resume: bool) -> None:
-        fresh = trainer.init_state(self.net, self.settings.seed, self.settings.learning_rate)
+        fresh = trainer.init_state(self.net, self.settings.seed)
         self.history: list[dict] = []
         self.seconds = 0.0
         data_state = None
@@ -185,6 +186,7 @@ class Training:
         self.loss_params = trainer.replicate(self.backend.params, self.mesh)
         self.grams = trainer.replicate(trainer.style_targets(self.backend.features, self.loss, self.style), self.mesh)
         self.weights = trainer.replicate(self.loss.weights(), self.mesh)
+        self.rates = trainer.replicate(trainer.rates(self.settings), self.mesh)
         dataset = _data.batches(self.source, self.settings.size, self.settings.batch_size, self.settings.seed,
                                 process_index=jax.process_index(), process_count=self.processes)
         self.batches = _data.iterator(dataset, data_state)
@@ -217,7 +219,8 @@ class Training:
         start = time.perf_counter()
         local = next(self.batches)
         batch = trainer.shard_batch(local, self.mesh, self.settings.batch_size)
-        state, loss, terms = self.step_fn(self.state, self.loss_params, batch, self.grams, self.weights)
+        state, loss, terms = self.step_fn(self.state, self.loss_params, batch, self.grams, self.weights,
+                                          self.rates)
         loss = float(trainer.to_host(loss))
         if not math.isfinite(loss):
             self.failure = (f"the loss became {loss} at step {self.step + 1}: lower --learning-rate or the weights; "

@@ -8,8 +8,10 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from explainer import trainer
 from explainer.config import TrainSettings
 from explainer.errors import BudgetError, ConfigError
 from explainer.images import save_image
@@ -53,7 +55,7 @@ def test_a_training_steps_loss_is_the_optimisation_methods_loss(tmp_path, photos
     t = Training(style, tmp_path / "m", settings(photos, batch_size=1), backend=backend, log=quiet)
     photo = np.asarray(next(t.batches))
     out, _ = t.net.forward(t.state.variables, jnp.asarray(photo), train=True)
-    state, loss, terms = t.step_fn(t.state, t.loss_params, jnp.asarray(photo), t.grams, t.weights)
+    state, loss, terms = t.step_fn(t.state, t.loss_params, jnp.asarray(photo), t.grams, t.weights, t.rates)
     # The optimisation method: targets from the photo (content) and the style image, its own jitted step.
     targets = compute_targets(backend, t.loss, photo[0], [t.style], [1.0])
     stepper = make_stepper(backend, t.loss, "adam", 0.01)
@@ -70,7 +72,7 @@ def test_a_batchs_loss_is_the_mean_of_its_images_losses(tmp_path, photos, style,
     t = Training(style, tmp_path / "m", settings(photos), backend=backend, log=quiet)
     batch = np.asarray(next(t.batches))
     out, _ = t.net.forward(t.state.variables, jnp.asarray(batch), train=True)
-    _, loss, _ = t.step_fn(t.state, t.loss_params, jnp.asarray(batch), t.grams, t.weights)
+    _, loss, _ = t.step_fn(t.state, t.loss_params, jnp.asarray(batch), t.grams, t.weights, t.rates)
     stepper = make_stepper(backend, t.loss, "adam", 0.01)
     each = [float(stepper.step(backend.params, stepper.init(out[i]),
                                compute_targets(backend, t.loss, batch[i], [t.style], [1.0]))[1]) for i in range(2)]
@@ -83,6 +85,25 @@ def _loss_on(t: Training, batch: np.ndarray) -> float:
     return float(np.mean([float(stepper.step(t.backend.params, stepper.init(out[i]),
                                              compute_targets(t.backend, t.loss, batch[i], [t.style], [1.0]))[1])
                           for i in range(len(batch))]))
+
+
+def test_cosine_schedule_follows_optax_and_the_step_moves_the_weights_by_it(tmp_path, photos, style, backend):
+    """Rates as optax's own cosine schedule computes them; the step applies the rate of `state.step`."""
+    peak, steps = 2e-3, 4
+    t = Training(style, tmp_path / "m", settings(photos, steps=steps, learning_rate=peak, lr_schedule="cosine"),
+                 backend=backend, log=quiet)
+    expected = optax.cosine_decay_schedule(peak, steps)
+    for k in range(steps + 2):  # past the end: 0
+        rate = trainer.learning_rate_at("cosine", jnp.asarray(k), t.rates)
+        assert float(rate) == pytest.approx(float(expected(min(k, steps))), rel=1e-6, abs=1e-12)
+    assert float(trainer.learning_rate_at("constant", jnp.asarray(3), t.rates)) == pytest.approx(peak)
+    # Adam's first update moves each weight by rate * g / (|g| + eps): the largest moves are the rate.
+    at_half = t.state._replace(step=jnp.asarray(2, jnp.int32))  # cosine at 2 of 4 steps: peak / 2
+    state, _, _ = t.step_fn(at_half, t.loss_params, jnp.asarray(next(t.batches)), t.grams, t.weights, t.rates)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(state.params),
+                                                               jax.tree.leaves(at_half.params)))
+    assert moved == pytest.approx(peak / 2, rel=1e-3)
+    assert float(state.opt_state.hyperparams["learning_rate"]) == pytest.approx(peak / 2, rel=1e-6)
 
 
 def test_a_few_steps_reduce_the_loss(tmp_path, photos, backend):
