@@ -58,12 +58,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from backends._instance_norm import EPSILON, instance_norm
+from backends._instance_norm import statistics as instance_norm_statistics
+
 #: Channel widths `(c9s1, d1, d2 = residual width)` of each architecture.
 ARCHS: dict[str, tuple[int, int, int]] = {"johnson": (32, 64, 128), "slim": (16, 32, 64)}
 NORMS: tuple[str, ...] = ("instance", "batch")
 RESIDUAL_BLOCKS = 5
-#: Added to the variance before the square root (torch's InstanceNorm2d/BatchNorm2d value).
-EPSILON = 1e-5
 #: Running averages of batch norm: `new = MOMENTUM * old + (1 - MOMENTUM) * batch`.
 BATCH_NORM_MOMENTUM = 0.9
 #: The smallest image side the network takes (reflection padding by 4 needs 5 pixels).
@@ -86,13 +87,6 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
-def instance_norm_statistics(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Mean and (biased) variance per image and channel over height and width: `(N, C)` each."""
-    mean = jnp.mean(x, axis=(1, 2))
-    var = jnp.mean(jnp.square(x - mean[:, None, None]), axis=(1, 2))
-    return mean, var
-
-
 class InstanceNorm(nn.Module):
     """Ulyanov et al.'s instance normalisation with a learnt scale and shift per channel.
 
@@ -108,11 +102,11 @@ class InstanceNorm(nn.Module):
         channels = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (channels,))
         bias = self.param("bias", nn.initializers.zeros, (channels,)) if self.shift else 0.0
-        mean, var = instance_norm_statistics(x)
-        self.sow("norm_stats", "mean", mean)
-        self.sow("norm_stats", "var", var)
-        normalised = (x - mean[:, None, None]) * jax.lax.rsqrt(var[:, None, None] + EPSILON)
-        return normalised * scale + bias
+        if self.is_mutable_collection("norm_stats"):
+            mean, var = instance_norm_statistics(x)
+            self.sow("norm_stats", "mean", mean)
+            self.sow("norm_stats", "var", var)
+        return instance_norm(x, scale, bias if self.shift else jnp.zeros((channels,), x.dtype))
 
 
 class BatchNorm(nn.Module):

@@ -12,6 +12,14 @@ changes.
   optimisation step took 7% less time on a 2-core machine
   (`python benchmarks/step_time.py --ab-xla-flags=...`, see
   `benchmarks/README.md`).
+* `--xla_cpu_experimental_ynn_fusion_type=` (empty: no YNNPACK fusions):
+  jaxlib 0.10 hands some convolutions to YNNPACK, and for the shapes of
+  Johnson et al.'s network (a reflection-padded "VALID" convolution, 9x9
+  layers with 3 channels on one side) its kernels are 5-25x slower than
+  XLA's own: the network's forward pass took 486 ms with them, 144 ms
+  without (johnson, 128 px, batch 4), a training step 1.25 s vs 0.87 s,
+  and an optimisation step 6% less time (0.364 -> 0.340 s, VGG19 256 px,
+  `--ab-xla-flags`).
 
 A flag the user already put in `XLA_FLAGS` wins. Set
 `STYLE_EXPLAINER_XLA_FLAGS=0` to leave `XLA_FLAGS` untouched. The flags are
@@ -32,7 +40,8 @@ import pathlib
 from collections.abc import MutableMapping
 
 #: Flags added to `XLA_FLAGS` unless the user set them (or opted out).
-XLA_FLAGS: tuple[str, ...] = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
+XLA_FLAGS: tuple[str, ...] = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",
+                              "--xla_cpu_experimental_ynn_fusion_type=")
 #: jaxlib versions (major.minor) the flags were measured with.
 TESTED_JAXLIB: tuple[str, ...] = ("0.10",)
 OPT_OUT_ENV = "STYLE_EXPLAINER_XLA_FLAGS"

@@ -192,8 +192,8 @@ def test_xla_flags_are_added_unless_set_or_opted_out():
     name = XLA_FLAGS[0].split("=")[0]
     assert configure_xla(env := {}, "0.10.2") == ours and env["XLA_FLAGS"] == ours
     assert configure_xla({"XLA_FLAGS": "--xla_dump_to=/tmp/x"}, "0.10.2") == f"--xla_dump_to=/tmp/x {ours}"
-    # the user's choice wins
-    assert configure_xla({"XLA_FLAGS": f"{name}=true"}, "0.10.2") == f"{name}=true"
+    # the user's choice wins (the other flags are still added)
+    assert configure_xla({"XLA_FLAGS": f"{name}=true"}, "0.10.2") == " ".join([f"{name}=true", *XLA_FLAGS[1:]])
     assert configure_xla(env := {"STYLE_EXPLAINER_XLA_FLAGS": "0"}, "0.10.2") == "" and "XLA_FLAGS" not in env
     # a jaxlib the flags were not measured with may not know them (fatal in XLA): nothing is added
     assert configure_xla(env := {}, "0.9.1") == "" and "XLA_FLAGS" not in env

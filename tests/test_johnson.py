@@ -113,6 +113,30 @@ def test_instance_norm_matches_an_independent_numpy_computation(nets):
     np.testing.assert_allclose(np.asarray(var), np.asarray(pre, np.float64).var(axis=(1, 2)), rtol=1e-3, atol=1e-6)
 
 
+def test_instance_norms_written_out_gradient_is_autodiffs_of_the_plain_formula():
+    """`backends._instance_norm` writes its gradient by hand (for speed): it must be the plain formula's."""
+    from backends._instance_norm import EPSILON, instance_norm
+
+    def plain(x, scale, shift):
+        mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+        var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
+        return (x - mean) / jnp.sqrt(var + EPSILON) * scale + shift
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((3, 7, 5, 4)) * 3 + 1, jnp.float32)
+    scale, shift = (jnp.asarray(rng.standard_normal(4), jnp.float32) for _ in range(2))
+    weights = jnp.asarray(rng.standard_normal(x.shape), jnp.float32)
+
+    def loss(norm):  # a nonlinear function of the output, so every part of the gradient matters
+        return lambda *args: jnp.sum(jnp.tanh(norm(*args)) * weights)
+
+    np.testing.assert_allclose(instance_norm(x, scale, shift), plain(x, scale, shift), atol=2e-6)
+    ours = jax.grad(loss(instance_norm), argnums=(0, 1, 2))(x, scale, shift)
+    theirs = jax.grad(loss(plain), argnums=(0, 1, 2))(x, scale, shift)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
 def test_instance_norm_makes_the_output_independent_of_the_input_contrast(nets):
     """Ulyanov et al.'s point: an image and a low-contrast copy give (almost) the same result."""
     spec, variables = nets["johnson", "instance"]
