@@ -307,9 +307,19 @@ def _loss_network(settings: TrainSettings, log: Callable[[str], None]) -> Any:
     return backend
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, numbers to 1e-5 relative (the loss weights come from the style's activations, whose last digits
+    vary with the machine, the XLA version and its flags)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-5)
+    return a == b
+
+
 def _check_same(saved: dict, now: dict, where: pathlib.Path) -> None:
     for key, value in now.items():
-        if saved.get(key) != value:
+        if not _same(saved.get(key), value):
             raise ConfigError(f"--resume: the checkpoint in {where} was trained with another {key} "
                               f"({saved.get(key)!r} there, {value!r} now); use the same settings and style, or a new folder")
 

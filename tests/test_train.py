@@ -156,6 +156,19 @@ def test_an_interrupted_training_leaves_a_usable_model_and_resume_refuses_other_
         Training(style, tmp_path / "new", settings(photos), resume=True, backend=backend, log=quiet)
 
 
+def test_resume_accepts_loss_weights_that_differ_in_the_last_digits_only(tmp_path):
+    from explainer.training import _check_same
+
+    saved = {"loss": [[["relu2_2", 0.0009004497412306176]], [["relu4_3", 5720.852627982575]], 1e-05], "arch": "slim"}
+    _check_same(saved, {"loss": [[["relu2_2", 0.0009004500381581092]], [["relu4_3", 5720.853898002415]], 1e-05],
+                        "arch": "slim"}, tmp_path)  # another XLA: 3e-7 relative
+    for changed in ({"loss": [[["relu2_2", 0.0009]], [["relu4_3", 2 * 5720.85]], 1e-05]},
+                    {"loss": [[["relu3_3", 0.0009004497412306176]], [["relu4_3", 5720.852627982575]], 1e-05]},
+                    {"arch": "johnson"}):
+        with pytest.raises(ConfigError, match=f"another {next(iter(changed))}"):
+            _check_same(saved, {**saved, **changed}, tmp_path)
+
+
 def test_the_model_files_round_trip_and_corrupt_files_are_refused(tmp_path, photos, style, backend):
     result = train(style, tmp_path / "m", settings(photos, steps=2, preview_every=1), backend=backend,
                    progress=False, log=quiet)
