@@ -101,12 +101,13 @@ class InstanceNorm(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         channels = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (channels,))
-        bias = self.param("bias", nn.initializers.zeros, (channels,)) if self.shift else 0.0
+        shift = (self.param("bias", nn.initializers.zeros, (channels,)) if self.shift
+                 else jnp.zeros((channels,), x.dtype))
         if self.is_mutable_collection("norm_stats"):
             mean, var = instance_norm_statistics(x)
             self.sow("norm_stats", "mean", mean)
             self.sow("norm_stats", "var", var)
-        return instance_norm(x, scale, bias if self.shift else jnp.zeros((channels,), x.dtype))
+        return instance_norm(x, scale, shift)
 
 
 class BatchNorm(nn.Module):

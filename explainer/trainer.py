@@ -15,9 +15,10 @@ the photos (content targets), the transformation network, the loss, its
 gradient with respect to the network's weights and Adam's update. Loss
 weights, the learning rate and the training's length (for the rate's
 schedule) travel as arrays (changing them compiles nothing). Data
-parallel: the batch is split over a `Mesh` of devices along its `"data"` axis, the weights are replicated, and XLA inserts the
-all-reduce of the gradients (and of batch norm's statistics), so the step
-computes the same numbers on 1 device, 8, or 2 processes x 4.
+parallel: the batch is split over a `Mesh` of devices along its `"data"`
+axis, the weights are replicated, and XLA inserts the all-reduce of the
+gradients (and of batch norm's statistics), so the step computes the same
+numbers on 1 device, 8, or 2 processes x 4.
 """
 
 from __future__ import annotations
