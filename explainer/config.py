@@ -268,8 +268,8 @@ class TrainSettings(Settings):
                                    help="Adam's step size (the peak, with --lr-schedule cosine)")
     lr_schedule: str = setting("constant", group="train", choices=("constant", "cosine"), widget="radio",
                                help="the learning rate over the training: constant, or cosine: falling from "
-                               "--learning-rate to 0 at --steps along a half cosine (resuming with more --steps "
-                               "stretches what is left)")
+                               "--learning-rate to 0 at --steps along a half cosine (its length is fixed: --resume "
+                               "needs the same --steps; a constant rate can be resumed with more)")
     style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
                                  help="the style image's longest side relative to --size")
     weights: str = setting("auto", group="train", metavar="auto|vgg16|hed|random|PATH",

@@ -164,7 +164,10 @@ class Training:
         s = self.settings
         return {"style": style_checksum(self.style), "arch": s.arch, "norm": s.norm, "size": s.size,
                 "batch_size": s.batch_size, "seed": s.seed, "data": self.source.describe()["list_sha256"],
-                "loss": [list(map(list, self.loss.content)), list(map(list, self.loss.style)), self.loss.tv_weight]}
+                "loss": [list(map(list, self.loss.content)), list(map(list, self.loss.style)), self.loss.tv_weight],
+                # A cosine rate is 0 at its last step: more steps would restart it high and undo the training
+                # (measured: the loss went from 2 to 3e6 within 70 steps of such a resume).
+                "schedule": [s.lr_schedule, s.steps] if s.lr_schedule == "cosine" else [s.lr_schedule]}
 
     def _start(self, resume: bool) -> None:
         fresh = trainer.init_state(self.net, self.settings.seed)
@@ -318,10 +321,14 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_same(saved: dict, now: dict, where: pathlib.Path) -> None:
+    if saved.get("schedule", ["constant"])[0] == "cosine" and saved["schedule"] != now["schedule"]:
+        raise ConfigError(f"--resume: the checkpoint in {where} follows a cosine rate that ends at step "
+                          f"{saved['schedule'][1]}; resume with --lr-schedule cosine --steps {saved['schedule'][1]}, "
+                          "or train anew (a constant rate can be resumed with more --steps)")
     for key, value in now.items():
-        if not _same(saved.get(key), value):
+        if key in saved and not _same(saved[key], value):  # keys an older checkpoint lacks are not compared
             raise ConfigError(f"--resume: the checkpoint in {where} was trained with another {key} "
-                              f"({saved.get(key)!r} there, {value!r} now); use the same settings and style, or a new folder")
+                              f"({saved[key]!r} there, {value!r} now); use the same settings and style, or a new folder")
 
 
 def _jsonable(value: Any) -> Any:

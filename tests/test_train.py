@@ -169,6 +169,20 @@ def test_resume_accepts_loss_weights_that_differ_in_the_last_digits_only(tmp_pat
             _check_same(saved, {**saved, **changed}, tmp_path)
 
 
+def test_resume_keeps_a_cosine_rate_to_its_length_and_a_constant_one_to_any(tmp_path):
+    from explainer.training import _check_same
+
+    cosine = {"arch": "slim", "schedule": ["cosine", 6000]}
+    _check_same(cosine, dict(cosine), tmp_path)
+    for now in ({"arch": "slim", "schedule": ["cosine", 20000]}, {"arch": "slim", "schedule": ["constant"]}):
+        with pytest.raises(ConfigError, match="cosine rate that ends at step 6000; resume with --lr-schedule "
+                                              "cosine --steps 6000"):
+            _check_same(cosine, now, tmp_path)
+    with pytest.raises(ConfigError, match="another schedule"):
+        _check_same({"arch": "slim", "schedule": ["constant"]}, cosine, tmp_path)
+    _check_same({"arch": "slim"}, cosine, tmp_path)  # a checkpoint from before the schedule was recorded
+
+
 def test_the_model_files_round_trip_and_corrupt_files_are_refused(tmp_path, photos, style, backend):
     result = train(style, tmp_path / "m", settings(photos, steps=2, preview_every=1), backend=backend,
                    progress=False, log=quiet)
