@@ -31,3 +31,13 @@ def test_scaling_script_prints_a_row_per_size():
     assert [row[1] for row in rows] == ["48 x 41", "64 x 55"]  # the 600x512 sample photo, longest side = size
     assert all(row[-1] == "untiled |" for row in rows)
     assert all(float(row[3]) > 0 and row[5].endswith(" MB") for row in rows)
+
+
+def test_conv_algorithms_agree_with_xla_and_print_a_row_per_layer():
+    """The script exits non-zero if im2col, 3 dots or Winograd differ from XLA's convolution by more than 1e-5."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_algorithms.py"), "--size", "24", "--reps",
+                          "1"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split(" | ") for line in out.stdout.splitlines() if re.match(r"\| \d+x\d+, ", line)]
+    assert [row[0] for row in rows] == ["| 20x24, 64->64", "| 10x12, 64->128", "| 10x12, 128->128", "| 5x6, 128->256",
+                                        "| 5x6, 256->256", "| 2x3, 256->512", "| 2x3, 512->512", "| 1x1, 512->512"]
