@@ -50,7 +50,7 @@ def xla(x: jax.Array, k: jax.Array) -> jax.Array:
 
 
 def _padded_shifts(x: jax.Array, rows: range, cols: range) -> list[jax.Array]:
-    n, h, w, _ = x.shape
+    _, h, w, _ = x.shape
     xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     return [xp[:, i:i + h, j:j + w] for i in rows for j in cols]
 
