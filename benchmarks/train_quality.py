@@ -6,7 +6,7 @@ optimisation method's own code (`explainer.optimize`). The network paints
 the photo in one pass; Gatys's method starts from the photo and takes
 `--steps` Adam steps (rate 0.02, clipped to [0, 1]) on that loss.
 
-    python benchmarks/train_quality.py MODEL_DIR [--photo photo:chelsea] [--size 128] [--steps 100] [--save DIR]
+    python benchmarks/train_quality.py MODEL_DIR [--photo photo:chelsea] [--size 128] [--steps 100] [--save DIR] [--per-layer]
 
 Prints the style, content and TV terms of both, and their times.
 """
@@ -41,6 +41,7 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=None, help="default: the training size")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--save", help="folder for the photo, the network's and Gatys's images")
+    parser.add_argument("--per-layer", action="store_true", help="also print each layer's share of each term")
     args = parser.parse_args(argv)
     C.print_environment(C.environment())
     model = load_model(args.model)
@@ -77,6 +78,10 @@ def main(argv=None) -> None:
         total, terms = objective(backend.params, image, targets)
         parts = "  ".join(f"{k} {total_of_family(v):.4g}" for k, v in jax.device_get(terms).items())
         print(f"  {name:16s} loss {float(total):.4g}  {parts}  ({seconds:.2f} s)")
+        if args.per_layer:
+            for family, value in jax.device_get(terms).items():
+                if isinstance(value, dict):
+                    print(f"  {'':16s}   {family}: " + "  ".join(f"{k} {float(v):.4g}" for k, v in value.items()))
     if args.save:
         for name, image in (("photo", photo), ("network", painted), ("gatys", gatys)):
             save_image(image, os.path.join(args.save, f"{name}.png"))
