@@ -539,7 +539,8 @@ def _add_train(sub) -> None:
     p.add_argument("style", metavar="STYLE_IMAGE", help="the style image (or a sample: sample:swirl)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="the model folder")
     p.add_argument("--resume", action="store_true", help="continue the training in MODEL_DIR from its latest "
-                   "checkpoint (the same settings and style)")
+                   "checkpoint: the same style and settings, except --steps and --learning-rate (each run's are "
+                   "kept in model.json's runs)")
     settings.add_arguments(p, TrainSettings)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

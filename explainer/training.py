@@ -172,6 +172,7 @@ class Training:
     def _start(self, resume: bool) -> None:
         fresh = trainer.init_state(self.net, self.settings.seed)
         self.history: list[dict] = []
+        self.runs: list[dict] = []
         self.seconds = 0.0
         data_state = None
         if resume:
@@ -179,12 +180,16 @@ class Training:
             _check_same(meta.get("fingerprint", {}), self.fingerprint, self.checkpoints.directory)
             state, meta = self.checkpoints.restore(fresh, step)
             data_state, self.history, self.seconds = meta["data"], meta.get("history", []), meta.get("seconds", 0.0)
+            self.runs = meta.get("runs") or [{"from_step": 0}]  # a checkpoint from before runs were recorded
             self.log(f"resuming from step {int(state.step)} ({self.checkpoints.directory})")
         elif self.checkpoints.latest_step() is not None:
             raise ConfigError(f"{self.model_dir} holds checkpoints of an earlier training: --resume to continue it, "
                               "or choose another folder")
         else:
             state = fresh
+        # What may differ between a training and its resumptions: the rate and the length.
+        self.runs.append({"from_step": int(state.step), "learning_rate": self.settings.learning_rate,
+                          "lr_schedule": self.settings.lr_schedule, "steps": self.settings.steps})
         self.state = trainer.replicate(state, self.mesh)
         self.loss_params = trainer.replicate(self.backend.params, self.mesh)
         self.grams = trainer.replicate(trainer.style_targets(self.backend.features, self.loss, self.style), self.mesh)
@@ -251,7 +256,7 @@ class Training:
 
     def save_checkpoint(self) -> pathlib.Path:
         meta = {"data": self.batches.get_state(), "history": self.history, "seconds": self.seconds,
-                "fingerprint": self.fingerprint}
+                "fingerprint": self.fingerprint, "runs": self.runs}
         return self.checkpoints.save(self.step, self.state, _jsonable(meta))
 
     def finish(self) -> dict:
@@ -283,7 +288,7 @@ class Training:
                      **net_provenance},
             "data": self.source.describe(),
             "settings": s.to_dict(),
-            "steps_done": steps, "steps_planned": s.steps,
+            "steps_done": steps, "steps_planned": s.steps, "runs": self.runs,
             "devices": len(self.mesh.devices.flat), "processes": self.processes,
             "device_kind": jax.devices()[0].device_kind,
             "train_seconds": round(self.seconds, 3),

@@ -136,6 +136,22 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, photos, style, back
     assert losses(resumed) == pytest.approx(losses(straight), rel=1e-5)  # same batches, same order
 
 
+def test_resume_may_lower_the_rate_and_model_json_records_each_run(tmp_path, photos, style, backend):
+    first = train(style, tmp_path / "m", settings(photos, steps=2), backend=backend, progress=False, log=quiet)
+    before = load_model(tmp_path / "m").params
+    resumed = train(style, tmp_path / "m", settings(photos, steps=3, learning_rate=1e-9), resume=True,
+                    backend=backend, progress=False, log=quiet)
+    rate = first.manifest["settings"]["learning_rate"]
+    assert resumed.manifest["runs"] == [
+        {"from_step": 0, "learning_rate": rate, "lr_schedule": "constant", "steps": 2},
+        {"from_step": 2, "learning_rate": 1e-9, "lr_schedule": "constant", "steps": 3}]
+    # Adam moves each weight by about the rate: 1e-9 now, where the first steps moved them by ~`rate`.
+    after = load_model(tmp_path / "m").params
+    moved = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+                for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+    assert moved < 1e-7 < rate
+
+
 def test_an_interrupted_training_leaves_a_usable_model_and_resume_refuses_other_settings(tmp_path, photos, style,
                                                                                        backend):
     def stop_after_two(event):
