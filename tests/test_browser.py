@@ -17,34 +17,25 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
-import socket
 import time
 
 import pytest
 
 pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+
+from _browser import ARTIFACTS, MARKS, ROOT, browser_page, served
 
 from explainer import app, samples
 from explainer.config import StyleConfig
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 DOCS_ASSETS = ROOT / "lessons" / "assets" / "explorer"
-CHROMIUM = os.environ.get("STYLE_EXPLAINER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 WEIGHTS = os.environ.get("STYLE_EXPLAINER_TEST_WEIGHTS", "random")
 SIZE = int(os.environ.get("STYLE_EXPLAINER_TEST_SIZE", "128"))
 ITERATIONS = int(os.environ.get("STYLE_EXPLAINER_TEST_ITERATIONS", "20"))
 TIMEOUT_MS = 120_000 if SIZE * ITERATIONS <= 128 * 20 else 1_800_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                       reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set STYLE_EXPLAINER_CHROMIUM)"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture()
@@ -54,27 +45,14 @@ def explorer(monkeypatch):
     # Small and quick, with shallow layers, so the whole tour stays well under 90 s on a CPU.
     defaults = StyleConfig(weights=WEIGHTS, size=SIZE, iterations=ITERATIONS, content_layers=("relu3_1",),
                            style_layers=("relu1_1", "relu2_1", "relu3_1"))
-    demo = app.build_app(weights_choices=(WEIGHTS,), default_weights=WEIGHTS, defaults=defaults)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(app.build_app(weights_choices=(WEIGHTS,), default_weights=WEIGHTS, defaults=defaults)) as url:
+        yield url
 
 
 @pytest.fixture()
 def page():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.set_default_timeout(TIMEOUT_MS)
-            yield tab
-        finally:
-            browser.close()
+    with browser_page(TIMEOUT_MS) as tab:
+        yield tab
 
 
 def screenshot(page, name: str) -> pathlib.Path:
@@ -155,12 +133,8 @@ def test_inspect_with_the_default_settings_where_only_vgg16_weights_exist(page, 
     original = state.cached_backend
     monkeypatch.setattr(state, "cached_backend", lambda config: vgg16 if config.weights == "auto" else original(config))
     demo = app.build_app(weights_choices=("auto",), default_weights="auto", defaults=StyleConfig(size=64))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+    with served(demo) as url:
+        page.goto(url, wait_until="load")
         page.wait_for_selector("#network-status")
         assert "Runs: vgg16" in page.locator("#network-status").inner_text()
         offered = page.locator("#style-layers").inner_text()
@@ -172,5 +146,3 @@ def test_inspect_with_the_default_settings_where_only_vgg16_weights_exist(page, 
         page.wait_for_function("document.querySelectorAll('#feature-gallery img').length >= 16")
         assert "Error" not in page.locator("body").inner_text()
         screenshot(page, "inspect-vgg16")
-    finally:
-        demo.close()

@@ -9,59 +9,36 @@ A screenshot goes to `test-artifacts/explorer-realtime.png`.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import re
-import shutil
-import socket
 import time
 
 import pytest
 
 pytest.importorskip("gradio", reason="the explorer needs the ui extra: pip install 'style-explainer[ui]'")
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+
+from _browser import ARTIFACTS, MARKS, browser_page, served
 
 from explainer import app
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("STYLE_EXPLAINER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 TIMEOUT_MS = 120_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                       reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (or set STYLE_EXPLAINER_CHROMIUM)"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture()
 def explorer():
     demo = app.build_app(weights_choices=("random",), default_weights="random", styliser_weights="random",
                          realtime_max_side=128, realtime_time_limit=60)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(**app.launch_kwargs("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(demo) as url:
+        yield url
 
 
 @pytest.fixture()
 def page():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-            tab.set_default_timeout(TIMEOUT_MS)
-            yield tab
-        finally:
-            browser.close()
+    with browser_page(TIMEOUT_MS, FAKE_CAMERA) as tab:
+        yield tab
 
 
 def result_src(page) -> str:
