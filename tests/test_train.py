@@ -251,13 +251,34 @@ def test_a_loss_that_stops_being_finite_fails_the_run_and_keeps_the_last_finite_
     assert model.manifest["steps_done"] < 3
 
 
+def test_the_train_tabs_widgets_are_the_declared_settings_and_their_values_become_settings():
+    from explainer.app import train_tab
+    from explainer.errors import BudgetError
+
+    shown = [item.name for item in train_tab.tab_settings()]
+    assert shown == ["size", "steps", "arch", "norm", "layer_balance", "content_weight", "style_weight", "lr_schedule"]
+    settings = train_tab.settings_from_values({"size": 64, "steps": 40, "arch": "johnson", "style_weight": 1.0,
+                                               "lr_schedule": "cosine"}, weights="random")
+    assert (settings.size, settings.steps, settings.arch, settings.lr_schedule) == (64, 40, "johnson", "cosine")
+    assert settings.style_weight == 10.0  # the slider is log10 of the weight
+    assert (settings.norm, settings.batch_size, settings.weights) == ("instance", train_tab.BATCH, "random")
+    with pytest.raises(BudgetError, match=r"^steps 301 is more than the explorer trains \(300\); use style-explainer "
+                                          "train for more$"):
+        train_tab.settings_from_values({"steps": 301})
+    with pytest.raises(ConfigError, match="arch"):
+        train_tab.settings_from_values({"arch": "resnet"})
+    status = next(iter(train_tab.train_stream(None, {"size": 256}, session="limits")))[0]
+    assert status == "**Error:** size 256 is more than the explorer trains (128); use style-explainer train for more"
+
+
 def test_the_explorers_train_tab_streams_the_loss_and_stop_keeps_a_model(tmp_path, photos, monkeypatch):
     from explainer.app import state, train_tab
 
     monkeypatch.setattr(train_tab, "UPDATE_EVERY", 1)
     seen = []
-    for status, figure, previews, folder in train_tab.train_stream(None, 24, 30, "slim", "instance",
-                                                                    session="t", data=photos, weights="random"):
+    values = {"size": 24, "steps": 30, "arch": "slim", "norm": "instance"}
+    for status, figure, previews, folder in train_tab.train_stream(None, values, session="t", data=photos,
+                                                                    weights="random"):
         seen.append((status, folder))
         if status.startswith("step 2 "):
             assert figure is not None and previews.shape == (24, 24 * 2, 3)  # two probes side by side

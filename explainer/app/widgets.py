@@ -185,9 +185,13 @@ def check_limits(config: StyleConfig, options: AppOptions) -> StyleConfig:
 # --------------------------------------------------------------------------- widgets
 
 
-def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: Sequence[str]) -> gr.components.Component:
-    """The widget for one setting, starting at `value` (in widget units)."""
-    common = {"label": _label(item, value), "elem_id": key(item).replace("_", "-"), "info": _info(item)}
+def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: Sequence[str] = (),
+                limits: Mapping[str, float] | None = None, id_prefix: str = "") -> gr.components.Component:
+    """The widget for one setting, starting at `value` (in widget units); `limits`: the sliders' maxima by setting
+    name (default: the explorer's size and iterations); `id_prefix` for its HTML id (another tab's setting of the
+    same name)."""
+    limits = {"size": options.max_size, "iterations": options.max_iterations} if limits is None else limits
+    common = {"label": _label(item, value), "elem_id": id_prefix + key(item).replace("_", "-"), "info": _info(item)}
     opts = item.options
     kind = item.widget
     if kind in ("dropdown", "radio"):
@@ -195,7 +199,7 @@ def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: S
         widget = gr.Dropdown if kind == "dropdown" else gr.Radio
         return widget(list(choices), value=value, **common)
     if kind in ("slider", "log-slider"):
-        maximum = {"size": options.max_size, "iterations": options.max_iterations}.get(item.name, opts.get("max"))
+        maximum = limits.get(item.name, opts.get("max"))
         # A log slider's own number box would show log10 of the weight: the label shows the weight instead.
         classes = ["log-slider"] if kind == "log-slider" else None
         return gr.Slider(opts.get("min", 0), maximum, value=value, step=opts.get("step", 1), elem_classes=classes,
