@@ -110,7 +110,8 @@ def train_stream(style_path: str | None, values: Mapping[str, Any], *, session: 
         finally:
             events.close()  # writes the checkpoint and the model, however the loop ended
         result = training.result
-        _TRAINED.append((f"{settings.arch}/{settings.norm}, {result['steps_done']} steps ({time.strftime('%H:%M')})", str(folder)))
+        label = f"{settings.arch}/{settings.norm}, {result['steps_done']} steps ({time.strftime('%H:%M')})"
+        _TRAINED.append((label, str(folder)))
         ended = "stopped" if result["interrupted"] else "failed: " + result["failed"] if result["failed"] else "done"
         status = (f"{ended} after {result['steps_done']} steps; the model is in `{folder}` (choose it in Stylize "
                   "with --method fast)")
