@@ -152,6 +152,20 @@ def test_resume_may_lower_the_rate_and_model_json_records_each_run(tmp_path, pho
     assert moved < 1e-7 < rate
 
 
+def test_deleting_the_latest_checkpoints_resumes_from_an_earlier_one(tmp_path, photos, style, backend):
+    """The README's advice after a blow-up: delete `checkpoints/STEP` from the jump on, `--resume` at a lower rate."""
+    import shutil
+
+    train(style, tmp_path / "m", settings(photos, steps=4, checkpoint_every=2), backend=backend, progress=False,
+          log=quiet)
+    assert sorted(p.name for p in (tmp_path / "m" / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+    shutil.rmtree(tmp_path / "m" / "checkpoints" / "4")
+    resumed = train(style, tmp_path / "m", settings(photos, steps=4, checkpoint_every=2, learning_rate=5e-4),
+                    resume=True, backend=backend, progress=False, log=quiet)
+    assert [run["from_step"] for run in resumed.manifest["runs"]] == [0, 2]
+    assert [h["step"] for h in resumed.manifest["history"]] == [1, 2, 3, 4]  # steps 3-4 once, from the new run
+
+
 def test_an_interrupted_training_leaves_a_usable_model_and_resume_refuses_other_settings(tmp_path, photos, style,
                                                                                        backend):
     def stop_after_two(event):
