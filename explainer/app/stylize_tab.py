@@ -33,6 +33,7 @@ from explainer.app.photo_panel import (
 from explainer.app.uploads import display_name, image_upload, load_user_image
 from explainer.app.widgets import (
     explorer_settings,
+    follow_weight_labels,
     key,
     make_widget,
     network_arch,
@@ -41,7 +42,6 @@ from explainer.app.widgets import (
     settings_from_values,
     to_setting_value,
     to_widget_value,
-    weight_label,
 )
 from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS, ConfigError, one_line
@@ -445,10 +445,7 @@ def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers,
     gr.on([c.change for c in (content, style, *components)],
           lambda c, s, *v: cli_command(c, s, dict(zip(names, v)), opts), [content, style, *components], outputs[3],
           **quiet)
-    for item in explorer_settings(type(opts.defaults)):
-        if item.widget == "log-slider":
-            slider = widgets[key(item)]
-            slider.change(lambda v, item=item: gr.update(label=weight_label(item, v)), slider, slider, **quiet)
+    follow_weight_labels(explorer_settings(type(opts.defaults)), widgets)
     if "preset" in widgets:  # a preset sets the widgets it stands for; each can be changed after it
         targets = [widgets[key(_setting(name))] for name in PRESET_FILLED]
         widgets["preset"].change(lambda preset: preset_values(preset, opts), widgets["preset"], targets, **quiet)

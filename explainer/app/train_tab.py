@@ -28,7 +28,7 @@ from explainer import samples
 from explainer.app import state
 from explainer.app.options import AppOptions
 from explainer.app.uploads import image_upload, load_user_image
-from explainer.app.widgets import key, make_widget, to_setting_value, to_widget_value, weight_label
+from explainer.app.widgets import follow_weight_labels, key, make_widget, to_setting_value, to_widget_value
 from explainer.config import TrainSettings
 from explainer.errors import USER_ERRORS, BudgetError, ConfigError, one_line
 from explainer.figures_train import plot_history
@@ -163,11 +163,7 @@ def build_train_tab(opts: Any = None) -> dict:
 
     start.click(run, [style, *components], [status, plot, previews, model], api_visibility="private")
     stop.click(halt, None, None, queue=False, api_visibility="private")
-    quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    for item in items:
-        if item.widget == "log-slider":
-            slider = widgets[key(item)]
-            slider.change(lambda v, item=item: gr.update(label=weight_label(item, v)), slider, slider, **quiet)
+    follow_weight_labels(items, widgets)
     return {"model": model, "status": status}
 
 

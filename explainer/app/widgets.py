@@ -225,3 +225,12 @@ def _info(item: Setting) -> str:
     if item.widget == "log-slider" and item.options.get("off_at_min"):
         return f"{item.help}; far left: off"
     return item.help
+
+
+def follow_weight_labels(items: Sequence[Setting], widgets: Mapping[str, Any]) -> None:
+    """Keep each log slider's label showing the weight itself as it moves (its number box shows log10)."""
+    quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    for item in items:
+        if item.widget == "log-slider":
+            slider = widgets[key(item)]
+            slider.change(lambda v, item=item: gr.update(label=weight_label(item, v)), slider, slider, **quiet)
