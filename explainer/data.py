@@ -4,8 +4,8 @@ A network learns a style from many photos: Johnson et al. (2016) used the
 ~80,000 images of COCO 2014 train (`--data DIR` takes any folder such as
 that one). Without `--data`, training uses the few real photographs that
 PyPI packages ship and that we may use ([`explainer.photos`][explainer.photos]:
-scikit-image's and scikit-learn's, and matplotlib's portrait of Grace
-Hopper), which is enough to watch a network learn, not to make a good one
+nine: scikit-image's, scikit-learn's, sporco's and matplotlib's portrait of
+Grace Hopper), which is enough to watch a network learn, not to make a good one
 (users report disappointing networks below ~1,000 images; random crops,
 flips and scales help).
 
@@ -39,7 +39,8 @@ from explainer.errors import ConfigError
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: The default training photos (the photo names of `explainer.photos`, and a bundled sample).
 TRAIN_PHOTOS: tuple[str, ...] = ("photo:astronaut", "photo:coffee", "photo:china", "photo:flower",
-                                 "sample:grace_hopper")
+                                 "sample:grace_hopper", "photo:kodim23", "photo:monarch", "photo:sail",
+                                 "photo:tulips")
 #: Never trained on: shown every `preview_every` steps, and used to measure quality. "low contrast:"
 #: is the same photo with a third of its contrast (instance norm should not care; batch norm does).
 PROBE_PHOTOS: tuple[str, ...] = ("photo:chelsea", "photo:rocket", "low contrast:photo:chelsea")

