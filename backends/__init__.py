@@ -19,6 +19,7 @@ from backends._xla import configure_xla, enable_compile_cache, reuse_scratch_mem
 
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
+from backends._fetch import CACHE_ENV, FetchError, WheelMember, cache_dir, extract_from_wheel, is_valid
 from backends._layers import (
     ARCHITECTURES,
     IMAGENET_MEAN_BGR,
@@ -29,12 +30,10 @@ from backends._layers import (
     layer_names,
 )
 from backends._weights import (
-    CACHE_ENV,
     SOURCES,
     WeightsError,
     WeightsInfo,
     WeightSource,
-    cache_dir,
     fetch,
     list_sources,
     load_weights,
@@ -72,6 +71,7 @@ __all__ = [
     "STYLISERS",
     "VGG",
     "Backend",
+    "FetchError",
     "Styliser",
     "StyliserSpec",
     "UnknownLayerError",
@@ -80,6 +80,7 @@ __all__ = [
     "WeightSource",
     "WeightsError",
     "WeightsInfo",
+    "WheelMember",
     "available_backends",
     "cache_dir",
     "caffe_deprocess",
@@ -87,9 +88,11 @@ __all__ = [
     "conv_names",
     "downsampling",
     "enable_compile_cache",
+    "extract_from_wheel",
     "fetch",
     "get_backend",
     "get_styliser",
+    "is_valid",
     "layer_names",
     "list_sources",
     "load_weights",

