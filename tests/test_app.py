@@ -140,6 +140,8 @@ def test_a_new_setting_is_one_edit(pair):
     demo = app.build_app(**chosen)
     labels = [getattr(block, "label", None) for block in demo.blocks.values()]
     assert "Blur (px)" in labels
+    assert "Iterations (steps)" in labels and "Steps" in labels  # the Train tab's: no "Steps (steps)"
+    assert not [label for label in labels if label and "(steps)" in label and label.startswith("Steps")]
     assert app.settings_from_values({"blur": 2}, options)[0].blur == 2.0
     assert "--blur 2" in app.cli_command(*pair, {"blur": 2}, options)
     assert "blur" in app.variant_settings(options)

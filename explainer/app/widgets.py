@@ -218,7 +218,8 @@ def _label(item: Setting, value: Any) -> str:
         return weight_label(item, value)
     text = key(item).replace("_", " ")
     label = text[0].upper() + text[1:]
-    return f"{label} ({item.unit})" if item.unit else label
+    # "Steps", not "Steps (steps)": a unit the name already says is not repeated.
+    return f"{label} ({item.unit})" if item.unit and item.unit not in text.lower().split() else label
 
 
 def _info(item: Setting) -> str:
