@@ -332,8 +332,17 @@ def _check_same(saved: dict, now: dict, where: pathlib.Path) -> None:
                           "or train anew (a constant rate can be resumed with more --steps)")
     for key, value in now.items():
         if key in saved and not _same(saved[key], value):  # keys an older checkpoint lacks are not compared
-            raise ConfigError(f"--resume: the checkpoint in {where} was trained with another {key} "
-                              f"({saved[key]!r} there, {value!r} now); use the same settings and style, or a new folder")
+            what = _CHECKSUMMED.get(key) or f"another {key} ({saved[key]!r} there, {value!r} now)"
+            raise ConfigError(f"--resume: the checkpoint in {where} was trained with {what}; "
+                              "use the same settings and style, or a new folder")
+
+
+#: Fingerprint entries that are checksums: said in words (a hash means nothing to a user).
+_CHECKSUMMED = {
+    "style": "another style image (its pixels differ)",
+    "data": "other training photos (another --data folder or its contents, or the default photos of "
+            "another version of style-explainer)",
+}
 
 
 def _jsonable(value: Any) -> Any:

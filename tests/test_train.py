@@ -4,6 +4,7 @@ model files are checked; tiny images, an untrained VGG16, a slim network."""
 from __future__ import annotations
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -197,6 +198,12 @@ def test_resume_accepts_loss_weights_that_differ_in_the_last_digits_only(tmp_pat
                     {"arch": "johnson"}):
         with pytest.raises(ConfigError, match=f"another {next(iter(changed))}"):
             _check_same(saved, {**saved, **changed}, tmp_path)
+    # Checksums are said in words, without the hashes.
+    photos_then = {"data": "56a68dd1" * 8, "style": "sha256:" + "8a8f" * 16}
+    for key, words in (("data", "other training photos (another --data folder"), ("style", "another style image")):
+        with pytest.raises(ConfigError, match=re.escape(f"was trained with {words}")) as error:
+            _check_same(photos_then, {**photos_then, key: "3f2edf7a" * 8}, tmp_path)
+        assert "56a68dd1" not in str(error.value) and "8a8f" not in str(error.value)
 
 
 def test_resume_keeps_a_cosine_rate_to_its_length_and_a_constant_one_to_any(tmp_path):
