@@ -277,7 +277,8 @@ class TrainSettings(Settings):
     seed: int = setting(0, group="train", kind="int", minimum=0, metavar="N",
                         help="random seed: initial weights, data order and augmentation")
     data: str | None = setting(None, group="train", optional=True, metavar="DIR",
-                               none_means="real photos from PyPI wheels (scikit-image, scikit-learn, matplotlib)",
+                               none_means="nine real photos from PyPI wheels (scikit-image, scikit-learn, sporco, "
+                                          "matplotlib)",
                                help="folder of training photos (Johnson et al. used COCO 2014 train, ~80k images)")
     preview_every: int = setting(100, group="train", kind="int", minimum=0, unit="steps", metavar="N",
                                  help="stylise the probe photos (never trained on) every N steps (0: only at the end)")
