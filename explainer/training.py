@@ -10,7 +10,7 @@ result = train("painting.jpg", "models/painting", TrainSettings(size=128, steps=
 
 The driver checks the request before any work (the output folder, the
 budget `size^2 x batch x steps`, the memory a step needs, the data), makes
-the loss network (VGG16, `weights="auto"`: ImageNet's, else HED's), and
+the loss network (`weights="auto"`: ImageNet VGG19, else HED's VGG16), and
 runs [`Training.events`][explainer.training.Training.events]: one jitted
 step per batch ([`explainer.trainer`][explainer.trainer]), a checkpoint every
 `checkpoint_every` steps (orbax, the last `keep_checkpoints` kept), the probe
@@ -53,6 +53,10 @@ from explainer.files import check_output_dir
 from explainer.models import save_model
 from explainer.provenance import provenance
 
+#: The loss network's architecture for `weights="auto"` and `"random"` (files and `hed` bring their own, VGG16):
+#: the network Gatys et al. used. Johnson et al.'s layers (relu1_2, relu2_2, relu3_3, relu4_3) exist in both
+#: VGGs (`explainer.config.TrainSettings` says how they differ).
+LOSS_ARCH = "vgg19"
 #: Peak bytes per training pixel (VGG16 to relu4_3 and Johnson's network, forward and backward, float32),
 #: rounded up from `/usr/bin/time -v` of a 128 px batch-4 step here.
 TRAIN_BYTES_PER_PIXEL = 12_000
@@ -310,7 +314,7 @@ def _style_image(style: Any, side: int) -> np.ndarray:
 def _loss_network(settings: TrainSettings, log: Callable[[str], None]) -> Any:
     from backends import get_backend
 
-    backend = get_backend("vgg16", weights=settings.weights, log=log)
+    backend = get_backend(LOSS_ARCH, weights=settings.weights, log=log)  # a VGG16 file or hed: VGG16
     log(f"loss network: {backend.describe()}")
     return backend
 
@@ -368,7 +372,7 @@ def train(style: Any, model_dir: str | os.PathLike, settings: TrainSettings | No
         resume: continue from the latest checkpoint in `model_dir`.
         progress: a progress bar with the loss terms and images/s (stderr).
         on_step: called with every [`TrainEvent`][explainer.trainer.TrainEvent].
-        backend: a ready loss network (default: VGG16 with `settings.weights`).
+        backend: a ready loss network (default: VGG19 with `settings.weights`).
         stop: polled before every step; True ends the training (with a model).
 
     Returns:

@@ -308,3 +308,16 @@ def test_the_explorers_train_tab_streams_the_loss_and_stop_keeps_a_model(tmp_pat
     assert last.startswith("stopped after 2 steps"), seen  # before the next step
     assert load_model(folder).manifest["steps_done"] == 2
     assert train_tab.trained_models()[0][1] == folder
+
+
+def test_the_loss_network_is_vgg19_unless_the_weights_are_a_vgg16(tmp_path):
+    from test_weights import write_keras2
+
+    from backends import _weights
+    from explainer.training import _loss_network
+
+    said = []
+    assert _loss_network(TrainSettings(weights="random"), said.append).arch == "vgg19"  # auto's architecture too
+    assert "loss network: vgg19" in said[-1]
+    vgg16_file = write_keras2(tmp_path / "vgg16.h5", _weights.random_params("vgg16"))  # as HED's: a VGG16
+    assert _loss_network(TrainSettings(weights=str(vgg16_file)), said.append).arch == "vgg16"
