@@ -580,3 +580,26 @@ def test_a_network_trained_in_the_explorer_becomes_a_model_choice_of_stylize(pai
     *_, status, _command, files, _trace = run_all(*pair, {"method": "fast", "model": folder, "size": 48})[-1]
     assert "**Finished** in" in status and "a network trained in this explorer" in status and folder not in status
     assert json.loads(pathlib.Path(files[1]).read_text())["config"]["model"] == folder
+
+
+def test_every_handler_gets_the_request_gradio_fills_in():
+    """Gradio passes a `gr.Request` only to a parameter annotated with it *before* any `*args` (the Train tab's
+    Start once had it keyword-only after `*values`: a TypeError on the first click)."""
+    import inspect
+
+    import gradio as gr
+    from gradio import utils
+
+    demo = app.build_app(weights_choices=("random",), default_weights="random", styliser_weights="random")
+    checked = 0
+    for block_fn in demo.fns.values():
+        if block_fn.fn is None:
+            continue
+        hints = utils.get_type_hints(block_fn.fn)
+        positional = True
+        for parameter in inspect.signature(block_fn.fn).parameters.values():
+            positional &= parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+            if hints.get(parameter.name) is gr.Request:
+                assert positional, f"{block_fn.fn.__qualname__}: its gr.Request would never be filled in"
+                checked += 1
+    assert checked >= 5  # stylize, stop, compare, its stop, train, its stop, ...

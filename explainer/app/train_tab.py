@@ -155,7 +155,7 @@ def build_train_tab(opts: Any = None) -> dict:
     model = gr.Textbox(label="model folder", interactive=False)
     names, components = list(widgets), list(widgets.values())
 
-    def run(style_path, *values, request: gr.Request):
+    def run(request: gr.Request, style_path, *values):  # Gradio fills a gr.Request only before *values
         yield from train_stream(style_path, dict(zip(names, values)), session=state.session_of(request))
 
     def halt(request: gr.Request):
