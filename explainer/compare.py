@@ -57,10 +57,11 @@ figure's column titles give both numbers. For the bundled photo at the
 sweep's 128 px (`relu4_2`: 16 x 13 positions, 512 channels) these four are
 `alpha/beta` = 1e-4, 1e-3, 1e-2 and 1e-1, rounded (9.4e-5 ... 9.4e-2): ten
 times the paper's Fig. 3 columns (1e-5 ... 1e-2). Chosen by running the
-sweep with the HED VGG16 weights, whose style terms pull harder against the
-content than those of the paper's rescaled VGG19: at the paper's own
-ratios every panel was texture; at these the photo appears from left to
-right.
+sweep, first with HED's VGG16 and again with ImageNet VGG19, whose unscaled
+activations make the style terms pull harder against the content than in
+the paper's rescaled VGG19 (mean activation 1 per filter): at the paper's
+own ratios the rows with deep style layers stay texture up to 1e-3; at
+these the photo appears from left to right.
 """
 
 RATIO_SWEEP_DEFAULTS = StyleConfig(preset="paper", size=128, iterations=80, tv_weight=0.1, print_every=0)
@@ -81,7 +82,8 @@ so that adding layers does not add weight.
 80 steps at 128 px are enough for every panel to take its place in the
 progression (more steps sharpen the texture, lower the loss slowly and let a
 little more of the photo into the left columns); the 20 runs take about 3.5
-minutes on a 2-core CPU with the HED VGG16 weights.
+minutes on a 2-core CPU with the HED VGG16 weights (VGG19, the default
+now, has three more convolutions).
 """
 
 

@@ -363,9 +363,10 @@ their normalisation (here `style_layer_balance="paper"`), and no total
 variation. The content weight makes the paper's
 `alpha/beta = 2 content_weight / (style_weight M_c N_c)` equal `PAPER_RATIO`
 (1e-3, their Fig. 2) at the default 512 px (`relu4_2` of a 512 x 437 image:
-`M_c` = 64 x 54 positions, `N_c` = 512 channels; lesson 4). With the HED
-VGG16 weights the same look needs about ten times more content weight
-(lesson 7).
+`M_c` = 64 x 54 positions, `N_c` = 512 channels; lesson 4). The paper's
+VGG19 was rescaled to a mean activation of 1 per filter; with the unscaled
+ImageNet VGG19 (and with HED's VGG16) the paper's look needs about ten
+times more content weight (lesson 7).
 """
 
 
