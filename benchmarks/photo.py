@@ -7,7 +7,7 @@ Modes (see --help and benchmarks/README.md, "Photorealism"):
                  painterly Gatys run, the same smoothed afterwards
                  (matting.smooth), a photo run from the content and a photo
                  run from the Gatys result (Luan et al.'s two stages), all
-                 with HED-BSDS500 VGG16 weights, L-BFGS, --iterations; the
+                 with --weights (default ImageNet VGG19), L-BFGS, --iterations; the
                  affine residual and the colour distance
                  (explainer.matting.photorealism) of each, and the wall
                  times. JSON lines, then a Markdown table.
@@ -53,14 +53,14 @@ def quality(args) -> None:
     from explainer.images import resize_to, save_image
     from explainer.runner import stylize
 
-    backend = get_backend("vgg16", weights="hed", log=lambda m: None)
+    backend = get_backend("vgg19", weights=args.weights, log=lambda m: None)  # hed: a VGG16
     folder = args.save or tempfile.mkdtemp(prefix="photo-bench-")
     rows = []
     for content_name, style_name, _ in [p for p in PAIRS[: args.pairs] if args.content in (None, p[0])]:
         for size in args.sizes:
             content, style = photos.photo(content_name, size), photos.photo(style_name, size)
             base = {"size": size, "iterations": args.iterations, "optimizer": "lbfgs", "print_every": 0,
-                    "network": "vgg16", "weights": "hed", "scales": args.scales}
+                    "network": backend.arch, "weights": args.weights, "scales": args.scales}
             row = {"content": content_name, "style": style_name, "size": size, "iterations": args.iterations,
                    "scales": args.scales}
             stem = os.path.join(folder, f"{content_name}-{style_name}-{size}")
@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2, help="--quality: the first N pairs of PAIRS")
     parser.add_argument("--content", choices=[p[0] for p in PAIRS], help="--quality: only the pair of this content")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--weights", default="vgg19", help="--quality: the loss network's weights (default vgg19: "
+                        "ImageNet VGG19; hed: HED's VGG16, as before 2026-12-07)")
     parser.add_argument("--save", metavar="DIR", help="--quality: write the results here")
     parser.add_argument("--reuse-gatys", action="store_true", help="--quality: take the Gatys result already in "
                         "--save instead of running it again")
