@@ -392,9 +392,10 @@ class VideoSettings(Settings):
     """`style-explainer video`: temporal consistency (Ruder et al. 2016), frames, and the work a video may ask for."""
 
     temporal_weight: float = setting(
-        1e3, group="video", kind="float", minimum=0, metavar="W",
+        1e6, group="video", kind="float", minimum=0, metavar="W",
         help="--method gatys: weight of the temporal term pulling each frame towards the previous result warped by "
-        "the optical flow, where the flow is reliable (Ruder et al.: 1e3; 0: each frame on its own)")
+        "the optical flow, where the flow is reliable (0: each frame on its own). Ruder et al.'s 1e3 was for L-BFGS; "
+        "with Adam on ImageNet VGG19 it lets the frames drift (benchmarks/README.md)")
     frame_init: str = setting(
         "warped", group="video", choices=VIDEO_INITS,
         help="--method gatys: start each frame from the previous result warped by the flow (Ruder et al.), or "
