@@ -67,7 +67,7 @@ def tab_settings() -> tuple[Setting, ...]:
 
 
 def settings_from_values(values: Mapping[str, Any], *, data: str | None = None,
-                         weights: str = "auto") -> TrainSettings:
+                         weights: str = TAB_DEFAULTS.weights) -> TrainSettings:
     """`TrainSettings` from the widgets' values (keyed like the flags: `"lr_schedule"`), missing ones from
     `TAB_DEFAULTS`; `ConfigError` or `BudgetError` (one line) for what the explorer does not train."""
     try:
@@ -85,7 +85,7 @@ def settings_from_values(values: Mapping[str, Any], *, data: str | None = None,
 
 
 def train_stream(style_path: str | None, values: Mapping[str, Any], *, session: str = "local",
-                 data: str | None = None, weights: str = "auto") -> Iterator[tuple[str, Any, Any, str]]:
+                 data: str | None = None, weights: str = TAB_DEFAULTS.weights) -> Iterator[tuple[str, Any, Any, str]]:
     """Yield `(status, loss figure, probe previews (uint8), model folder)` while training; errors as a status line.
 
     `values`: the widgets' values keyed like the flags (see `settings_from_values`).
