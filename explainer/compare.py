@@ -72,9 +72,9 @@ that what a panel shows of the photo is what the content term put there
 (from the photo, the first steps follow the style alone, the same in every
 column, and in short runs the columns differ little); average pooling;
 L-BFGS, which goes much further than Adam from noise in the same time. One
-change: the default TV weight, 0.1, where the paper had none: at 128 px and
-80 steps it clears much of the noise start's speckle, which larger images
-and longer runs let the paper avoid. Each row weights its `n` style layers
+change: the default TV weight, 0.1, where the paper had none: chosen on HED's
+VGG16, where at 128 px and 80 steps it cleared much of the noise start's
+speckle; on ImageNet VGG19 it is too small to act (lesson 5). Each row weights its `n` style layers
 as the paper's `w_l = 1/n` in the
 paper's normalisation (`style_layer_balance="paper"`: `N_l^2 / (4 n)` here),
 so that adding layers does not add weight.
