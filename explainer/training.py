@@ -10,8 +10,7 @@ result = train("painting.jpg", "models/painting", TrainSettings(size=128, steps=
 
 The driver checks the request before any work (the output folder, the
 budget `size^2 x batch x steps`, the memory a step needs, the data), makes
-the loss network (`weights="hed"` by default: HED's VGG16; see
-`TrainSettings`), and
+the loss network (`weights="auto"`: ImageNet VGG19, else HED's VGG16), and
 runs [`Training.events`][explainer.training.Training.events]: one jitted
 step per batch ([`explainer.trainer`][explainer.trainer]), a checkpoint every
 `checkpoint_every` steps (orbax, the last `keep_checkpoints` kept), the probe
@@ -147,17 +146,13 @@ class Training:
         self.backend = backend or _loss_network(settings, self.log)
         self.backend.check_layers(settings.content_layers + settings.style_layers)
         self.net = TransformSpec(settings.arch, settings.norm)
-        self.loss = trainer.loss_spec(settings, self.backend.features, self.style, self._balance_photo())
+        self.loss = trainer.loss_spec(settings, self.backend.features, self.style)
         self.mesh = trainer.data_mesh(self._devices())
         self.step_fn = trainer.make_train_step(self.net, self.backend.spec, self.loss.structure(), self.mesh,
                                               settings.lr_schedule)
         self.fingerprint = self._fingerprint()
         self.checkpoints = Checkpoints(self.model_dir, settings.keep_checkpoints)
         self._start(resume)
-
-    def _balance_photo(self) -> np.ndarray:
-        """The first training photo, its centre at the training size: what `layer_balance="photo"` measures by."""
-        return _data.center_square(_data.load_item(self.source.train[0]), self.settings.size)
 
     def _devices(self) -> list:
         local_batch = self.settings.batch_size // self.processes

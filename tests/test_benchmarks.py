@@ -63,6 +63,8 @@ def test_train_quality_scores_a_network_against_gatys_on_each_photo(tmp_path):
                           "--save", str(tmp_path / "q")], capture_output=True, text=True, timeout=600, check=False,
                          cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
+    # scored on the network it was trained against (random VGG19 here), not on settings' "auto" as a VGG16
+    assert "loss network: vgg19 (max pooling), weights: random" in out.stdout
     lines = out.stdout.splitlines()
     assert re.match(r"sample:grace_hopper: style ratio [\d.]+, content ratio [\d.]+$", lines[-2])
     assert re.match(rf"{re.escape(str(folder / 'p0.png'))}: style ratio [\d.]+, content ratio [\d.]+$", lines[-1])

@@ -321,28 +321,3 @@ def test_the_loss_network_is_vgg19_unless_the_weights_are_a_vgg16(tmp_path):
     assert "loss network: vgg19" in said[-1]
     vgg16_file = write_keras2(tmp_path / "vgg16.h5", _weights.random_params("vgg16"))  # as HED's: a VGG16
     assert _loss_network(TrainSettings(weights=str(vgg16_file)), said.append).arch == "vgg16"
-
-
-def test_the_photo_balance_starts_every_term_of_a_photo_at_its_weight(backend, style):
-    """`layer_balance="photo"`: each style term of the balance photo itself equals style_weight (NumPy Grams)."""
-    photo = np.random.default_rng(2).random((SIZE, SIZE, 3)).astype(np.float32)
-    s = TrainSettings(size=SIZE, style_weight=3.0, content_weight=2.0, layer_balance="photo")
-    spec = trainer.loss_spec(s, backend.features, style, photo)
-    layers = [name for name, _ in spec.style]
-    photo_f, style_f = backend.features(photo, layers), backend.features(style, layers)
-
-    def gram(f):
-        f = np.asarray(f, np.float64)
-        flat = f.reshape(-1, f.shape[-1])
-        return flat.T @ flat / f.size
-
-    for name, weight in spec.style:
-        raw = np.mean((gram(photo_f[name]) - gram(style_f[name])) ** 2)
-        assert weight * raw == pytest.approx(3.0, rel=1e-3), name
-    (content_name, content_weight), = spec.content
-    content = np.asarray(backend.features(photo, [content_name])[content_name], np.float64)
-    assert content_weight * np.mean(content ** 2) == pytest.approx(2.0, rel=1e-3)
-    with pytest.raises(ValueError, match="needs a photo"):
-        trainer.loss_spec(s, backend.features, style)
-    target = trainer.loss_spec(s.replace(layer_balance="target"), backend.features, style, photo)
-    assert [w for _, w in target.style] != [w for _, w in spec.style]
