@@ -42,7 +42,7 @@ from explainer import samples
 from explainer.compare import parse_variant
 from explainer.config import DEFAULT_STYLE_LAYERS, StyleConfig
 from explainer.images import load_image, resize_to, save_image
-from explainer.losses import content_loss, style_loss
+from explainer.losses import content_loss, gram_matrix, style_loss
 from explainer.runner import stylize
 
 CONTENT_LAYER = "relu4_2"
@@ -57,7 +57,7 @@ def yardstick(backend, photo: np.ndarray, style: np.ndarray):
         f = backend.spec.apply(params, image, layers)
         p = photo_features[CONTENT_LAYER]
         content = content_loss(f[CONTENT_LAYER], p) / jax.numpy.mean(jax.numpy.square(p))
-        grams = {name: _gram(style_features[name]) for name in DEFAULT_STYLE_LAYERS}
+        grams = {name: gram_matrix(style_features[name]) for name in DEFAULT_STYLE_LAYERS}
         return content, {name: style_loss(f[name], grams[name]) for name in DEFAULT_STYLE_LAYERS}
 
     def score(image: np.ndarray):
@@ -71,12 +71,6 @@ def yardstick(backend, photo: np.ndarray, style: np.ndarray):
         return float(content), {name: float(left[name] / base[name]) for name in DEFAULT_STYLE_LAYERS}
 
     return score
-
-
-def _gram(features):
-    from explainer.losses import gram_matrix
-
-    return gram_matrix(features)
 
 
 def geometric_mean(values) -> float:

@@ -35,13 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from explainer import flow, samples
+from explainer.config import VideoSettings
 from explainer.losses import ImageTerm
 
 #: The temporal term's default weight (with content 5, style 100, as here). Ruder et al. used 1e3 with L-BFGS
 #: iterations from the warped frame; with this project's Adam steps on ImageNet VGG19, 1e3 let the frames drift
 #: (the sample clip, 12 frames at 96 px, 40 steps: flicker 12.4x the input's against 9.7x for frames alone;
 #: 1e5: 2.7x; 1e6: 0.90x, with each frame's style loss still below a frame optimised alone).
-TEMPORAL_WEIGHT = 1e6
+TEMPORAL_WEIGHT = VideoSettings().temporal_weight  # declared once, as the video setting
 
 
 def temporal_loss(image: jax.Array, target: dict) -> jax.Array:
