@@ -369,6 +369,64 @@ def test_build_app_builds_with_options():
         app.build_app(weights_choices=("hed",), default_weights="random")
 
 
+def test_every_tabs_sliders_are_their_declared_settings():
+    """The Video and Compare tabs' sliders are made from the settings' declarations: a range the tab does not
+    narrow on purpose (`TAB_SETTINGS`) is the declared one, and none is wider than the command line allows."""
+    from explainer.app import compare_tab, video_tab
+    from explainer.config import OptimisationSettings, VideoSettings
+    from explainer.settings import settings_of
+
+    budget = {"size": 512, "iterations": 300}
+    demo = app.build_app(weights_choices=("random",), default_weights="random", max_size=budget["size"],
+                         max_iterations=budget["iterations"])
+    sliders = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.elem_id}
+    declared = {item.name: item for cls in (VideoSettings, OptimisationSettings) for item in settings_of(cls)}
+
+    blend = sliders["video-temporal-blend"]  # once a hand-made slider that stopped at 0.9
+    assert (blend.minimum, blend.maximum) == (declared["temporal_blend"].minimum, declared["temporal_blend"].maximum)
+    assert blend.maximum == 0.95 and blend.value == video_tab.TAB_DEFAULTS["temporal_blend"]
+    frames, size = sliders["video-max-frames"], sliders["video-size"]
+    assert (frames.minimum, frames.maximum) == (2, video_tab.MAX_FRAMES) and frames.minimum >= declared["max_frames"].minimum
+    assert (size.minimum, size.maximum, size.step) == (64, video_tab.MAX_SIDE, declared["size"].options["step"])
+    model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "video-model")
+    assert [c[1] for c in model.choices] == list(settings_of(StyleConfig, names=["model"])[0].options["choices"])
+
+    # Compare: the declared size and iterations, up to the explorer's budget like the Stylize tab's.
+    for name in ("size", "iterations"):
+        slider, item = sliders[f"compare-{name}"], declared[name]
+        assert (slider.minimum, slider.maximum, slider.step) == (item.options["min"], budget[name], item.options["step"])
+        assert slider.maximum == sliders[name].maximum  # the Stylize tab's own slider
+        assert slider.value == compare_tab.TAB_DEFAULTS[name]
+
+    # Every slider a tab narrows stays within its declaration.
+    for prefix, tab in (("video-", video_tab), ("compare-", compare_tab)):
+        for name, item in tab.TAB_SETTINGS.items():
+            slider = sliders.get(prefix + name.replace("_", "-"))
+            if slider is None:
+                continue
+            low, high = declared[name].minimum, declared[name].maximum
+            assert low is None or slider.minimum >= low, name
+            assert high is None or slider.maximum <= high, name
+
+
+def test_a_tab_may_narrow_a_setting_never_widen_it():
+    from explainer.config import FastSettings, OptimisationSettings, VideoSettings
+
+    narrowed = widgets.tab_setting(VideoSettings, "max_frames", widget="slider", min=2, max=48)
+    assert widgets.widget_range(narrowed) == (2, 48) and narrowed.widget == "slider"
+    assert widgets.widget_range(widgets.tab_setting(VideoSettings, "temporal_blend", widget="slider")) == (0, 0.95)
+    with pytest.raises(ValueError, match="above the declared 0.95"):
+        widgets.tab_setting(VideoSettings, "temporal_blend", widget="slider", max=0.99)
+    with pytest.raises(ValueError, match="below the declared 16"):
+        widgets.tab_setting(OptimisationSettings, "size", min=8)
+    with pytest.raises(ValueError, match="without a widget"):
+        widgets.tab_setting(VideoSettings, "temporal_blend")
+    with pytest.raises(ValueError, match="not declared"):
+        widgets.tab_setting(FastSettings, "model", choices=("arbitrary", "multistyle:99"))
+    with pytest.raises(ValueError, match="may change only"):
+        widgets.tab_setting(FastSettings, "style_strength", default=0.5)
+
+
 def test_launch_settings_bind_locally_with_limits():
     kwargs = app.launch_kwargs()
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False

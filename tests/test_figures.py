@@ -294,3 +294,15 @@ def test_a_zero_gradient_map_says_so_rather_than_showing_a_flat_colour(backend, 
     figure = figures.gradient_maps(result.trace, 1)
     texts = [t.get_text() for ax in figure.axes for t in ax.texts]
     assert "no push here:\nthis term is zero\nat this step" in texts
+
+
+def test_every_figure_is_importable_from_explainer_figures():
+    """The figures live in modules of one idea each; `explainer.figures` still offers every one of them."""
+    from explainer import figures_activations, figures_base, figures_loss
+
+    assert set(figures_loss.__all__) | set(figures_activations.__all__) <= set(figures.__all__)
+    for name in figures.__all__:
+        home = next(m for m in (figures_loss, figures_activations, figures_base) if hasattr(m, name))
+        assert getattr(figures, name) is getattr(home, name), name
+    assert figures.provenance_line is figures._provenance is figures_base._provenance
+    assert figures.SEQUENTIAL == figures_base.SEQUENTIAL

@@ -60,7 +60,7 @@ def test_a_sample_style_frame_is_the_arbitrary_network_at_the_samples_embedding(
     content = rt.downscale(frame, 48)
     network = state.cached_styliser("arbitrary", "random")
     embedding = np.asarray(network.embed(fast.style_square(samples.load("sample:mosaic"))[None]))[0]
-    np.testing.assert_allclose(meter.style, embedding, rtol=1e-6)
+    np.testing.assert_allclose(meter.vector, embedding, rtol=1e-6)
     assert image.shape == (32, 48, 3) and image.dtype == np.uint8
     assert np.abs(image.astype(int) - expected("arbitrary", content, embedding)).max() <= 1
     assert "ms per frame" in status and "48x32 px" in status and "sample:mosaic" in status
@@ -95,16 +95,25 @@ def test_strength_moves_the_embedding_towards_the_frames_own(frame):
     shown, status, meter = quiet(rt.stylise_frame, frame, choice, options=OPTS, now=0.0)
     image = as_run(shown)
     network = state.cached_styliser("arbitrary", "random")
-    own = np.asarray(network.embed(fast.style_square(content)[None]))[0]
-    np.testing.assert_allclose(meter.own, own, rtol=1e-5)
-    mixed = 0.25 * meter.style + 0.75 * own
-    assert np.abs(image.astype(int) - expected("arbitrary", content, mixed)).max() <= 1
+    style = samples.load("sample:swirl")
+    # The tab's blend is --method fast's: fast.arbitrary_embedding of the style and the frame.
+    blended = fast.arbitrary_embedding(network, content, [style], None, 0.25)
+    np.testing.assert_allclose(meter.vector, blended, rtol=1e-5, atol=1e-6)
+    embed = lambda image: np.asarray(network.embed(fast.style_square(image)[None]))[0]
+    np.testing.assert_allclose(meter.vector, 0.25 * embed(style) + 0.75 * embed(content), rtol=1e-5, atol=1e-6)
+    assert np.abs(image.astype(int) - expected("arbitrary", content, blended)).max() <= 1
     assert "at strength 0.25" in status
     # Within OWN_EMBEDDING_EVERY seconds a stream keeps the frame's embedding; after it, re-embeds.
     _, _, meter = quiet(rt.stylise_frame, frame[::-1], choice, meter, options=OPTS, now=0.5)
-    np.testing.assert_array_equal(meter.own, own)
+    np.testing.assert_array_equal(meter.vector, blended)
     _, _, meter = quiet(rt.stylise_frame, frame[::-1], choice, meter, options=OPTS, now=1.5)
-    assert not np.allclose(meter.own, own)
+    assert not np.allclose(meter.vector, blended)
+    np.testing.assert_allclose(meter.vector, fast.arbitrary_embedding(network, content[::-1], [style], None, 0.25),
+                               rtol=1e-5, atol=1e-6)
+    # A new strength is a new blend at once; strength 1 is the style's own embedding.
+    _, _, meter = quiet(rt.stylise_frame, frame, rt.StyleChoice("Sample style", sample="swirl", strength=1.0), meter,
+                        options=OPTS, now=1.6)
+    np.testing.assert_allclose(meter.vector, embed(style), rtol=1e-5, atol=1e-6)
 
 
 def test_an_uploaded_style_and_photo(frame, tmp_path):
@@ -117,7 +126,7 @@ def test_an_uploaded_style_and_photo(frame, tmp_path):
     from explainer.images import load_image
 
     embedding = np.asarray(network.embed(fast.style_square(load_image(style_path))[None]))[0]
-    np.testing.assert_allclose(meter.style, embedding, rtol=1e-5)
+    np.testing.assert_allclose(meter.vector, embedding, rtol=1e-5)
     assert as_run(image).shape == (32, 48, 3)
     assert "your style image" in status and str(tmp_path) not in status
     assert meter.arrivals == []  # a photo is not part of a stream's rate
@@ -129,7 +138,7 @@ def test_an_uploaded_style_and_photo(frame, tmp_path):
     (rt.StyleChoice("Built-in style", builtin=26), "built-in style 26 does not exist"),
     (rt.StyleChoice("Built-in style", builtin=2.5), "built-in style 2.5 does not exist"),
     (rt.StyleChoice("Somewhere", builtin=0), "style source 'Somewhere'"),
-    (rt.StyleChoice("Sample style", strength=1.5), "strength 1.5 must be between 0 and 1"),
+    (rt.StyleChoice("Sample style", strength=1.5), "style_strength must be 0 to 1, not 1.5"),
 ])
 def test_mistakes_are_one_line_and_toasted_once_per_stream(frame, choice, message):
     with pytest.warns(UserWarning, match="."):
@@ -157,7 +166,7 @@ def test_the_tab_is_in_the_explorer():
 
     demo = app.build_app(weights_choices=("random",), default_weights="random", styliser_weights="random")
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
-    assert {"realtime-webcam", "realtime-result", "realtime-status", "realtime-strength"} <= ids
+    assert {"realtime-webcam", "realtime-result", "realtime-status", "realtime-style-strength"} <= ids
     webcam = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "realtime-webcam")
     assert webcam.streaming and webcam.sources == ["webcam"]
     streams = [d for d in demo.fns.values() if d.name == "on_frame"]
@@ -172,3 +181,20 @@ def test_only_the_first_frame_of_a_size_says_it_compiled(frame):
     _, second, _ = quiet(rt.stylise_frame, odd, choice, rt.Meter(), options=OPTS, now=0.0)  # another session
     assert "48x34 px" in first and "included compiling the network" in first
     assert "compiling" not in second
+
+
+def test_the_tabs_sliders_are_the_declared_settings():
+    """The strength slider is `style_strength` as declared; the built-in slider spans the model's multistyle choices."""
+    from explainer import app
+    from explainer.config import FastSettings
+    from explainer.settings import settings_of
+
+    demo = app.build_app(weights_choices=("random",), default_weights="random", styliser_weights="random")
+    sliders = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Slider)}
+    declared = {item.name: item for item in settings_of(FastSettings)}
+    strength = declared["style_strength"]
+    slider = sliders["realtime-style-strength"]
+    assert (slider.minimum, slider.maximum) == (strength.minimum, strength.maximum)
+    assert (slider.step, slider.value) == (strength.options["step"], strength.default)
+    builtins = [c for c in declared["model"].options["choices"] if c.startswith("multistyle:")]
+    assert sliders["realtime-builtin"].maximum == len(builtins) - 1 == fast.MULTISTYLE_COUNT - 1

@@ -143,3 +143,10 @@ def test_describe_sample(name):
     assert "\n" not in description
     assert description.split(":")[0] in (name, f"{name}.jpg")
     assert ("public domain" in description) or ("seed 0" in description)
+
+
+def test_the_painters_are_the_samples_styles():
+    from explainer import sample_painters
+
+    assert tuple(sample_painters.PAINTERS) == samples.SAMPLE_STYLES
+    assert samples._PAINTERS is sample_painters.PAINTERS

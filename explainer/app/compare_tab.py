@@ -17,8 +17,9 @@ import gradio as gr
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.uploads import load_user_image
-from explainer.app.widgets import check_limits, explorer_settings, settings_from_values
+from explainer.app.widgets import check_limits, explorer_settings, make_widget, settings_from_values, tab_setting
 from explainer.compare import Variant, compare, parse_variant
+from explainer.config import OptimisationSettings
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 
 DEFAULT_VARIANTS = """\
@@ -29,6 +30,14 @@ all five: style_layers=relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"""
 
 #: The table's first columns, shown before the first run (per-layer columns follow after one).
 TABLE_HEADERS = ["label", "overrides", "loss", "content", "style", "tv", "time_s"]
+#: The size and iterations every variant runs at: their declarations, in the tab's words; the sliders stop at the
+#: explorer's budget (`AppOptions.max_size`, `max_iterations`), as the Stylize tab's do.
+TAB_SETTINGS = {
+    "size": tab_setting(OptimisationSettings, "size", label="Size for each variant (px)"),
+    "iterations": tab_setting(OptimisationSettings, "iterations", label="Iterations for each variant"),
+}
+#: Where they start (smaller than a single run's: the tab runs up to four).
+TAB_DEFAULTS = {"size": 128, "iterations": 100}
 
 
 def variant_settings(options: AppOptions | None = None) -> tuple[str, ...]:
@@ -190,10 +199,9 @@ def build_compare_tab(opts: AppOptions, stylize) -> None:
                 f"takes them ({', '.join(variant_settings(opts))}). The size and iterations below apply to each.")
     variants = gr.Textbox(DEFAULT_VARIANTS, lines=4, label="Variants", elem_id="compare-variants")
     with gr.Row():
-        size = gr.Slider(32, opts.max_size, value=min(128, opts.max_size), step=32, label="Size for each variant (px)",
-                         elem_id="compare-size")
-        iterations = gr.Slider(0, opts.max_iterations, value=min(100, opts.max_iterations), step=10,
-                               label="Iterations for each variant", elem_id="compare-iterations")
+        limits = {"size": opts.max_size, "iterations": opts.max_iterations}
+        size, iterations = (make_widget(TAB_SETTINGS[name], min(TAB_DEFAULTS[name], limits[name]), opts,
+                                        limits=limits, id_prefix="compare-") for name in ("size", "iterations"))
     with gr.Row():
         button = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")

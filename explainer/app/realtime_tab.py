@@ -12,7 +12,10 @@ arbitrary-style network, Ghiasi et al. 2017: the image's 100-number
 embedding) or one of the 26 styles built into the multistyle network
 (Dumoulin et al. 2017). Strength moves the embedding towards the frame's
 own (arbitrary styles only; the multistyle network has no embedding of the
-frame). Every frame is scaled down to `AppOptions.realtime_max_side` before
+frame), exactly as `--method fast` does: the vector is
+[`fast.arbitrary_embedding`][explainer.fast.arbitrary_embedding]'s. The
+strength slider is made from the declaration of `style_strength`
+([`FastSettings`][explainer.config.FastSettings]). Every frame is scaled down to `AppOptions.realtime_max_side` before
 the network, and a webcam stream lasts at most `realtime_time_limit` seconds.
 """
 
@@ -32,6 +35,8 @@ from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.stylize_tab import for_display
 from explainer.app.uploads import image_upload, load_user_image
+from explainer.app.widgets import make_widget, tab_setting
+from explainer.config import FastSettings
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 from explainer.figures_fast import styliser_line
 
@@ -41,6 +46,8 @@ SOURCES: tuple[str, ...] = ("Sample style", "Style image", "Built-in style")
 STREAM_EVERY = 0.05
 #: With strength < 1, a stream re-embeds the frame's own style at most this often (seconds); a photo always.
 OWN_EMBEDDING_EVERY = 1.0
+#: The strength slider: `style_strength`'s declaration, in the tab's words.
+STRENGTH = tab_setting(FastSettings, "style_strength", label="Strength (1: the style's embedding; 0: the frame's own)")
 #: Frames per second are counted over this many of the latest frames.
 FPS_WINDOW = 10
 SKIP = gr.skip()
@@ -50,13 +57,19 @@ _COMPILED: set[tuple] = set()
 
 @dataclasses.dataclass
 class Meter:
-    """What one session's stream remembers between frames: arrival times, the style's embedding, the last error."""
+    """What one session's stream remembers between frames: arrival times, the style, its vector, the last error.
+
+    `style` is the style image as the style predictor sees it (`fast.style_square`); `vector` the
+    embedding the network last ran with, made for `vector_key` (the style and the strength) at
+    `vector_time`.
+    """
 
     arrivals: list[float] = dataclasses.field(default_factory=list)
     style_key: tuple = ()
     style: np.ndarray | None = None
-    own: np.ndarray | None = None
-    own_time: float = -np.inf
+    vector: np.ndarray | None = None
+    vector_key: tuple = ()
+    vector_time: float = -np.inf
     last_error: str = ""
 
     def tick(self, now: float) -> float:
@@ -91,8 +104,8 @@ def downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
     return pixels.astype(np.float32) / 255.0
 
 
-def _style_of(choice: StyleChoice, options: AppOptions, meter: Meter) -> tuple[str, np.ndarray, str]:
-    """`(network kind, style vector, label)`; embeddings of images are cached in the meter."""
+def _style_of(choice: StyleChoice, options: AppOptions, meter: Meter) -> tuple[str, np.ndarray | None, str]:
+    """`(network kind, built-in style vector or None, label)`; a style image is kept (as its square) in the meter."""
     if choice.source == "Built-in style":
         try:
             index = int(choice.builtin)
@@ -115,36 +128,40 @@ def _style_of(choice: StyleChoice, options: AppOptions, meter: Meter) -> tuple[s
     if meter.style_key != key:
         image = (samples.load(f"sample:{choice.sample}") if key[0] == "sample"
                  else load_user_image(choice.image, "style image", options.max_image_side))
-        network = state.cached_styliser("arbitrary", options.styliser_weights)
-        meter.style = np.asarray(network.embed(fast.style_square(image)[None]))[0]
-        meter.style_key, meter.own, meter.own_time = key, None, -np.inf
-    return "arbitrary", meter.style, label
+        meter.style, meter.style_key, meter.vector = fast.style_square(image), key, None
+    return "arbitrary", None, label
 
 
-def _condition(kind: str, style: np.ndarray, frame: np.ndarray, strength: float, meter: Meter, now: float,
+def _condition(kind: str, builtin: np.ndarray | None, frame: np.ndarray, strength: float, meter: Meter, now: float,
                refresh: float, weights: str) -> np.ndarray:
-    """The vector the network runs with: the style, moved towards the frame's own embedding by `1 - strength`."""
-    if kind == "multistyle" or strength >= 1.0:
-        return style
-    if meter.own is None or now - meter.own_time >= refresh:
+    """The vector the network runs with: a built-in style's, or `fast.arbitrary_embedding`'s for the style image.
+
+    That is the style's embedding moved towards the frame's own by `1 - strength`, as `--method fast` makes it.
+    It is made again when the style or the strength changes and, below strength 1 (where the frame's own
+    style counts), once `refresh` seconds have passed.
+    """
+    if kind == "multistyle":
+        return builtin
+    key = (meter.style_key, strength)
+    stale = strength < 1.0 and now - meter.vector_time >= refresh
+    if meter.vector is None or meter.vector_key != key or stale:
         network = state.cached_styliser("arbitrary", weights)
-        meter.own, meter.own_time = np.asarray(network.embed(fast.style_square(frame)[None]))[0], now
-    return (strength * style + (1.0 - strength) * meter.own).astype(np.float32)
+        meter.vector = fast.arbitrary_embedding(network, frame, [meter.style], None, strength)
+        meter.vector_key, meter.vector_time = key, now
+    return meter.vector
 
 
 def _run(frame: np.ndarray, choice: StyleChoice, options: AppOptions, meter: Meter, now: float,
          refresh: float) -> tuple[Any, str, Meter]:
     start = time.perf_counter()
     try:
-        strength = float(choice.strength)
-        if not 0.0 <= strength <= 1.0:
-            raise ConfigError(f"strength {choice.strength!r} must be between 0 and 1")
-        kind, style, label = _style_of(choice, options, meter)
+        strength = STRENGTH.check(float(choice.strength))  # the declared range: ConfigError outside it
+        kind, builtin, label = _style_of(choice, options, meter)
         network = state.cached_styliser(kind, options.styliser_weights)
     except USER_ERRORS as error:
         return None, _error(one_line(error), meter), meter
     content = downscale(frame, options.realtime_max_side)
-    vector = _condition(kind, style, content, strength, meter, now, refresh, options.styliser_weights)
+    vector = _condition(kind, builtin, content, strength, meter, now, refresh, options.styliser_weights)
     images, seconds = fast.apply_network(network, content[None], vector)
     fps = meter.tick(now)
     first = (kind, options.styliser_weights, content.shape[:2]) not in _COMPILED
@@ -210,7 +227,7 @@ def _source_changed(source: str):
     return (gr.update(visible=source == "Style image"), gr.update(visible=source == "Sample style"),
             gr.update(visible=builtin),
             gr.update(interactive=not builtin, label="Strength (image styles only: the built-in styles have no "
-                      "embedding of the frame)" if builtin else "Strength (1: the style's embedding; 0: the frame's own)"))
+                      "embedding of the frame)" if builtin else STRENGTH.options["label"]))
 
 
 def build_realtime_tab(opts: AppOptions) -> None:
@@ -234,8 +251,7 @@ def build_realtime_tab(opts: AppOptions) -> None:
             style = image_upload(label="Style image", height=160, elem_id="realtime-style", visible=False)
             builtin = gr.Slider(0, fast.MULTISTYLE_COUNT - 1, value=0, step=1, label="Built-in style (multistyle:K)",
                                 visible=False, elem_id="realtime-builtin")
-            strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, elem_id="realtime-strength",
-                                 label="Strength (1: the style's embedding; 0: the frame's own)")
+            strength = make_widget(STRENGTH, STRENGTH.default, opts, id_prefix="realtime-")
         with gr.Column(scale=1):
             # Each frame is a small JPEG in Gradio's cache (dropped after an hour, see build_app's delete_cache).
             result = gr.Image(label="Stylised", interactive=False, elem_id="realtime-result", height=420,

@@ -6,6 +6,11 @@ function of plain values (testable without a browser): it runs
 sample pan-and-zoom) within the explorer's limits, `MAX_FRAMES` frames at
 `MAX_SIDE` px at most, and returns the result, the flicker figure and one
 line of numbers. A one-line message replaces them when something is wrong.
+
+Its settings' widgets (network, blend, size, frames) are made from the
+settings' declarations; `TAB_SETTINGS` is the one place where the tab is
+stricter than `style-explainer video` (its budget), and `TAB_DEFAULTS` where
+its widgets start.
 """
 
 from __future__ import annotations
@@ -17,12 +22,29 @@ from typing import Any
 import gradio as gr
 
 from explainer import samples
+from explainer.app.options import AppOptions
+from explainer.app.widgets import make_widget, tab_setting, widget_range
+from explainer.config import FastSettings, OptimisationSettings, VideoSettings
 from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.settings import Setting
 
 #: The explorer's limits for a clip: frames stylised and the longest side of a frame.
 MAX_FRAMES = 48
 MAX_SIDE = 256
 SAMPLE_CLIP_LABEL = "Sample clip (pan and zoom over the sample photo)"
+
+#: The tab's settings, in widget order: each its declaration, with what the tab does differently: its budget
+#: (size, frames), widgets the command line's settings lack, and its words. `tab_setting` refuses a looser range.
+TAB_SETTINGS: dict[str, Setting] = {
+    "model": tab_setting(FastSettings, "model", label="Network (arbitrary: the style image below)"),
+    "temporal_blend": tab_setting(VideoSettings, "temporal_blend", widget="slider", step=0.05,
+                                  label="Temporal blend (0: each frame on its own)"),
+    "size": tab_setting(OptimisationSettings, "size", min=64, max=MAX_SIDE),
+    "max_frames": tab_setting(VideoSettings, "max_frames", widget="slider", min=2, max=MAX_FRAMES, step=1,
+                              label="Frames"),
+}
+#: Where the tab's widgets start (the command line's defaults are for whole videos, without blending).
+TAB_DEFAULTS = {"model": "arbitrary", "temporal_blend": 0.6, "size": 192, "max_frames": 24}
 
 
 def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: int, frames: int,
@@ -32,8 +54,10 @@ def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: i
 
     try:
         size, frames = int(size), int(frames)
-        if not 64 <= size <= MAX_SIDE or not 2 <= frames <= MAX_FRAMES:
-            raise ConfigError(f"the explorer stylises at most {MAX_FRAMES} frames of at most {MAX_SIDE} px")
+        if not _within("size", size) or not _within("max_frames", frames):
+            low_size, low_frames = widget_range(TAB_SETTINGS["size"])[0], widget_range(TAB_SETTINGS["max_frames"])[0]
+            raise ConfigError(f"the explorer stylises at most {MAX_FRAMES} frames of at most {MAX_SIDE} px "
+                              f"(at least {low_frames} frames of at least {low_size} px)")
         config = VIDEO_DEFAULTS.replace(method="fast", model=model, size=size, max_frames=frames,
                                         temporal_blend=float(blend))
         styles = [samples.SAMPLE_PREFIX + style] if model == "arbitrary" else []
@@ -51,7 +75,18 @@ def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: i
     return str(out), figure, line
 
 
-def build_video_tab(options: Any) -> None:
+def _within(name: str, value: float) -> bool:
+    low, high = widget_range(TAB_SETTINGS[name])
+    return low <= value <= high
+
+
+def _widget(name: str, options: AppOptions | None) -> gr.components.Component:
+    """The tab's widget of setting `name` (HTML id `video-` and the setting's flag, e.g. `video-temporal-blend`)."""
+    # limits={}: the tab's own range (TAB_SETTINGS), not the Stylize tab's size and iterations.
+    return make_widget(TAB_SETTINGS[name], TAB_DEFAULTS[name], options or AppOptions(), limits={}, id_prefix="video-")
+
+
+def build_video_tab(options: AppOptions | None = None) -> None:
     """The tab's widgets and its one event (inside a `gr.Tab`)."""
     gr.Markdown(
         "Every frame through the fast network. With **temporal blending** each frame takes some of the previous "
@@ -62,12 +97,10 @@ def build_video_tab(options: Any) -> None:
         clip = gr.Video(label=f"Clip (empty: {SAMPLE_CLIP_LABEL.lower()}); the first {MAX_FRAMES} frames are used",
                         sources=["upload"])
         with gr.Column():
-            model = gr.Dropdown(["arbitrary", "multistyle:0", "multistyle:7", "multistyle:13"], value="arbitrary",
-                                label="Network (arbitrary: the style image below)")
-            style = gr.Dropdown(list(samples.SAMPLE_STYLES), value=samples.SAMPLE_STYLES[0], label="Style")
-            blend = gr.Slider(0.0, 0.9, value=0.6, step=0.05, label="Temporal blend (0: each frame on its own)")
-            size = gr.Slider(64, MAX_SIDE, value=192, step=32, label="Size (px)")
-            frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
+            model = _widget("model", options)
+            style = gr.Dropdown(list(samples.SAMPLE_STYLES), value=samples.SAMPLE_STYLES[0], label="Style",
+                                elem_id="video-style")
+            blend, size, frames = (_widget(name, options) for name in ("temporal_blend", "size", "max_frames"))
             run = gr.Button("Stylise the clip", variant="primary")
     with gr.Row():
         result = gr.Video(label="Result", interactive=False)

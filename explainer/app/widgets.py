@@ -7,6 +7,12 @@ explorer's own [`LiveSettings`][explainer.app.widgets.LiveSettings]. Handlers
 receive the widgets' values as one dict keyed like the command-line flags
 (`"style_weight"`, `"record_every"`, ...) and turn it into settings with
 [`settings_from_values`][explainer.app.widgets.settings_from_values].
+
+The other tabs (Video, Real-time, Compare, Train) build their settings'
+widgets the same way, from the declarations; where a tab must be stricter
+than the command line (its budgets), it says so in one place per tab with
+[`tab_setting`][explainer.app.widgets.tab_setting], which refuses anything
+looser than the declaration.
 """
 
 from __future__ import annotations
@@ -34,6 +40,52 @@ class LiveSettings(Settings):
     preview_every: int = setting(5, group="explorer", kind="int", minimum=1, maximum=50, unit="steps", metavar="N",
                                  help="show the image and the loss plot every N steps", widget="slider",
                                  ui=(("min", 1), ("max", 50), ("step", 1)))
+
+
+#: What a tab may change of a setting's widget (`tab_setting`): its kind where the declaration has none, a
+#: narrower range, a step, fewer choices, and the words shown.
+TAB_OPTIONS = ("widget", "min", "max", "step", "choices", "label", "info")
+
+
+def tab_setting(cls: type, name: str, **changes: Any) -> Setting:
+    """Setting `name` of `cls` as one tab shows it: the declaration, with the tab's own widget options.
+
+    `changes` (keys of `TAB_OPTIONS`) may give a widget to a setting declared
+    without one (`widget="slider"`), and narrow what the declaration allows:
+    `min`/`max` within the declared bounds (a slider's default range is the
+    declared one), `choices` among the declared ones. Anything looser is a
+    `ValueError`: a tab may be stricter than the command line, never looser.
+
+    `tab_setting(VideoSettings, "max_frames", widget="slider", min=2, max=48)`
+    """
+    declared = next((item for item in settings_of(cls) if item.name == name), None)
+    if declared is None:
+        raise ValueError(f"{cls.__name__} declares no setting {name!r}")
+    unknown = set(changes) - set(TAB_OPTIONS)
+    if unknown:
+        raise ValueError(f"{name}: a tab may change only {', '.join(TAB_OPTIONS)}, not {', '.join(sorted(unknown))}")
+    widget = changes.pop("widget", declared.widget)
+    if widget is None:
+        raise ValueError(f"{name} is declared without a widget: give the tab's one (widget=...)")
+    shown = dataclasses.replace(declared, widget=widget, ui=tuple({**declared.options, **changes}.items()))
+    # The declared bounds, in the widget's units (a log slider's are its declared ends).
+    floor, ceiling = widget_range(declared) if widget == "log-slider" else (declared.minimum, declared.maximum)
+    low, high = widget_range(shown)
+    if floor is not None and (low is None or low < floor):
+        raise ValueError(f"{name}: the tab's minimum {low} is below the declared {floor}")
+    if ceiling is not None and (high is None or high > ceiling):
+        raise ValueError(f"{name}: the tab's maximum {high} is above the declared {ceiling}")
+    allowed = declared.options.get("choices", declared.choices)
+    if "choices" in changes and allowed and not set(changes["choices"]) <= set(allowed):
+        raise ValueError(f"{name}: choices {sorted(set(changes['choices']) - set(allowed))} are not declared")
+    return shown
+
+
+def widget_range(item: Setting) -> tuple[float | None, float | None]:
+    """`(lowest, highest)` a setting's slider offers: its `ui` options, else (not a log slider) its declared bounds."""
+    if item.widget == "log-slider":
+        return item.options.get("min"), item.options.get("max")
+    return item.options.get("min", item.minimum), item.options.get("max", item.maximum)
 
 
 def key(item: Setting) -> str:
@@ -199,11 +251,12 @@ def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: S
         widget = gr.Dropdown if kind == "dropdown" else gr.Radio
         return widget(list(choices), value=value, **common)
     if kind in ("slider", "log-slider"):
-        maximum = limits.get(item.name, opts.get("max"))
+        low, high = widget_range(item)
+        maximum = limits.get(item.name, high)
         # A log slider's own number box would show log10 of the weight: the label shows the weight instead.
         classes = ["log-slider"] if kind == "log-slider" else None
-        return gr.Slider(opts.get("min", 0), maximum, value=value, step=opts.get("step", 1), elem_classes=classes,
-                         **common)
+        return gr.Slider(0 if low is None else low, maximum, value=value, step=opts.get("step", 1),
+                         elem_classes=classes, **common)
     if kind == "layers":
         return gr.CheckboxGroup(list(layer_choices), value=value, **common)
     if kind == "checkbox":
@@ -214,6 +267,8 @@ def make_widget(item: Setting, value: Any, options: AppOptions, layer_choices: S
 
 
 def _label(item: Setting, value: Any) -> str:
+    if "label" in item.options:
+        return item.options["label"]
     if item.widget == "log-slider":
         return weight_label(item, value)
     text = key(item).replace("_", " ")
@@ -223,6 +278,8 @@ def _label(item: Setting, value: Any) -> str:
 
 
 def _info(item: Setting) -> str:
+    if "info" in item.options:
+        return item.options["info"]
     if item.widget == "log-slider" and item.options.get("off_at_min"):
         return f"{item.help}; far left: off"
     return item.help
