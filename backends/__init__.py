@@ -1,8 +1,12 @@
 """The networks style-explainer explains: VGG16/VGG19 in Flax, their weights,
-and a plain NumPy reference.
+the feed-forward stylisers, and a plain NumPy reference.
 
-Layer names, weight sources and errors import without JAX; the networks
-(`get_backend`, `VGGBackend`, ...) load JAX on first use.
+Two contracts: [`Backend`][backends.Backend] (a loss network: VGG) and
+[`Styliser`][backends.Styliser] (a feed-forward network that stylises in one
+pass). Layer names, weight sources, errors, the `Styliser` protocol and
+the tiling constants import without JAX; the networks (`get_backend`,
+`VGGBackend`, `get_styliser`, `TransformSpec`, ...) load JAX on first use.
+The explainer imports only the names listed here, never a `backends._module`.
 
 ```python
 from backends import get_backend
@@ -22,6 +26,7 @@ configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 from backends._fetch import CACHE_ENV, ArchiveMember, FetchError, cache_dir, extract_from_distribution, is_valid
 from backends._layers import (
     ARCHITECTURES,
+    BLOCK_CHANNELS,
     IMAGENET_MEAN_BGR,
     POOLINGS,
     UnknownLayerError,
@@ -29,6 +34,7 @@ from backends._layers import (
     downsampling,
     layer_names,
 )
+from backends._styliser_protocol import STYLISER_GRID, STYLISER_HALO, Styliser
 from backends._weights import (
     SOURCES,
     WeightsError,
@@ -43,13 +49,17 @@ from backends._weights import (
 
 if TYPE_CHECKING:  # imported on first use, so names, settings and errors work without starting JAX
     from backends._base import Backend, available_backends, get_backend, register_backend
-    from backends._stylisers import STYLISERS, Styliser, StyliserSpec, get_styliser
+    from backends._johnson import RESIDUAL_BLOCKS, TransformSpec, parameter_count
+    from backends._stylisers import STYLISERS, PretrainedStyliser, StyliserSpec, get_styliser
+    from backends._tiled_norms import norm_statistics, transform_with_statistics
     from backends._vgg import VGG, VGGBackend, VGGSpec, caffe_deprocess, caffe_preprocess, pool2x2
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("Backend", "available_backends", "get_backend", "register_backend"), "backends._base"),
     **dict.fromkeys(("VGG", "VGGBackend", "VGGSpec", "caffe_deprocess", "caffe_preprocess", "pool2x2"), "backends._vgg"),
-    **dict.fromkeys(("STYLISERS", "Styliser", "StyliserSpec", "get_styliser"), "backends._stylisers"),
+    **dict.fromkeys(("STYLISERS", "PretrainedStyliser", "StyliserSpec", "get_styliser"), "backends._stylisers"),
+    **dict.fromkeys(("RESIDUAL_BLOCKS", "TransformSpec", "parameter_count"), "backends._johnson"),
+    **dict.fromkeys(("norm_statistics", "transform_with_statistics"), "backends._tiled_norms"),
 }
 
 
@@ -64,17 +74,23 @@ def __getattr__(name: str):
 
 __all__ = [
     "ARCHITECTURES",
+    "BLOCK_CHANNELS",
     "CACHE_ENV",
     "IMAGENET_MEAN_BGR",
     "POOLINGS",
+    "RESIDUAL_BLOCKS",
     "SOURCES",
     "STYLISERS",
+    "STYLISER_GRID",
+    "STYLISER_HALO",
     "VGG",
     "ArchiveMember",
     "Backend",
     "FetchError",
+    "PretrainedStyliser",
     "Styliser",
     "StyliserSpec",
+    "TransformSpec",
     "UnknownLayerError",
     "VGGBackend",
     "VGGSpec",
@@ -96,9 +112,12 @@ __all__ = [
     "layer_names",
     "list_sources",
     "load_weights",
+    "norm_statistics",
+    "parameter_count",
     "pool2x2",
     "random_params",
     "read_h5",
     "register_backend",
     "reuse_scratch_memory",
+    "transform_with_statistics",
 ]

@@ -41,7 +41,7 @@ reflection-padded on the bottom and right to a multiple of 4 (the network
 halves twice, then doubles twice) and the result cropped back.
 
 ```python
-from backends._johnson import TransformSpec
+from backends import TransformSpec
 
 spec = TransformSpec("johnson", "instance")
 variables = spec.init(jax.random.key(0))          # {"params": ...} (+ "batch_stats" for batch norm)
@@ -64,6 +64,7 @@ from backends._instance_norm import statistics as instance_norm_statistics
 #: Channel widths `(c9s1, d1, d2 = residual width)` of each architecture.
 ARCHS: dict[str, tuple[int, int, int]] = {"johnson": (32, 64, 128), "slim": (16, 32, 64)}
 NORMS: tuple[str, ...] = ("instance", "batch")
+#: Residual blocks of the network (`R128 x 5`; layers `res1`..`res5`).
 RESIDUAL_BLOCKS = 5
 #: Running averages of batch norm: `new = MOMENTUM * old + (1 - MOMENTUM) * batch`.
 BATCH_NORM_MOMENTUM = 0.9
@@ -276,4 +277,5 @@ class TransformSpec:
 
 
 def parameter_count(variables: dict) -> int:
+    """The number of trainable weights in `variables["params"]` (batch norm's running averages not counted)."""
     return sum(int(leaf.size) for leaf in jax.tree.leaves(variables.get("params", {})))

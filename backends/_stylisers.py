@@ -36,6 +36,7 @@ import numpy as np
 
 from backends import _styliser_nets as nets
 from backends import _styliser_weights as sw
+from backends import _tiled_norms
 from backends._layers import UnknownLayerError
 
 #: The built-in stylisers.
@@ -111,6 +112,16 @@ class StyliserSpec:
             return nets.arbitrary_norm_params(params["transformer"], embedding, self._q("transformer"))
         return nets.multistyle_norm_params(params, embedding)
 
+    def norm_statistics(self, params, content, embedding) -> dict[str, tuple[jax.Array, jax.Array]]:
+        """Pure: `{norm layer: (mean (N, C), variance (N, C))}` for content padded as in `apply`.
+
+        Float activations (with `quantized=True` too: the int8 emulation is not applied here).
+        """
+        height, width = content.shape[1:3]
+        padded = jnp.pad(content, ((0, 0), (0, -height % 4), (0, -width % 4), (0, 0)), mode="reflect")
+        stats = _tiled_norms.norm_statistics(self, params, padded, embedding)
+        return {name: (mean[:, 0, 0, :], var[:, 0, 0, :]) for name, (mean, var) in stats.items()}
+
 
 @functools.lru_cache(maxsize=32)
 def _compiled(spec: StyliserSpec, what: str, layers: tuple[str, ...] = ()):
@@ -121,8 +132,10 @@ def _compiled(spec: StyliserSpec, what: str, layers: tuple[str, ...] = ()):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Styliser:
-    """A feed-forward styliser with its weights (see the module docstring).
+class PretrainedStyliser:
+    """A pretrained feed-forward styliser with its weights (see the module docstring).
+
+    It implements the [`Styliser`][backends.Styliser] protocol.
 
     Attributes:
         spec: the hashable part ([`StyliserSpec`][backends.StyliserSpec]).
@@ -195,6 +208,13 @@ class Styliser:
         embedding = self._embedding(embedding, None)
         return _compiled(self.spec, "norm_params")(self.params, embedding)
 
+    def norm_statistics(self, content, embedding) -> dict[str, tuple[jax.Array, jax.Array]]:
+        """`{norm layer: (mean (N, C), variance (N, C))}`: what each instance norm divided out for `content`
+        (float activations; see `StyliserSpec.norm_statistics`)."""
+        content = _batch(content)
+        embedding = self._embedding(embedding, content.shape[0])
+        return _compiled(self.spec, "norm_statistics")(self.params, content, embedding)
+
     def _embedding(self, embedding, n: int | None) -> jax.Array:
         e = jnp.asarray(embedding, jnp.float32)
         e = e[None] if e.ndim == 1 else e
@@ -241,7 +261,7 @@ def get_styliser(
     quantized: bool = False,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
-) -> Styliser:
+) -> PretrainedStyliser:
     """A ready-to-use feed-forward styliser.
 
     Args:
@@ -261,7 +281,7 @@ def get_styliser(
         raise ValueError(f"unknown styliser {kind!r}; available: {', '.join(STYLISERS)}")
     if weights == "random":
         params = sw.random_params(kind, seed)
-        return Styliser(StyliserSpec(kind, quantized), jax.tree.map(jnp.asarray, params), seed=seed)
+        return PretrainedStyliser(StyliserSpec(kind, quantized), jax.tree.map(jnp.asarray, params), seed=seed)
     if weights != "pretrained":
         raise ValueError(f"weights must be 'pretrained' or 'random', not {weights!r}")
     params, quant, files = sw.load(kind, log=log)
@@ -270,4 +290,4 @@ def get_styliser(
         for network, entries in quant.items()
     )) if quantized else ()
     checksums = {name: sw.SOURCES[name].checksum for name in files}
-    return Styliser(StyliserSpec(kind, quantized, table), jax.tree.map(jnp.asarray, params), files, checksums)
+    return PretrainedStyliser(StyliserSpec(kind, quantized, table), jax.tree.map(jnp.asarray, params), files, checksums)

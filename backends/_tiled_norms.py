@@ -27,13 +27,12 @@ import jax
 import jax.numpy as jnp
 
 from backends import _styliser_nets as nets
+from backends._styliser_protocol import STYLISER_GRID, STYLISER_HALO
 
-#: Pixels beyond a tile that the transformer's output depends on: 9x9 (4) + 3x3/2 (1) + 3x3/2 (2) at the
-#: input's scale, ten 3x3 residual convolutions at a quarter (4 each), two 3x3 after upsampling (2, 1) and
-#: 9x9 (4) = 54, rounded up to 64 (a multiple of the network's factor 4).
-HALO = 64
-#: Tiles and windows start on multiples of this (the network halves twice).
-GRID = 4
+#: Pixels beyond a tile that the transformer's output depends on (public: `backends.STYLISER_HALO`).
+HALO = STYLISER_HALO
+#: Tiles and windows start on multiples of this (public: `backends.STYLISER_GRID`).
+GRID = STYLISER_GRID
 
 Norm = Callable[[str, jax.Array, jax.Array, jax.Array], jax.Array]
 

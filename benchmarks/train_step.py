@@ -50,7 +50,7 @@ def jax_side(args):
     rng = np.random.default_rng(0)
     style = rng.random((args.size, args.size, 3)).astype(np.float32)
     settings = TrainSettings(size=args.size, batch_size=args.batch, arch=args.arch)
-    loss = trainer.loss_spec(settings, backend.features, style)
+    loss = trainer.training_loss_spec(settings, backend.features, style)
     mesh = trainer.data_mesh(trainer.devices_for(args.batch))
     step = trainer.make_train_step(net, backend.spec, loss.structure(), mesh)
     state = trainer.replicate(trainer.init_state(net, 0), mesh)

@@ -34,28 +34,18 @@ from typing import Any
 
 import numpy as np
 
+from backends import Styliser
 from explainer import fast, samples
 from explainer import images as _images
 from explainer.config import AugmentSettings, StyleConfig
+from explainer.data import find_images
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 from explainer.files import write_atomically
 
-#: Files read as images in a folder (others are ignored).
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS: tuple[str, ...] = ("input", "output", "status", "style", "seed", "strength")
 #: With fewer style images than this, the fitted covariance is widened (see `embedding_distribution`).
 _SHRINK = 0.1
-
-
-def find_images(root: str | os.PathLike) -> list[str]:
-    """Every image file below `root`, as sorted POSIX paths relative to it."""
-    root = pathlib.Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"{root}: not a folder")
-    found = [p.relative_to(root).as_posix() for p in root.rglob("*")
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
-    return sorted(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +195,7 @@ class Summary:
 class _Conditions:
     """Turns jobs into the vector each network is conditioned on (embeddings computed once, reused)."""
 
-    def __init__(self, stylisers: Callable[[str], Any], style_images: dict[str, np.ndarray], *,
+    def __init__(self, stylisers: Callable[[str], Styliser], style_images: dict[str, np.ndarray], *,
                  fixed: fast.ModelChoice | None = None, blend: Sequence[float] | None = None,
                  distribution: Callable[[], EmbeddingDistribution] | None = None):
         self.network, self._fixed, self._blend, self._distribution = stylisers, fixed, blend, distribution
@@ -354,12 +344,12 @@ def _style_images(styles: Sequence[Any]) -> dict[str, np.ndarray]:
     return named
 
 
-def _stylisers(log: Callable[[str], None] | None) -> Callable[[str], Any]:
+def _stylisers(log: Callable[[str], None] | None) -> Callable[[str], Styliser]:
     from backends import get_styliser
 
-    made: dict[str, Any] = {}
+    made: dict[str, Styliser] = {}
 
-    def get(kind: str) -> Any:
+    def get(kind: str) -> Styliser:
         if kind not in made:
             made[kind] = get_styliser(kind, log=log)
             if log:
@@ -370,7 +360,7 @@ def _stylisers(log: Callable[[str], None] | None) -> Callable[[str], Any]:
 
 
 def augment(in_dir: str | os.PathLike, out_dir: str | os.PathLike, settings: AugmentSettings | None = None, *,
-            styles: Sequence[Any] = (), progress: bool = True, stylisers: Callable[[str], Any] | None = None,
+            styles: Sequence[Any] = (), progress: bool = True, stylisers: Callable[[str], Styliser] | None = None,
             log: Callable[[str], None] | None = None) -> Summary:
     """Style augmentation of every image below `in_dir` into `out_dir` (same tree, `NAME_styleV.png`).
 
@@ -385,7 +375,7 @@ def augment(in_dir: str | os.PathLike, out_dir: str | os.PathLike, settings: Aug
     settings = settings or AugmentSettings()
     root, out = pathlib.Path(in_dir), pathlib.Path(out_dir)
     named = _style_images(styles or [f"{samples.SAMPLE_PREFIX}{n}" for n in samples.SAMPLE_STYLES])
-    jobs = plan_augment(find_images(root), settings, list(named))
+    jobs = plan_augment(find_images(root, relative=True), settings, list(named))
     get = stylisers or _stylisers(log)
     fitted: list[EmbeddingDistribution] = []
 
@@ -401,13 +391,13 @@ def augment(in_dir: str | os.PathLike, out_dir: str | os.PathLike, settings: Aug
 
 def stylize_folder(in_dir: str | os.PathLike, styles: Sequence[Any], config: StyleConfig,
                    out_dir: str | os.PathLike, *, batch_size: int = 8, progress: bool = True,
-                   stylisers: Callable[[str], Any] | None = None, log: Callable[[str], None] | None = None) -> Summary:
+                   stylisers: Callable[[str], Styliser] | None = None, log: Callable[[str], None] | None = None) -> Summary:
     """`stylize --method fast` over a folder: every image in the same style, at `config.size`, same tree."""
     root, out = pathlib.Path(in_dir), pathlib.Path(out_dir)
     choice = fast.parse_model(config.model)
     named = _style_images(styles) if choice.needs_style_images else {}
     jobs = [Job(path, str(pathlib.PurePosixPath(path).with_suffix(".png")), "", 0, config.style_strength)
-            for path in find_images(root)]
+            for path in find_images(root, relative=True)]
     if stylisers is None and choice.kind == "trained":
         from explainer.models import load_model
 

@@ -37,6 +37,7 @@ import numpy as np
 import backends
 from explainer import samples
 from explainer.config import ConfigError, StyleConfig
+from explainer.files import jsonable
 from explainer.settings import parse_assignments
 
 if TYPE_CHECKING:
@@ -238,18 +239,12 @@ class Comparison:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.figure().savefig(path, dpi=120)
         path.with_suffix(".csv").write_text(self.table_csv())
-        path.with_suffix(".json").write_text(json.dumps({
+        path.with_suffix(".json").write_text(json.dumps(jsonable({
             "format": "style-explainer.compare", "version": 1, "base": self.base.to_dict(),
             "network": self.description, "variants": [dataclasses.asdict(v) for v in self.variants],
             "rows": self.rows,
-        }, indent=1, default=_jsonable))
+        }), indent=1))
         return path
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def _format_overrides(overrides: Mapping[str, Any]) -> str:

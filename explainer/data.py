@@ -35,7 +35,7 @@ from explainer import images as _images
 from explainer import photos, samples
 from explainer.errors import ConfigError
 
-#: Files read as images in a `--data` folder.
+#: Files read as images in a `--data` folder (and by `augment`; others are ignored).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: The default training photos (the photo names of `explainer.photos`, and a bundled sample).
 TRAIN_PHOTOS: tuple[str, ...] = ("photo:astronaut", "photo:coffee", "photo:china", "photo:flower",
@@ -75,11 +75,22 @@ class DataSource:
                 "probes": list(self.probes), "credits": list(self.credits)}
 
 
-def find_images(root: str | os.PathLike) -> list[str]:
-    """Every image file below `root`, sorted (hidden files skipped)."""
+def find_images(root: str | os.PathLike, *, relative: bool = False) -> list[str]:
+    """Every image file below `root` (`IMAGE_SUFFIXES`, hidden files skipped), sorted.
+
+    Args:
+        relative: give POSIX paths relative to `root` (`"sub/a.png"`) instead
+            of paths that start with `root`. Either way in the same order.
+
+    Raises:
+        ConfigError: `root` is not a folder.
+    """
     root = pathlib.Path(root)
-    return sorted(str(p) for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder")
+    found = (p for p in root.rglob("*")
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return sorted(p.relative_to(root).as_posix() if relative else str(p) for p in found)
 
 
 def data_source(folder: str | os.PathLike | None) -> DataSource:

@@ -55,8 +55,18 @@ class Event:
 
 
 def terms_to_floats(terms: Any) -> Any:
-    """A (nested) dict of scalar arrays as Python floats, same structure."""
-    return jax.tree.map(float, terms)
+    """A (nested) dict of scalar arrays as Python floats, same structure.
+
+    Arrays replicated over several processes' devices (a multi-process
+    training's) are read from this process's copy.
+    """
+    return jax.tree.map(_to_float, terms)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:
+        value = value.addressable_data(0)
+    return float(value)
 
 
 def total_of_family(value: float | dict) -> float:

@@ -36,6 +36,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from backends import Styliser
 from explainer import images as _images
 from explainer.color import keep_luminance_only, match_colors
 from explainer.errors import ConfigError
@@ -130,7 +131,7 @@ def blend_weights(count: int, style_blend: Sequence[float] | None) -> np.ndarray
     return (weights / weights.sum()).astype(np.float32)
 
 
-def arbitrary_embedding(styliser: Any, content: np.ndarray, styles: Sequence[np.ndarray],
+def arbitrary_embedding(styliser: Styliser, content: np.ndarray, styles: Sequence[np.ndarray],
                         style_blend: Sequence[float] | None, strength: float) -> np.ndarray:
     """The style embedding of an `arbitrary` run: `strength * blend(styles) + (1 - strength) * embed(content)`.
 
@@ -165,7 +166,7 @@ class FastOutput:
     seconds: float
 
 
-def apply_network(styliser: Any, contents: np.ndarray, embedding: np.ndarray) -> tuple[np.ndarray, float]:
+def apply_network(styliser: Styliser, contents: np.ndarray, embedding: np.ndarray) -> tuple[np.ndarray, float]:
     """Run the network on a batch `(N, H, W, 3)` with one embedding `(D,)` or one each `(N, D)`.
 
     Returns the images, clipped to `[0, 1]` and cropped to the contents' size, and the seconds it took.
@@ -180,14 +181,14 @@ def apply_network(styliser: Any, contents: np.ndarray, embedding: np.ndarray) ->
 
 
 @functools.lru_cache(maxsize=4)
-def _spread(styliser: Any) -> Callable[[np.ndarray, np.ndarray], jax.Array] | None:
+def _spread(styliser: Styliser) -> Callable[[np.ndarray, np.ndarray], jax.Array] | None:
     """A batch forward split over every local device (data parallel, weights replicated), or None with one device.
 
     Batches are padded to a multiple of the device count (the padding's
     outputs are dropped), so any batch size works.
     """
     devices = jax.local_devices()
-    if len(devices) < 2 or not hasattr(styliser, "apply"):
+    if len(devices) < 2:
         return None
     mesh = Mesh(np.array(devices), ("data",))
     by_batch, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
@@ -215,7 +216,7 @@ def prepare_styles(styles: Sequence[np.ndarray], content: np.ndarray, colors: st
     return [match_colors(style, content) for style in styles] if colors == "match" else list(styles)
 
 
-def condition(styliser: Any, choice: ModelChoice, content: np.ndarray, styles: Sequence[np.ndarray],
+def condition(styliser: Styliser, choice: ModelChoice, content: np.ndarray, styles: Sequence[np.ndarray],
               config: Any) -> np.ndarray:
     """The vector the network is conditioned on for this run (see the module's description)."""
     if choice.kind == "trained":  # one style, built in: conditioned on nothing
@@ -226,7 +227,7 @@ def condition(styliser: Any, choice: ModelChoice, content: np.ndarray, styles: S
     return arbitrary_embedding(styliser, content, styles, config.style_blend, config.style_strength)
 
 
-def stylize_images(styliser: Any, choice: ModelChoice, contents: Sequence[np.ndarray], styles: Sequence[np.ndarray],
+def stylize_images(styliser: Styliser, choice: ModelChoice, contents: Sequence[np.ndarray], styles: Sequence[np.ndarray],
                    config: Any) -> FastOutput:
     """Stylise images that share one size: resized to `config.size`, one batch, colours finished.
 

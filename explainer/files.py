@@ -4,7 +4,8 @@ A run can take minutes; a read-only folder or a mistyped extension should
 stop it in its first second, not lose it at the end. Every file the project
 writes goes through [`write_atomically`][explainer.files.write_atomically],
 so a crash, a second Ctrl-C or SIGTERM leaves the previous file or the new
-one, never half of one and never a stray temporary file.
+one, never half of one and never a stray temporary file. What goes into a
+JSON file is made plain first by [`jsonable`][explainer.files.jsonable].
 """
 
 from __future__ import annotations
@@ -14,8 +15,26 @@ import os
 import pathlib
 import secrets
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 from explainer.errors import ConfigError
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with plain JSON types: dicts (keys as strings), lists for tuples, Python numbers for NumPy's.
+
+    Nested dicts, lists and tuples are converted all the way down; anything
+    else is returned as it is (`json.dumps` refuses what it cannot write).
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> pathlib.Path:

@@ -9,11 +9,13 @@ a file that was cut short, corrupted or swapped is refused, in one line,
 before a pixel is computed.
 
 [`load_model`][explainer.models.load_model] returns a
-[`TrainedStyliser`][explainer.models.TrainedStyliser]: the same interface as
-the pretrained stylisers (`stylise`, `activations`, `norm_params`,
-`describe`, `provenance`), so `stylize --method fast --model MODEL_DIR`
-and the explorer use it unchanged. It is conditioned on nothing: its
-"embedding" has size 0.
+[`TrainedStyliser`][explainer.models.TrainedStyliser]: a
+[`Styliser`][backends.Styliser] like the pretrained networks (`stylise`,
+`activations`, `norm_params`, `norm_statistics`, `describe`, `provenance`),
+so `stylize --method fast --model MODEL_DIR` and the explorer use it
+unchanged. It is conditioned on nothing: its "embedding" has size 0 (any
+value, `None` included, is ignored) and it has no style predictor (`embed`
+raises `ValueError`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends._johnson import TransformSpec
+from backends import TransformSpec, UnknownLayerError
 from explainer.errors import ConfigError
 from explainer.files import write_atomically
 
@@ -184,10 +186,10 @@ def _compiled(spec: TransformSpec, what: str, layers: tuple[str, ...] = ()):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainedStyliser:
-    """A network trained by `style-explainer train`, with the interface of `backends.Styliser`.
+    """A network trained by `style-explainer train`: a [`Styliser`][backends.Styliser].
 
     Attributes:
-        spec: the architecture and normalisation ([`TransformSpec`][backends._johnson.TransformSpec]).
+        spec: the architecture and normalisation ([`TransformSpec`][backends.TransformSpec]).
         params: the variables (`{"params": ..., "batch_stats": ...}`).
         manifest: the model's `model.json`.
         path: the model folder.
@@ -213,13 +215,16 @@ class TrainedStyliser:
         """Content `(N, H, W, 3)` or `(H, W, 3)` in `[0, 1]` -> `(N, H, W, 3)`; compiled once per shape."""
         return _compiled(self.spec, "apply")(self.params, _batch(content))
 
+    def embed(self, styles) -> jax.Array:
+        """Always `ValueError`: the style is built into the weights (the network is conditioned on nothing)."""
+        raise ValueError("a trained network has no style predictor: its one style is built into its weights "
+                         "(its embedding has size 0)")
+
     def activations(self, content, embedding=None, layers: Sequence[str] = ()) -> dict[str, jax.Array]:
         """`{layer: (N, h, w, C)}` of the network for `content` (see `layer_names`)."""
         layers = tuple(layers) or self.layer_names
         unknown = [name for name in layers if name not in self.layer_names]
         if unknown:
-            from backends import UnknownLayerError
-
             raise UnknownLayerError(f"the trained network has no layer {', '.join(unknown)}; its layers are "
                                     f"{', '.join(self.layer_names)}")
         return _compiled(self.spec, "activations", layers)(self.params, _batch(content))
@@ -228,11 +233,13 @@ class TrainedStyliser:
         """`{norm layer: (scale (1, C), shift (1, C))}`: the learnt affine part of each normalisation."""
         return {name: (scale[None], shift[None]) for name, (scale, shift) in self.spec.norm_params(self.params).items()}
 
-    def norm_statistics(self, content) -> dict[str, tuple[jax.Array, jax.Array]]:
-        """`{norm layer: (mean (N, C), variance (N, C))}` that each normalisation divided out for `content`."""
+    def norm_statistics(self, content, embedding=None) -> dict[str, tuple[jax.Array, jax.Array]]:
+        """`{norm layer: (mean (N, C), variance (N, C))}` that each normalisation divided out for `content`
+        (the embedding is ignored)."""
         return _compiled(self.spec, "norm_statistics")(self.params, _batch(content))
 
     def describe(self) -> str:
+        """One line: the architecture, the steps and style it was trained on, the weights file and its checksum."""
         m = self.manifest
         steps = m.get("steps_done", "?")
         style = m.get("style", {}).get("source", "?")
@@ -240,6 +247,7 @@ class TrainedStyliser:
                 f"from {self.path}/{WEIGHTS_FILE} ({m.get('weights_file', {}).get('checksum', '?')[:19]}...)")
 
     def provenance(self) -> dict:
+        """What a file needs to say about the network that made it (JSON-ready), as the pretrained stylisers do."""
         m = self.manifest
         return {"network": {"name": f"trained-{self.spec.arch}", "arch": self.spec.arch, "norm": self.spec.norm,
                             "description": self.describe(), "path": self.path},

@@ -18,6 +18,8 @@ import importlib.metadata
 import platform
 from typing import Any
 
+from explainer.files import jsonable
+
 #: The packages whose versions are written into every file.
 PACKAGES: tuple[str, ...] = ("style-explainer", "jax", "jaxlib", "flax", "optax", "numpy")
 
@@ -49,16 +51,8 @@ def provenance(backend: Any = None, settings: Any = None, **extra: Any) -> dict[
     """
     out: dict[str, Any] = {"software": dict(software())}
     if settings is not None:
-        out["config"] = settings.to_dict() if hasattr(settings, "to_dict") else _jsonable(dataclasses.asdict(settings))
+        out["config"] = settings.to_dict() if hasattr(settings, "to_dict") else jsonable(dataclasses.asdict(settings))
     if backend is not None:
         out.update(backend.provenance())
     out.update(extra)
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    return value

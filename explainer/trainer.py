@@ -35,7 +35,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from backends._johnson import TransformSpec
+from backends import TransformSpec
 from explainer.config import TrainSettings
 from explainer.events import Event
 from explainer.losses import LossSpec, Targets, gram_matrix
@@ -75,8 +75,10 @@ class TrainEvent(Event):
     previews: np.ndarray | None = None
 
 
-def loss_spec(settings: TrainSettings, features: Callable[[np.ndarray, tuple], dict], style: np.ndarray) -> LossSpec:
-    """The loss a training optimises, with its effective per-layer weights.
+def training_loss_spec(settings: TrainSettings, features: Callable[[np.ndarray, tuple], dict],
+                       style: np.ndarray) -> LossSpec:
+    """The loss a training optimises, with its effective per-layer weights (the optimisation method's is
+    [`explainer.optimize.loss_spec`][explainer.optimize.loss_spec]).
 
     With `layer_balance="target"` each style layer's weight is divided by the
     mean square of the style's Gram matrix there, and each content layer's
@@ -234,6 +236,3 @@ def preview(net: TransformSpec, state: TrainState, probes: np.ndarray) -> np.nda
     variables = to_host(state.variables)
     return np.asarray(_preview_fn(net)(variables, jnp.asarray(probes)))
 
-
-def terms_to_floats(terms: Mapping) -> dict:
-    return jax.tree.map(lambda v: float(to_host(v)), dict(terms))

@@ -41,7 +41,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from backends._johnson import RESIDUAL_BLOCKS, TransformSpec, parameter_count
+from backends import RESIDUAL_BLOCKS, TransformSpec, parameter_count
 from explainer import data as _data
 from explainer import images as _images
 from explainer import samples, trainer
@@ -49,7 +49,8 @@ from explainer.budget import FIXED_BYTES, MEMORY_SHARE, machine_memory
 from explainer.checkpoints import Checkpoints
 from explainer.config import TrainSettings
 from explainer.errors import BudgetError, ConfigError
-from explainer.files import check_output_dir
+from explainer.events import terms_to_floats
+from explainer.files import check_output_dir, jsonable
 from explainer.models import save_model
 from explainer.provenance import provenance
 
@@ -146,7 +147,7 @@ class Training:
         self.backend = backend or _loss_network(settings, self.log)
         self.backend.check_layers(settings.content_layers + settings.style_layers)
         self.net = TransformSpec(settings.arch, settings.norm)
-        self.loss = trainer.loss_spec(settings, self.backend.features, self.style)
+        self.loss = trainer.training_loss_spec(settings, self.backend.features, self.style)
         self.mesh = trainer.data_mesh(self._devices())
         self.step_fn = trainer.make_train_step(self.net, self.backend.spec, self.loss.structure(), self.mesh,
                                               settings.lr_schedule)
@@ -240,7 +241,7 @@ class Training:
             return None
         seconds = time.perf_counter() - start
         self.state, self.seconds = state, self.seconds + seconds
-        terms = trainer.terms_to_floats(terms)
+        terms = terms_to_floats(terms)
         step = self.step
         self.history.append({"step": step, "loss": loss, **terms})
         previews = None
@@ -261,7 +262,7 @@ class Training:
     def save_checkpoint(self) -> pathlib.Path:
         meta = {"data": self.batches.get_state(), "history": self.history, "seconds": self.seconds,
                 "fingerprint": self.fingerprint, "runs": self.runs}
-        return self.checkpoints.save(self.step, self.state, _jsonable(meta))
+        return self.checkpoints.save(self.step, self.state, jsonable(meta))
 
     def finish(self) -> dict:
         """Checkpoint the latest state, write the model and the final previews; the manifest."""
@@ -279,7 +280,7 @@ class Training:
         history = self.history if len(self.history) <= HISTORY_IN_MANIFEST else [
             self.history[round(i)] for i in np.linspace(0, len(self.history) - 1, HISTORY_IN_MANIFEST)]
         net_provenance = self.backend.provenance()
-        return _jsonable({
+        return jsonable({
             "architecture": {"arch": s.arch, "norm": s.norm, "channels": list(self.net.channels),
                              "residual_blocks": RESIDUAL_BLOCKS, "parameters": parameter_count(
                                  trainer.to_host(self.state.variables)),
@@ -347,16 +348,6 @@ _CHECKSUMMED = {
     "data": "other training photos (another --data folder or its contents, or the default photos of "
             "another version of style-explainer)",
 }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    return value
 
 
 def train(style: Any, model_dir: str | os.PathLike, settings: TrainSettings | None = None, *, resume: bool = False,

@@ -288,3 +288,21 @@ def test_reuse_scratch_memory_takes_effect_unless_opted_out():
     assert out["after_keep_1mb"]["mmapped"] == 0 and out["after_keep_1mb"]["from_heap"] >= big
     assert out["after_keep_1mb"]["kept"] < 1 << 20
     assert out["after_keep_default"]["mmapped"] == 0 and out["after_keep_default"]["kept"] >= big
+
+
+def test_the_public_names_are_all_there_and_the_contracts_import_without_jax():
+    """The explainer imports only `backends`' public names; the Styliser protocol and constants need no JAX."""
+    import subprocess
+    import sys
+
+    import backends
+
+    assert all(hasattr(backends, name) for name in backends.__all__)
+    assert (backends.STYLISER_GRID, backends.STYLISER_HALO, backends.BLOCK_CHANNELS[0]) == (4, 64, 64)
+    from backends import _tiled_norms
+
+    assert (_tiled_norms.GRID, _tiled_norms.HALO) == (backends.STYLISER_GRID, backends.STYLISER_HALO)
+    code = ("import sys; from backends import BLOCK_CHANNELS, STYLISER_GRID, STYLISER_HALO, Styliser; "
+            "print('jax' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

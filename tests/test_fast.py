@@ -13,16 +13,17 @@ import pathlib
 import numpy as np
 import pytest
 
+from backends import Styliser
 from explainer import fast
 from explainer.augment import (
     MANIFEST,
     augment,
     embedding_distribution,
-    find_images,
     plan_augment,
     stylize_folder,
 )
 from explainer.config import AugmentSettings, StyleConfig
+from explainer.data import find_images
 from explainer.errors import ConfigError, Note
 from explainer.images import load_image, save_image
 from explainer.record import RecordSpec, Trace
@@ -30,12 +31,19 @@ from explainer.runner import stylize
 
 
 class MeanColour:
-    """Embeds an image as its mean colour; paints `(content + embedding) / 2`."""
+    """Embeds an image as its mean colour; paints `(content + embedding) / 2` (a whole `backends.Styliser`)."""
 
     def __init__(self, kind: str = "arbitrary"):
-        self.kind = kind
+        self.kind, self.params = kind, {}
         self.embedding_size = 3 if kind == "arbitrary" else fast.MULTISTYLE_COUNT
         self.calls = 0
+
+    @property
+    def spec(self):
+        return ("mean-colour", self.kind)
+
+    def apply(self, params, contents, embeddings):
+        return self.stylise(contents, embeddings)
 
     def embed(self, squares):
         assert squares.shape[1:] == (fast.STYLE_SIDE, fast.STYLE_SIDE, 3)
@@ -56,6 +64,10 @@ class MeanColour:
     def norm_params(self, embeddings):
         e = np.asarray(embeddings)[None] if np.ndim(embeddings) == 1 else np.asarray(embeddings)
         return {"paint": (e + 1, e - 1)}
+
+    def norm_statistics(self, contents, embeddings):
+        contents = np.asarray(contents)
+        return {"paint": (contents.mean(axis=(1, 2)), contents.var(axis=(1, 2)))}
 
     def describe(self):
         return f"mean-colour stand-in ({self.kind})"
@@ -124,6 +136,7 @@ def test_strength_interpolates_between_the_contents_own_and_the_styles_embedding
 def test_stylize_fast_through_the_api_records_the_embedding():
     content = _flat([0.2, 0.4, 0.6], (30, 60))
     config = StyleConfig(method="fast", size=40)
+    assert isinstance(MeanColour(), Styliser)  # the stand-in is a whole styliser: the runner asks nothing else
     result = stylize(content, [_flat([1, 0, 0])], config, backend=MeanColour(), log=lambda m: None)
     assert result.image.shape == (20, 40, 3)
     np.testing.assert_allclose(result.image[5, 5], ([0.2, 0.4, 0.6] + np.array([1, 0, 0])) / 2, atol=1e-6)
@@ -145,6 +158,8 @@ def test_a_fast_run_records_the_networks_activations_norms_and_embedding(tmp_pat
     np.testing.assert_allclose(kept[20, 5], [1.2, 0.8], atol=1e-6)
     np.testing.assert_allclose(trace.arrays["iter1/stats/twice"][0], [0.2, 0.2, 0.4, 0.08], atol=1e-6)  # mean, std, max, energy
     np.testing.assert_allclose(trace.arrays["norm/paint/scale"], [2, 1, 1])
+    np.testing.assert_allclose(trace.arrays["norm_stats/paint/mean"], [0.1, 0.2, 0.3], atol=1e-5)  # what a norm
+    np.testing.assert_allclose(trace.arrays["norm_stats/paint/var"], [0.01, 0.04, 0.09], atol=1e-5)  # divides out
     np.testing.assert_allclose(trace.arrays["embedding"], [1, 0, 0])
     assert trace.manifest["method"] == "fast" and trace.manifest["norm_layers"] == ["paint"]
 
@@ -206,7 +221,9 @@ def _stylisers():
 
 def test_augment_keeps_the_tree_lists_unreadable_files_and_writes_a_manifest(tmp_path):
     root = _folder(tmp_path)
-    assert find_images(root) == ["broken.jpg", "im0.png", "im2.png", "im4.png", "sub/im1.png", "sub/im3.png"]
+    assert find_images(root, relative=True) == ["broken.jpg", "im0.png", "im2.png", "im4.png", "sub/im1.png",
+                                                "sub/im3.png"]
+    assert find_images(root) == [str(root / name) for name in find_images(root, relative=True)]
     settings = AugmentSettings(variants=2, source="random", batch_size=2)
     summary = augment(root, tmp_path / "out", settings, styles=[_flat([1, 0, 0]), _flat([0, 1, 0])],
                       progress=False, stylisers=_stylisers())

@@ -215,6 +215,43 @@ def test_multistyle_blend_is_the_blend_of_the_norm_params(random_stylisers):
                 np.testing.assert_allclose(blend[layer][i], 0.3 * three[layer][i] + 0.7 * twelve[layer][i], atol=1e-6)
 
 
+def test_pretrained_and_trained_stylisers_both_satisfy_the_styliser_protocol(random_stylisers):
+    """Every member of `backends.Styliser` on both kinds, the same shapes, so no caller asks which it holds."""
+    from backends import Styliser, TransformSpec, transform_with_statistics
+    from explainer.models import TrainedStyliser
+
+    spec = TransformSpec("slim", "instance")
+    trained = TrainedStyliser(spec, spec.init(jax.random.key(0)))
+    content = photo(30, 22, 2)
+    arbitrary = random_stylisers["arbitrary"]
+    embeddings = {"arbitrary": arbitrary.embed(photo(40, 40, 0))[0], "multistyle": np.eye(26, dtype=np.float32)[3],
+                  "trained": None}
+    for s in (*random_stylisers.values(), trained):
+        assert isinstance(s, Styliser), s.kind
+        e = embeddings[s.kind]
+        assert s.embedding_size == (0 if e is None else e.shape[0]) and hash(s.spec) is not None
+        out = np.asarray(s.stylise(content, e))
+        assert out.shape == (1, 30, 22, 3)
+        if e is None:  # the pretrained ones' `apply` and `activations`: test_api_shapes_any_size_and_determinism
+            np.testing.assert_allclose(out, jax.jit(s.apply)(s.params, content, np.zeros((1, 0))), atol=1e-6)
+            assert set(s.activations(content, e, s.layer_names[:2])) == set(s.layer_names[:2])
+        norms, stats = s.norm_params(e), s.norm_statistics(content, e)
+        assert set(stats) == set(norms) and stats
+        for name, (mean, var) in stats.items():
+            assert mean.shape == var.shape == norms[name][0].shape == (1, norms[name][0].shape[-1])
+            assert float(np.min(var)) >= 0.0
+        assert s.describe() and set(s.provenance()) == {"network", "weights"}
+    with pytest.raises(ValueError, match="no style predictor"):
+        trained.embed(photo(40, 40, 0))
+    # the pretrained statistics are those its instance norms divide by: given back, they give its own image
+    padded = np.pad(content, ((0, 0), (0, 2), (0, 2), (0, 0)), mode="reflect")  # 30x22 -> 32x24
+    e = embeddings["arbitrary"][None]
+    stats = {name: (m[:, None, None, :], v[:, None, None, :]) for name, (m, v) in
+             arbitrary.norm_statistics(content, e).items()}
+    again = transform_with_statistics(arbitrary.spec, arbitrary.params, padded, e, stats)[:, :30, :22]
+    np.testing.assert_allclose(again, arbitrary.stylise(content, e), atol=1e-5)
+
+
 # --------------------------------------------------------------------------- the real networks vs onnxruntime
 
 
