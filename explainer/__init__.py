@@ -18,6 +18,7 @@ without starting it.
 import importlib
 from typing import TYPE_CHECKING
 
+from explainer import methods as _methods  # noqa: F401 -- registers the built-in methods (light: no JAX)
 from explainer.config import COLOR_MODES, INITS, OPTIMIZERS, StyleConfig
 from explainer.errors import ConfigError, ImageError
 

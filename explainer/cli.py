@@ -191,8 +191,8 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser("train", help="train a feed-forward network for one style (Johnson et al.)",
                        description="Trains Johnson et al.'s transformation network (instance or batch norm) against "
-                       "the perceptual loss of the optimisation method (VGG16: style relu1_2, relu2_2, relu3_3, "
-                       "relu4_3; content relu2_2) on photos: --data DIR, or a few real photos from PyPI wheels. "
+                       "the perceptual loss of the optimisation method on ImageNet VGG19 (Johnson et al.'s VGG16 "
+                       "layers, which VGG19 has too: style relu1_2, relu2_2, relu3_3, relu4_3; content relu2_2) on photos: --data DIR, or a few real photos from PyPI wheels. "
                        "Writes MODEL_DIR/model.safetensors, model.json, previews/ (the probe photos every "
                        "--preview-every steps) and checkpoints/. Ctrl-C or SIGTERM stops with a checkpoint and a "
                        "usable model; --resume continues exactly. Apply it with: stylize PHOTO -o OUT.png --method "

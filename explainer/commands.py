@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from backends import SOURCES, enable_compile_cache
-from explainer import settings
+from explainer import registry, settings
 from explainer.config import RECONSTRUCT_DEFAULTS, RecordSpec, StyleConfig
-from explainer.errors import ConfigError, one_line
+from explainer.errors import ConfigError
 from explainer.files import check_output_dir, check_output_file
 
 PROG = "style-explainer"
@@ -40,73 +40,39 @@ INSPECT_SETTINGS = ("network", "weights", "pooling", "seed", "size")
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     config = settings.from_args(args, StyleConfig())
-    if config.method == "fast":
-        return _stylize_fast(config, args)
-    if not args.styles:
-        raise ConfigError("give at least one style image after the content (or use --method fast --model "
-                          "multistyle:K, whose styles are built in)")
-    output = check_output_file(args.output, IMAGE_SUFFIXES)
-    record = _record_spec(args)
-    _check_budget_first(config, args.content, args.styles)
-    return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
-                         record_dir=args.record, report=not args.no_figures)
-
-
-def _stylize_fast(config: StyleConfig, args: argparse.Namespace) -> int:
-    """`stylize --method fast`: one image, or every image of a folder (in batches) into a folder."""
-    from explainer.fast import parse_model
-
-    choice = parse_model(config.model)
-    if choice.needs_style_images and not args.styles:
-        raise ConfigError(f"--model {config.model} takes its style from style images: give at least one after the "
-                          "content (or --model multistyle:K, whose styles are built in)")
+    method = registry.get(config.method)
+    if method.uses_styles(config) and not args.styles:
+        raise ConfigError(method.missing_styles(config))
     record = _record_spec(args)
     if pathlib.Path(args.content).is_dir():
         if record is not None:
             raise ConfigError("--record records one image: give an image file, not a folder")
-        from explainer.augment import stylize_folder
-
         out = check_output_dir(args.output)
         enable_compile_cache()
-        summary = stylize_folder(args.content, args.styles, config, out, progress=not args.quiet)
+        summary = method.stylize_folder(args.content, args.styles, config, out, progress=not args.quiet)
         print(summary.text(), file=sys.stderr)
         return 130 if summary.interrupted else 0
     output = check_output_file(args.output, IMAGE_SUFFIXES)
-    from explainer.runner import stylize
-
-    enable_compile_cache()
-    result = stylize(args.content, args.styles, config, progress=not args.quiet, record=record)
-    path = result.save(output)
-    if result.trace is not None:
-        where = result.trace.save(args.record)
-        print(f"recorded the network's activations in {len(result.trace.layers)} layers, its norms' scale and shift "
-              f"and the embedding in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
-    record = result.record
-    print(f"finished in {record['wall_time_s']:.2f} s (the network {record['network_time_s'] * 1000:.0f} ms, "
-          f"{record['size'][1]}x{record['size'][0]} px); wrote {path} and {path.with_suffix('.json')}",
-          file=sys.stderr)
-    return 0
+    _check_budget_first(method, config, args.content, args.styles if method.uses_styles(config) else [])
+    return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
+                         record_dir=args.record, report=not args.no_figures)
 
 
-def _check_budget_first(config: StyleConfig, content: str, styles: Sequence[str]) -> None:
+def _check_budget_first(method, config: StyleConfig, content: str, styles: Sequence[str]) -> None:
     """Refuse an over-budget run from the files' headers, before JAX starts (the run checks again)."""
     from explainer import samples
     from explainer.images import image_shape
-    from explainer.tiling import check_run  # budget.check_run, or a tiled run's own limits
 
     shapes = [image_shape(samples.resolve(path)) for path in (content, *styles)]
     if all(shapes):  # an unreadable file is reported, in one line, when it is loaded
-        check_run(config, shapes[0], shapes[1:])
+        method.check(config, shapes[0], shapes[1:], content)
 
 
 def _record_spec(args: argparse.Namespace):
     if not args.record:
         return None
     check_output_dir(args.record, what="--record folder")
-    try:
-        return settings.from_args(args, RecordSpec())
-    except ValueError as error:
-        raise ConfigError(one_line(error)) from None
+    return settings.from_args(args, RecordSpec())
 
 
 def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *, quiet: bool,
@@ -120,7 +86,12 @@ def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *,
     except NonFiniteLossError as error:
         failure, result = error, error.result
     path = result.save(output)
-    if result.trace is not None:
+    iterative = registry.get(config.method).iterative
+    if result.trace is not None and not iterative:
+        where = result.trace.save(record_dir)
+        print(f"recorded the network's activations in {len(result.trace.layers)} layers, its norms' scale and shift "
+              f"and the embedding in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
+    elif result.trace is not None:
         where = result.trace.save(record_dir)
         print(f"recorded {len(result.trace.iterations)} snapshots of {', '.join(result.trace.layers)} "
               f"in {where}/ (trace.json, arrays.npz)", file=sys.stderr)
@@ -134,8 +105,13 @@ def _run_and_save(config: StyleConfig, content, styles, output: pathlib.Path, *,
                 print(f"{PROG}: interrupted: no report written", file=sys.stderr)
     record_ = result.record
     state = "failed after" if failure else "interrupted after" if record_["interrupted"] else "finished"
-    print(f"{state} {record_['iterations_done']} steps in {record_['wall_time_s']:.1f} s; "
-          f"wrote {path} and {path.with_suffix('.json')}", file=sys.stderr)
+    if not iterative:  # one pass of a network: no steps
+        print(f"finished in {record_['wall_time_s']:.2f} s (the network {record_['network_time_s'] * 1000:.0f} ms, "
+              f"{record_['size'][1]}x{record_['size'][0]} px); wrote {path} and {path.with_suffix('.json')}",
+              file=sys.stderr)
+    else:
+        print(f"{state} {record_['iterations_done']} steps in {record_['wall_time_s']:.1f} s; "
+              f"wrote {path} and {path.with_suffix('.json')}", file=sys.stderr)
     if failure is not None:
         print(f"{PROG}: error: {failure}", file=sys.stderr)
         return 1
@@ -160,10 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _network(config: StyleConfig):
-    from backends import get_backend
+    from explainer.methods import loss_network
 
     enable_compile_cache()  # the next run of the same shape starts without compiling
-    backend = get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    backend = loss_network(config)
     print(f"network: {backend.describe()}", file=sys.stderr)
     return backend
 

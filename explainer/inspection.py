@@ -19,12 +19,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backends import Backend, get_backend
+from backends import Backend
 from explainer import images as _images
 from explainer import samples
 from explainer.budget import check_pixels
 from explainer.config import StyleConfig
 from explainer.losses import gram_matrix
+from explainer.methods import loss_network
 from explainer.provenance import provenance
 from explainer.record import CHANNEL_STATS, TRACE_FORMAT, TRACE_VERSION, Trace, channel_summary
 
@@ -58,7 +59,7 @@ def inspect_image(
     pixels = samples.load(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
     check_pixels(pixels.shape, config.size, config.max_megapixels, what="the inspected image")
     pixels = _images.resize_longest(pixels, config.size)
-    backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    backend = backend or loss_network(config)
     backend.check_layers(layers)
     features = backend.features(pixels, layers)
     arrays: dict[str, np.ndarray] = {"iter0/image": pixels}

@@ -1,4 +1,4 @@
-"""The optimisation engine: one jit-compiled step, Adam or L-BFGS, over scales.
+"""The optimisation engine: one jit-compiled step, Adam or L-BFGS, over scales, whole or in tiles.
 
 Everything here is array-in, array-out. Loading files, printing, progress
 bars and saving live in [`explainer.stylize`][explainer.stylize]; the
@@ -7,6 +7,10 @@ explorer consumes the same [`run`][explainer.optimize.run] generator.
 The image being optimised is RGB in `[0, 1]`; the backend preprocesses it
 inside the step (a cheap linear map), so the box constraint stays the
 simple `clip(x, 0, 1)` and learning rates are in pixel units.
+
+An image too large for memory runs through the same stepper with
+`tile=`: only its objective differs, the windowed one of
+[`explainer.tiling`][explainer.tiling] (the same loss and gradient).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import optax
 
 from backends import Backend
 from explainer import images as _images
+from explainer import tiling
 from explainer.color import keep_luminance_only, match_colors
 from explainer.config import StyleConfig
+from explainer.errors import ConfigError
 from explainer.events import Event, SnapshotPlan, terms_to_floats
 from explainer.losses import ImageTerm, LossSpec, Targets, blend_grams, gram_matrix, loss_terms, sum_terms
 
@@ -135,7 +141,12 @@ class Stepper:
 
 @functools.lru_cache(maxsize=16)
 def make_stepper(
-    backend: Backend, spec: LossSpec, optimizer: str = "adam", learning_rate: float = 0.02, ema_decay: float | None = None
+    backend: Backend,
+    spec: LossSpec,
+    optimizer: str = "adam",
+    learning_rate: float = 0.02,
+    ema_decay: float | None = None,
+    window: tuple[int, int] | None = None,
 ) -> Stepper:
     """Compile-once step functions for one backend, loss and optimiser.
 
@@ -143,15 +154,20 @@ def make_stepper(
     [`compute_targets`][explainer.optimize.compute_targets]) and Adam's
     learning rate from its state (`init` puts it there), so steppers that
     differ only in loss weights or learning rate share one compiled step.
+    With `window` (the windows' `(height, width)`), the step takes
+    [`tiling.tiled_targets`][explainer.tiling.tiled_targets] and evaluates
+    the loss window by window; `None` is the untiled step.
     """
-    shared = _make_stepper(backend.spec, spec.structure(), optimizer, ema_decay)
+    shared = _make_stepper(backend.spec, spec.structure(), optimizer, ema_decay, window)
     # Same compiled functions (and cache of recorded steps); only `init` differs.
     return dataclasses.replace(shared, init=functools.partial(shared.init, learning_rate=learning_rate))
 
 
 @functools.lru_cache(maxsize=16)
-def _make_stepper(network: Hashable, spec: LossSpec, optimizer: str, ema_decay: float | None):
-    """The stepper for a weightless `spec` (see `LossSpec.structure`), any learning rate.
+def _make_stepper(
+    network: Hashable, spec: LossSpec, optimizer: str, ema_decay: float | None, window: tuple[int, int] | None = None
+):
+    """The stepper for a weightless `spec` (see `LossSpec.structure`), any learning rate; tiled with `window`.
 
     Adam updates are followed by `clip(x, 0, 1)`. L-BFGS (optax's, with a
     zoom line search satisfying the strong Wolfe conditions) moves an
@@ -162,7 +178,7 @@ def _make_stepper(network: Hashable, spec: LossSpec, optimizer: str, ema_decay: 
     100, as `torch.optim.LBFGS` and neural-style run it): one evaluation per
     step.
     """
-    objective = make_objective(network, spec)
+    objective = make_objective(network, spec) if window is None else tiling.windowed_objective(network, spec, window)
     decay = 0.0 if ema_decay is None else float(ema_decay)
 
     if optimizer == "adam":
@@ -324,6 +340,7 @@ def run(
     snapshots: SnapshotPlan | None = None,
     image_terms: Sequence[ImageTerm] = (),
     regions: Any = None,
+    tile: int | None = None,
 ) -> Iterator[Event]:
     """Optimise an image; yield an [`Event`][explainer.events.Event] after every step.
 
@@ -348,7 +365,15 @@ def run(
             the style loss then compares each region's Gram matrices only
             with the same region's of the (one) style image. `None`: the
             whole image is one region.
+        tile: the core tile's side ([`tiling.check_run`][explainer.tiling.check_run]):
+            the same optimisation, its loss evaluated window by window (see
+            [`explainer.tiling`][explainer.tiling]); `None`: untiled.
+
+    Raises:
+        ConfigError: `snapshots` with `tile` (a tiled run cannot be recorded).
     """
+    if tile is not None and snapshots is not None:
+        raise ConfigError("--record cannot record a tiled run (a large --size, or --tile-size): record a smaller --size")
     spec = loss_spec(config, image_terms)
     recorded_layers = snapshots.layers_for(spec) if snapshots is not None else ()
     backend.check_layers(config.content_layers + config.style_layers + recorded_layers)
@@ -361,11 +386,11 @@ def run(
     iteration = 0
     for scale, side in enumerate(config.scale_sizes()):
         scaled_content, scaled_styles = _scaled_images(config, spec, content, styles, side)
-        targets, *grams = _targets_and_grams(backend, spec, scaled_content, scaled_styles, blend, recorded_layers)
-        if regions is not None:
-            targets = regions.targets(backend, spec, targets, scaled_content, scaled_styles[0])
-        if snapshots is not None:
-            snapshots.start_scale(scale, backend, spec, targets, *grams)
+        if tile is None:
+            targets = _scale_targets(backend, spec, scaled_content, scaled_styles, blend, regions, snapshots, scale)
+        else:  # the same stepper, with the windowed objective for this scale's windows
+            targets, window = tiling.tiled_targets(backend, spec, scaled_content, scaled_styles, blend, tile, regions)
+            stepper = make_stepper(backend, spec, config.optimizer, config.learning_rate, config.ema_decay, window)
         state = _start_scale(stepper, state, config, scaled_content, scaled_styles[0], init_image)
         finish = _finisher(config, scaled_content)
 
@@ -381,6 +406,17 @@ def run(
             # step, so nothing yielded may refer to it.
             loss, terms, image, arrays = jax.device_get((loss, terms, stepper.display(state), arrays))
             yield Event(iteration, scale, float(loss), terms_to_floats(terms), finish(image), arrays)
+
+
+def _scale_targets(backend: Backend, spec: LossSpec, content, styles, blend, regions, snapshots, scale: int):
+    """An untiled scale's targets (with `regions`' masks); hands the recorder its reference Gram matrices."""
+    recorded_layers = snapshots.layers_for(spec) if snapshots is not None else ()
+    targets, *grams = _targets_and_grams(backend, spec, content, styles, blend, recorded_layers)
+    if regions is not None:
+        targets = regions.targets(backend, spec, targets, content, styles[0])
+    if snapshots is not None:
+        snapshots.start_scale(scale, backend, spec, targets, *grams)
+    return targets
 
 
 def _scaled_images(config: StyleConfig, spec: LossSpec, content, styles, side: int):

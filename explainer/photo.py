@@ -54,21 +54,19 @@ def photo_term(weight: float = PHOTO_WEIGHT) -> ImageTerm:
 
 @dataclasses.dataclass
 class PhotoPlan:
-    """What a run needs beyond plain Gatys: the extra terms, the regions, and what to do with the result."""
+    """What an optimisation run needs beyond plain Gatys: the regions, and what to do with the result."""
 
     config: StyleConfig
     content: np.ndarray
     styles: Sequence[np.ndarray]
     regions: regions.Regions | None = None
-
-    @property
-    def image_terms(self) -> tuple[ImageTerm, ...]:
-        return (photo_term(self.config.photo_weight),) if self.config.method == "photo" else ()
+    #: Measure the result's photorealism in the record (the photo method's runs; any run with a post-process).
+    measure: bool = False
 
     def finish(self, image: np.ndarray) -> tuple[np.ndarray, dict]:
         """The post-processed result and what the record gets (`photorealism`, before and after a post-process)."""
         config = self.config
-        if config.method != "photo" and config.post_process == "none":
+        if not self.measure and config.post_process == "none":
             return image, {}
         content = _images.resize_to(self.content, *image.shape[:2])
         measure = lambda result: matting.photorealism(result, content, self.styles[0])
@@ -80,7 +78,7 @@ class PhotoPlan:
         return image, extra
 
 
-def prepare(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray]) -> PhotoPlan:
+def prepare(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], measure: bool = False) -> PhotoPlan:
     """Read the masks (if any) and plan the run; one-line errors for unreadable or mismatched masks."""
-    return PhotoPlan(config, content, styles, regions.from_files(config.content_mask, config.style_mask, content,
-                                                                 styles))
+    masks = regions.from_files(config.content_mask, config.style_mask, content, styles)
+    return PhotoPlan(config, content, styles, masks, measure)

@@ -26,10 +26,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from backends import Backend, get_backend
+from backends import Backend
 from explainer import images as _images
 from explainer import samples
 from explainer.config import RECONSTRUCT_DEFAULTS, ConfigError, StyleConfig
+from explainer.methods import loss_network
 from explainer.runner import stylize
 
 PAPER_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -138,7 +139,7 @@ def reconstruct(
     """
     config = config or RECONSTRUCT_DEFAULTS
     say = progress or (lambda message: None)
-    backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed)
+    backend = backend or loss_network(config)
     if getattr(backend, "pooling", config.pooling) != config.pooling:  # the figure would say one and show the other
         raise ConfigError(f"the backend given pools with {backend.pooling!r} but the settings say "
                           f"pooling={config.pooling!r}: make it with get_backend(..., pooling={config.pooling!r})")

@@ -1,10 +1,13 @@
 """A whole run, from files to a result: `stylize` and the record it returns.
 
-The runner loads the images (paths, arrays or `sample:NAME`), checks the
-request against its budget before any work, makes the network, drives the
-method's events (progress bar, printing, intermediate images, the recorder,
-a callback), fails a run whose loss stops being finite, and assembles the
-[`Result`][explainer.Result] with its provenance.
+The runner is the same for every method: it loads the images (paths,
+arrays or `sample:NAME`), looks the method up by name
+([`explainer.methods`][explainer.methods]), lets it refuse a request over
+its budget before any work, has it prepare its run, drives the run's
+events (progress bar, printing, intermediate images, the recorder, a
+callback), fails a run whose loss stops being finite, and assembles the
+[`Result`][explainer.Result] with its provenance and the fields the method
+adds.
 
 ```python
 from explainer import StyleConfig, stylize
@@ -29,24 +32,21 @@ from typing import Any
 
 import numpy as np
 
-from backends import Backend, downsampling, get_backend, layer_names
+from backends import Backend
 from explainer import images as _images
-from explainer import photo, samples, tiling
-from explainer.budget import working_shape
-from explainer.config import INITS, StyleConfig
-from explainer.errors import ConfigError, ImageError, Note
+from explainer import registry, samples
+from explainer.config import StyleConfig
+from explainer.errors import ConfigError, Note
 from explainer.events import Event, total_of_family
 from explainer.files import write_atomically
 from explainer.losses import ImageTerm
-from explainer.optimize import finish_image, initial_image, run
+from explainer.methods import Request
 from explainer.provenance import provenance
-from explainer.record import Recorder, RecordSpec, Trace, network_trace
+from explainer.record import Recorder, RecordSpec, Trace
 from explainer.settings import command_line, to_flags
 
 #: 2: provenance in one shape (`software`, `network` instead of `backend`), `failed`.
 RECORD_VERSION = 2
-#: Methods besides gatys that `stylize` can run (each adds itself when it lands).
-_METHODS_READY: tuple[str, ...] = ("fast", "photo")
 ImageLike = str | os.PathLike | np.ndarray
 
 
@@ -120,8 +120,9 @@ def stylize(
         content: path or `(H, W, 3)` array in `[0, 1]`.
         styles: one or more paths/arrays (blended by `config.style_blend`).
         config: the run's settings (default: `StyleConfig()`).
-        backend: a ready network; by default one is made from
-            `config.network`, `config.weights` and `config.pooling`.
+        backend: a ready network for the method (a loss network, or a
+            styliser for `method="fast"`); by default the method loads its
+            own (e.g. from `config.network`, `config.weights`, `config.pooling`).
         on_step: called with every [`Event`][explainer.events.Event].
         progress: show a progress bar with the loss terms on stderr.
         save_path: where `config.save_every` writes intermediate images
@@ -146,161 +147,58 @@ def stylize(
     """
     config = config or StyleConfig()
     log = log or (lambda message: print(message, file=sys.stderr))
-    if config.method != "gatys" and config.method not in _METHODS_READY:
-        raise ConfigError(f"--method {config.method} is not available in this version yet")
-    style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-    if config.method == "fast":
-        styliser = backend if hasattr(backend, "stylise") else None  # a loss network given is not used here
-        return _stylize_fast(content, style_list, config, styliser=styliser, log=log, on_step=on_step, record=record)
-    if not style_list:
-        raise ConfigError("give at least one style image")
-    if config.style_blend is not None and len(config.style_blend) != len(style_list):
-        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
+    method = registry.get(config.method)
+    style_list = _styles_used(method, config, list(styles) if isinstance(styles, (list, tuple)) else [styles])
     content_image = _as_image(content, "content")
-    style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
-    _check_work(config, content_image, style_images, _describe_source(content))
-    plan = photo.prepare(config, content_image, style_images)  # photo's term, the regions, the post-process
-    init_image = None
-    if config.init not in INITS:
-        init_image = samples.load(config.init, min_side=1)  # resized to the content anyway
-    backend = backend or get_backend(
-        config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log
-    )
-    backend.check_layers(config.content_layers + config.style_layers)
-    log(f"network: {backend.describe()}")
-
+    style_images = tuple(_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list))
+    method.check(config, content_image.shape, [style.shape for style in style_images], _describe_source(content))
     recorder = Recorder(record) if record is not None else None
-    tile = tiling.tile_side(config, content_image.shape)  # images larger than memory: in tiles, the same loss
-    if tile is None:
-        events = run(config, backend, content_image, style_images, init_image=init_image, snapshots=recorder,
-                     image_terms=(*image_terms, *plan.image_terms), regions=plan.regions)
-    elif recorder is not None:
-        raise ConfigError("--record cannot record a tiled run (a large --size, or --tile-size) in this version")
-    else:
-        log(f"tiled: {tile} px tiles, each with the margin its deepest layer sees (explainer.tiling)")
-        events = tiling.run_tiled(config, backend, content_image, style_images, tile=tile, init_image=init_image,
-                                  image_terms=(*image_terms, *plan.image_terms), progress=progress)
+    run = method.prepare(Request(config, content_image, style_images, network=backend, log=log, recorder=recorder,
+                                 image_terms=tuple(image_terms)))
     start = time.perf_counter()
-    latest, history, interrupted, failure = _consume(events, config, recorder, on_step, progress, save_path)
-    if latest is not None:
-        image = latest.image
-    else:  # no finite step: the starting image, at the final size
-        scaled = _images.resize_longest(content_image, config.size)
-        image = finish_image(config, initial_image(config, scaled, style_images[0], init_image), content_image)
-    image, photo_record = plan.finish(image)
-
+    latest, history, interrupted, failure = _consume(run.events(), config, run.steps, recorder, on_step, progress,
+                                                     save_path)
+    image, fields = run.finish(latest)
     run_record = {
         "format": "style-explainer.run",
         "version": RECORD_VERSION,
-        **provenance(backend, config, content=_describe_source(content), styles=[_describe_source(s) for s in style_list]),
+        **provenance(run.network, config, content=_describe_source(content),
+                     styles=[_describe_source(s) for s in style_list]),
         "size": list(image.shape[:2]),
         "wall_time_s": round(time.perf_counter() - start, 3),
-        "iterations_done": len(history),
+        **({"network_time_s": fields.pop("network_time_s")} if "network_time_s" in fields else {}),
+        "iterations_done": len(history) if method.iterative else 0,
         "interrupted": interrupted,
         "failed": failure,
-        **photo_record,
-        "history": history,
+        **fields,
+        "history": history if method.iterative else [],
     }
-    trace = None
-    if recorder is not None:
-        trace = recorder.trace(**{k: run_record[k] for k in ("software", "config", "network", "weights", "content",
-                                                            "styles")})
+    trace = run.trace({key: run_record[key] for key in _TRACE_HEADER if key in run_record})
     result = Result(image=np.asarray(image, np.float32), record=run_record, trace=trace)
     if failure is not None:
         raise NonFiniteLossError(failure, result)
     return result
 
 
-def _stylize_fast(content: ImageLike, style_list: list, config: StyleConfig, *, styliser: Any,
-                  log: Callable[[str], None], on_step: Callable[[Event], None] | None,
-                  record: RecordSpec | None) -> Result:
-    """`stylize` with `config.method == "fast"`: one pass of a feed-forward network (see `explainer.fast`)."""
-    from explainer import fast
-
-    choice = fast.parse_model(config.model)
-    if not choice.needs_style_images and style_list:
-        warnings.warn(f"--model {config.model} has its styles built in: the style images are not used", Note,
-                      stacklevel=3)
-        style_list = []
-    if choice.kind == "multistyle" and config.style_strength < 1.0:
-        warnings.warn(f"--style-strength {config.style_strength:g} is not used by --model {config.model}: the "
-                      "26-style network has no embedding of the content to move towards", Note, stacklevel=3)
-    content_image = _as_image(content, "content")
-    style_images = [_as_image(s, f"style {i + 1}") for i, s in enumerate(style_list)]
-    tile = tiling.check_fast_run(config, content_image.shape)  # check_pixels, or a tiled run's own limit
-    if styliser is None and choice.kind == "trained":
-        from explainer.models import load_model
-
-        styliser = load_model(choice.path)
-    if styliser is None:
-        from backends import get_styliser
-
-        styliser = get_styliser(choice.kind, log=log)
-    log(f"network: {styliser.describe()}")
-    start = time.perf_counter()
-    if tile is None:
-        out = fast.stylize_images(styliser, choice, [content_image], style_images, config)
-    else:
-        log(f"tiled: {tile} px tiles sharing the instance-norm statistics of a downscaled copy (explainer.tiling)")
-        out = tiling.stylize_fast_tiled(styliser, choice, content_image, style_images, config, tile)
-    image = out.images[0]
-    if on_step is not None:
-        on_step(Event(iteration=1, scale=0, loss=0.0, terms={}, image=image))
-    run_record = {
-        "format": "style-explainer.run",
-        "version": RECORD_VERSION,
-        **provenance(styliser, config, content=_describe_source(content),
-                     styles=[_describe_source(s) for s in style_list]),
-        "size": list(image.shape[:2]),
-        "wall_time_s": round(time.perf_counter() - start, 3),
-        "network_time_s": round(out.seconds, 4),
-        "embedding": [round(float(v), 6) for v in out.embedding],
-        "iterations_done": 0,
-        "interrupted": False,
-        "failed": None,
-        "history": [],
-    }
-    trace = None
-    if record is not None:
-        trace = _fast_trace(styliser, out, content_image, config, record, run_record)
-    return Result(image=image, record=run_record, trace=trace)
+#: The record's keys a trace repeats (its provenance).
+_TRACE_HEADER = ("software", "config", "network", "weights", "content", "styles")
 
 
-def _fast_trace(styliser: Any, out: Any, content: np.ndarray, config: StyleConfig, spec: RecordSpec,
-                run_record: dict) -> Trace:
-    """A fast run's trace: the network's activations for the content, its norms' scale and shift."""
-    layers = spec.layers or styliser.layer_names
-    scaled = _images.resize_longest(content, config.size)[None]
-    activations = styliser.activations(scaled, out.embedding, layers)
-    keys = ("software", "config", "network", "weights", "content", "styles")
-    trace = network_trace(out.images[0], activations, styliser.norm_params(out.embedding), out.embedding, spec,
-                          **{k: run_record[k] for k in keys if k in run_record})
-    if hasattr(styliser, "norm_statistics"):  # a trained network: what each norm divided out, per channel
-        for name, (mean, var) in styliser.norm_statistics(scaled).items():
-            trace.arrays[f"norm_stats/{name}/mean"] = np.asarray(mean)[0]
-            trace.arrays[f"norm_stats/{name}/var"] = np.asarray(var)[0]
-    return trace
+def _styles_used(method: Any, config: StyleConfig, styles: list) -> list:
+    """The style images the run uses: refused if it needs some and has none; a note if it has its own."""
+    if not method.uses_styles(config):
+        if styles:
+            warnings.warn(f"--model {config.model} has its styles built in: the style images are not used", Note,
+                          stacklevel=3)
+        return []
+    if not styles:
+        raise ConfigError(method.missing_styles(config))
+    if config.style_blend is not None and len(config.style_blend) != len(styles):
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(styles)} style images")
+    return styles
 
 
-def _check_work(config: StyleConfig, content: np.ndarray, styles: Sequence[np.ndarray], name: str) -> None:
-    """Refuse, before any work, a run over the pixel budget or too thin for its deepest layer."""
-    tiling.check_run(config, content.shape, [style.shape for style in styles])  # budget.check_run when untiled
-    # Names no VGG has are left to the network's own check, which lists the valid ones.
-    layers = [name for name in config.content_layers + config.style_layers if name in layer_names("vgg19")]
-    if not layers:
-        return
-    need = 2 ** max(downsampling(layer) for layer in layers)
-    smallest = config.scale_sizes()[0]
-    short = min(working_shape(content.shape, smallest))
-    if short < need:
-        deepest = max(layers, key=downsampling)
-        raise ImageError(
-            f"{name}: at {smallest} px on its longest side (the smallest scale) its short side is {short} px, but "
-            f"{deepest} needs at least {need} px; use a larger --size, fewer --scales, or a less elongated image"
-        )
-
-
-def _consume(events, config: StyleConfig, recorder, on_step, progress: bool, save_path):
+def _consume(events, config: StyleConfig, steps: int, recorder, on_step, progress: bool, save_path):
     """Drive a method's events: progress bar, printing, intermediate images, recorder, callback.
 
     Returns `(last finite event, history, interrupted, failure message or None)`.
@@ -308,7 +206,7 @@ def _consume(events, config: StyleConfig, recorder, on_step, progress: bool, sav
     history: list[dict] = []
     latest: Event | None = None
     interrupted, failure = False, None
-    bar = _progress_bar(config.iterations * config.scales, progress)
+    bar = _progress_bar(steps, progress)
     try:
         for event in events:
             if not math.isfinite(event.loss):

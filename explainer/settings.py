@@ -253,6 +253,19 @@ def setting(default: Any, **declaration: Any) -> Any:
     return dataclasses.field(default=default, metadata={"setting": Setting(**declaration)})
 
 
+def setting_like(cls: Any, name: str, default: Any, **changes: Any) -> Any:
+    """A field that declares `cls`'s setting `name` again with another default (and the attributes in `changes`).
+
+    One declaration, several defaults: `train`'s `style_weight` is the loss
+    settings' `style_weight`, its default 3 instead of 100 and its group
+    "train" (`setting_like(LossSettings, "style_weight", 3.0, group="train")`).
+    """
+    declared = next((field.metadata.get("setting") for field in dataclasses.fields(cls) if field.name == name), None)
+    if declared is None:
+        raise ValueError(f"{cls.__name__} declares no setting {name!r}")
+    return dataclasses.field(default=default, metadata={"setting": dataclasses.replace(declared, **changes)})
+
+
 def settings_of(cls_or_instance: Any, groups: Iterable[str] | None = None,
                 names: Iterable[str] | None = None) -> tuple[Setting, ...]:
     """The settings a dataclass declares, in field order (only those in `groups` or `names`, if given)."""

@@ -1,10 +1,10 @@
 """Images of any size: the optimisation of `stylize` in overlapping tiles, without seams.
 
 The memory of a run grows with the pixels of the image: every layer's
-activations and their gradients. A tiled run keeps only the image, Adam's
-moments and the content's features whole, and sends the network over one
-*window* at a time: a core tile plus a halo as wide as the deepest layer
-reaches (`halo_for`: 80 px for `relu5_1`, 48 px for `relu4_2`).
+activations and their gradients. A tiled run keeps only the image, the
+optimiser's state and the content's features whole, and sends the network
+over one *window* at a time: a core tile plus a halo as wide as the deepest
+layer reaches (`halo_for`: 80 px for `relu5_1`, 48 px for `relu4_2`).
 
 It computes the **same loss and gradient as the untiled run**, not an
 approximation that is blended afterwards:
@@ -13,22 +13,33 @@ approximation that is blended afterwards:
   window equals its value in the whole image, as the halo holds everything
   it depends on (windows start on multiples of the deepest pooling, so the
   grids agree);
-* the style loss needs the Gram matrix of the whole image: a first pass sums
-  every core's `F^T F`; the second pass differentiates, per window,
-  `<dL/dG, F^T diag(core) F>`, whose gradient is that window's share of the
-  whole image's (the Gram matrix is linear in each position's `F^T F`);
-* content: each core's `sum (F - P)^2`, `P` the content's features in the
-  same window; total variation and the other image terms on the whole image.
+* the style loss needs the Gram matrix of the whole image: it is the sum
+  over windows of each core's `F^T F` (times the region masks, with
+  `regions`); differentiated, each window's share of the gradient is that of
+  `<dL/dG, F^T diag(core) F>` (the Gram matrix is linear in each position's
+  `F^T F`);
+* content: each core's `sum (F - P)^2`, `P` the content's features (kept
+  whole, computed window by window); total variation and the other image
+  terms on the whole image.
 
 Gradients of overlapping windows are added (each pixel's gradient is a sum
 over the features that see it), so there is nothing to blend and no seam.
-Style targets come from the whole style image (its Gram by the same sums).
-Coarse-to-fine (`--scales`) works: a scale that fits is one window.
-The price: each step runs the network forward twice per window, over windows
-that overlap; Adam only (L-BFGS needs the whole objective at each line-search point).
+
+All of it is one pure JAX function ([`windowed_objective`][explainer.tiling.windowed_objective]):
+a `lax.scan` over the windows' offsets (they share one shape), each window
+rematerialised in the backward pass, so memory holds one window's
+activations at a time. The optimiser of an untiled run consumes it as it
+consumes the untiled objective ([`optimize.run`][explainer.optimize.run]
+with `tile=`): Adam, L-BFGS with its line search, `lbfgs-fixed`, EMA,
+coarse-to-fine scales, the photo term and regions alike. Style targets come
+from the whole style image, window by window. The price: each gradient runs
+the network forward twice per window (once more in the backward pass), over
+windows that overlap. A run cannot be recorded in tiles (a snapshot holds
+whole-image activations and gradient maps).
 
 `stylize` tiles on its own when the whole image would need more than
-`--memory-budget`, or when `--tile-size` says so.
+`--memory-budget`, or when `--tile-size` says so. The feed-forward networks'
+tiling is [`explainer.fast_tiling`][explainer.fast_tiling].
 """
 
 from __future__ import annotations
@@ -36,18 +47,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from backends import downsampling, layer_names
 from explainer.budget import BYTES_PER_PIXEL, FIXED_BYTES, check_pixels, working_shape
-from explainer.errors import BudgetError, ConfigError
+from explainer.errors import BudgetError
+
+if TYPE_CHECKING:  # JAX loads on first use: `check_run` refuses a request before it starts
+    from explainer.losses import LossSpec
 
 #: Bytes per pixel a tiled run keeps for the whole image: the image, Adam's two moments, the gradient, the content's
-#: features at the content layers (in each window), and the copies an event carries; rounded up.
+#: features at the content layers, and the copies an event carries; rounded up.
 TILED_BYTES_PER_PIXEL = 200
+#: What another optimiser keeps beyond that, per pixel: L-BFGS's memory of image-sized pairs (10 pairs with its
+#: line search's vectors; 100 pairs for lbfgs-fixed); an EMA's running image adds `EMA_BYTES_PER_PIXEL`.
+OPTIMIZER_BYTES_PER_PIXEL = {"adam": 0, "lbfgs": 400, "lbfgs-fixed": 2_500}
+EMA_BYTES_PER_PIXEL = 12
 GIB = 2**30
 
 
@@ -129,16 +147,15 @@ def tile_side(config: Any, shape: tuple[int, ...]) -> int | None:
 
     `config.tile_size` if given; else tiles only when the whole image would
     need more than `config.memory_budget` GiB, as large as the budget allows.
+    Whether a method tiles at all is the method's to decide.
     """
-    if config.method != "gatys":
-        return None
     height, width = working_shape(shape, config.size)
     if config.tile_size is not None:
         return int(config.tile_size)
     budget = config.memory_budget * GIB
     if FIXED_BYTES + height * width * BYTES_PER_PIXEL <= budget:
         return None
-    spare = budget - FIXED_BYTES - height * width * TILED_BYTES_PER_PIXEL
+    spare = budget - FIXED_BYTES - height * width * tiled_bytes_per_pixel(config)
     halo = halo_for(config.content_layers + config.style_layers)
     window = math.sqrt(max(spare, 0) / BYTES_PER_PIXEL)
     side = int(window - 2 * halo - grid_for(config.content_layers + config.style_layers))
@@ -150,6 +167,12 @@ def tile_side(config: Any, shape: tuple[int, ...]) -> int | None:
     return side
 
 
+def tiled_bytes_per_pixel(config: Any) -> int:
+    """Bytes per pixel a tiled run with `config`'s optimiser (and EMA) keeps for the whole image."""
+    ema = EMA_BYTES_PER_PIXEL if config.ema_decay is not None else 0
+    return TILED_BYTES_PER_PIXEL + OPTIMIZER_BYTES_PER_PIXEL.get(config.optimizer, 0) + ema
+
+
 def check_run(config: Any, content_shape: tuple[int, ...], style_shapes: Sequence[tuple[int, ...]]) -> int | None:
     """The tile side (None: untiled), after refusing in one line what cannot work; `budget.check_run` when untiled."""
     from explainer.budget import check_run as check_untiled
@@ -158,282 +181,266 @@ def check_run(config: Any, content_shape: tuple[int, ...], style_shapes: Sequenc
     if side is None:
         check_untiled(config, content_shape, style_shapes)
         return None
-    if config.optimizer != "adam" or config.ema_decay is not None:
-        raise ConfigError("a tiled run (a large --size, or --tile-size) optimises with Adam and no --ema-decay")
     limit = config.max_megapixels
     if limit is None:  # what this machine allows at a tiled run's bytes per pixel
         from explainer.budget import MEMORY_SHARE, machine_memory
 
         memory = machine_memory() or 16 * GIB
-        limit = max(0.25, (MEMORY_SHARE * memory - FIXED_BYTES) / TILED_BYTES_PER_PIXEL / 1e6)
+        limit = max(0.25, (MEMORY_SHARE * memory - FIXED_BYTES) / tiled_bytes_per_pixel(config) / 1e6)
     check_pixels(content_shape, config.size, limit)
     for shape in style_shapes:
         check_pixels(shape, max(16, round(config.size * config.style_scale)), limit, what="the style image")
     return side
 
 
-# --------------------------------------------------------------------------- the compiled passes
+# --------------------------------------------------------------------------- the windowed objective
 
 
-@functools.lru_cache(maxsize=8)
-def _programs(network: Any, content: tuple[str, ...], style: tuple[str, ...]):
-    """The two jitted passes over one window, for a network spec and layers (compiled once per window shape)."""
+class Windows(NamedTuple):
+    """The windows of a plan as arrays (a pytree), all of one `(height, width)`: what a compiled pass scans over."""
+
+    offsets: Any  # (N, 2) int32: each window's top, left
+    cores: Any  # (N, 4) int32: its core's top, left, bottom, right (exclusive)
+
+
+class TiledTargets(NamedTuple):
+    """What a windowed step takes for its targets (a pytree): the whole image's `Targets` and its windows."""
+
+    targets: Any
+    windows: Windows
+
+    @property
+    def weights(self) -> Any:
+        """The loss weights (`Targets.weights`)."""
+        return self.targets.weights
+
+
+def plan_windows(shape: tuple[int, ...], tile: int, layers: Sequence[str],
+                 arch: str = "vgg19") -> tuple[Windows, tuple[int, int]]:
+    """`plan_tiles` for `layers` (the halo of the deepest, the grid of the coarsest) as arrays, and the window shape."""
+    import jax.numpy as jnp
+
+    tiles, window = plan_tiles(shape[:2], tile, halo_for(layers, arch), grid_for(layers))
+    offsets = jnp.asarray([t.window[:2] for t in tiles], jnp.int32)
+    return Windows(offsets, jnp.asarray([t.core for t in tiles], jnp.int32)), window
+
+
+def _layer_shape(shape: tuple[int, ...], name: str) -> tuple[int, int]:
+    """A layer's `(h, w)` for an image of `shape` (each 2x2 pooling floors)."""
+    height, width = shape[:2]
+    for _ in range(downsampling(name)):
+        height, width = height // 2, width // 2
+    return height, width
+
+
+def _core_mask(offset, core, size: tuple[int, int], factor: int):
+    """`(h, w)`: 1 at a window's feature positions (pooled `factor` times over) whose pixels start in its core."""
+    import jax.numpy as jnp
+
+    ys = offset[0] + factor * jnp.arange(size[0])
+    xs = offset[1] + factor * jnp.arange(size[1])
+    inside_y, inside_x = (ys >= core[0]) & (ys < core[2]), (xs >= core[1]) & (xs < core[3])
+    return (inside_y[:, None] & inside_x[None, :]).astype(jnp.float32)
+
+
+def _at(whole, offset, factor: int, size: tuple[int, int], first: int = 0):
+    """A window's part of a layer's map of the whole image (spatial axes `first`, `first + 1`)."""
+    import jax
+
+    start, shape = [0] * whole.ndim, list(whole.shape)
+    start[first:first + 2] = offset[0] // factor, offset[1] // factor
+    shape[first:first + 2] = size
+    return jax.lax.dynamic_slice(whole, start, shape)
+
+
+def _window_features(network: Any, params: Any, image, offset, window: tuple[int, int], layers: tuple[str, ...]):
+    import jax
+
+    pixels = jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (*window, image.shape[-1]))
+    return network.apply(params, pixels, layers)
+
+
+def _window_grams(features: dict, layers: Sequence[str], offset, core, masks: dict | None) -> dict:
+    """Per layer, the window's share of the whole image's `F^T F` (times `masks`' regions, `(R, h, w)`, squared)."""
+    from explainer.losses import gram_matrix
+
+    out = {}
+    for name in layers:
+        found = features[name]
+        h, w, c = found.shape
+        weights = _core_mask(offset, core, (h, w), 2 ** downsampling(name))
+        if masks is not None:
+            weights = weights * _at(masks[name], offset, 2 ** downsampling(name), (h, w), first=1)
+        out[name] = gram_matrix(found * weights[..., None]) * (h * w * c)  # one matmul backward (losses._gram)
+    return out
+
+
+def _window_content(features: dict, layers: Sequence[str], targets: Any, offset, core) -> dict:
+    """Per content layer, the window's share of `sum (F - P)^2`, `P` the content's features there."""
+    import jax.numpy as jnp
+
+    out = {}
+    for name in layers:
+        found, factor = features[name], 2 ** downsampling(name)
+        mask = _core_mask(offset, core, found.shape[:2], factor)
+        target = _at(targets.content[name], offset, factor, found.shape[:2])
+        out[name] = jnp.sum(mask[..., None] * jnp.square(found - target))
+    return out
+
+
+def _sum_over(fn, windows: Windows):
+    """`sum_i fn(offsets[i], cores[i])` (a pytree), window after window; differentiated, each window is evaluated
+    again in the backward pass (`jax.checkpoint`), so the memory is one window's activations, not all of them."""
     import jax
     import jax.numpy as jnp
 
-    def gram_sums(params, window, masks):
-        features = network.apply(params, window, style)
-        return {n: jnp.einsum("hwc,hwd->cd", features[n] * masks[n][..., None], features[n]) for n in style}
-
-    def surrogate(window, params, targets, masks, slopes, scales):
-        features = network.apply(params, window, tuple(dict.fromkeys(content + style)))
-        sums = {n: jnp.sum(masks[n][..., None] * jnp.square(features[n] - targets[n])) for n in content}
-        value = sum(scales["content"][n] * sums[n] for n in content)
-        for n in style:
-            value = value + scales["style"][n] * jnp.sum(slopes[n] * jnp.einsum(
-                "hwc,hwd->cd", features[n] * masks[n][..., None], features[n]))
-        return value, sums
-
-    def gradient(params, window, targets, masks, slopes, scales):
-        (_, sums), grad = jax.value_and_grad(surrogate, has_aux=True)(window, params, targets, masks, slopes, scales)
-        return sums, grad
-
-    def features(params, window, masks):
-        return network.apply(params, window, content)
-
-    return jax.jit(gram_sums), jax.jit(gradient), jax.jit(features)
+    fn = jax.checkpoint(fn)
+    shapes = jax.eval_shape(fn, windows.offsets[0], windows.cores[0])
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    add = lambda total, window: (jax.tree.map(jnp.add, total, fn(*window)), None)
+    return jax.lax.scan(add, zeros, (windows.offsets, windows.cores))[0]
 
 
-def _window(image: np.ndarray, tile: Tile) -> np.ndarray:
-    top, left, height, width = tile.window
-    return np.ascontiguousarray(image[top:top + height, left:left + width])
+@functools.lru_cache(maxsize=16)
+def windowed_objective(network: Any, spec: LossSpec, window: tuple[int, int]):
+    """`objective(params, image, tiled) -> (total, terms)`: `optimize.make_objective`'s, window by window.
 
-
-def whole_grams(backend: Any, image: np.ndarray, layers: tuple[str, ...], tile: int, halo: int,
-                grid: int) -> dict[str, np.ndarray]:
-    """The Gram matrices of a whole image, summed window by window (`F^T F / (n C)` as `losses.gram_matrix`)."""
-    gram_sums = _programs(backend.spec, (), layers)[0]
-    tiles, _ = plan_tiles(image.shape[:2], tile, halo, grid)
-    total: dict[str, np.ndarray] = {}
-    counts = dict.fromkeys(layers, 0.0)
-    for t in tiles:
-        masks = feature_masks(t, layers)
-        sums = gram_sums(backend.params, _window(image, t), masks)
-        for name in layers:
-            total[name] = total.get(name, 0.0) + np.asarray(sums[name], np.float64)
-            counts[name] += float(masks[name].sum())
-    return {n: (total[n] / (counts[n] * total[n].shape[0])).astype(np.float32) for n in layers}
-
-
-@functools.lru_cache(maxsize=4)
-def _image_programs(on_image: tuple, learning_rate_free: bool = True):
-    """Jitted: the image terms' value and gradient on the whole image, and one Adam update with the clip."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    transform = optax.inject_hyperparams(optax.adam)(learning_rate=0.02)
-
-    def image_terms(image, extra, weights):
-        terms = {t.name: weights[t.name] * t.loss(image, extra.get(t.name)) for t in on_image}
-        return sum(terms.values(), jnp.zeros(())), terms
-
-    def update(image, grad, state):
-        updates, state = transform.update(grad, state, image)
-        return jnp.clip(optax.apply_updates(image, updates), 0.0, 1.0), state
-
-    def init(image, learning_rate):
-        state = transform.init(image)
-        return state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(learning_rate,
-                                                                                           jnp.float32)})
-
-    terms_grad = jax.jit(jax.value_and_grad(image_terms, has_aux=True))
-    return terms_grad, jax.jit(update, donate_argnums=(2,)), init
-
-
-def run_tiled(config: Any, backend: Any, content: np.ndarray, styles: Sequence[np.ndarray], *, tile: int,
-              init_image: np.ndarray | None = None, image_terms: Sequence[Any] = (),
-              progress: bool = False) -> Iterator[Any]:
-    """`explainer.optimize.run` in tiles: the same events (loss, every term per layer, the image) step by step.
-
-    With `progress`, a second bar counts the windows of each step (two passes over every window).
+    Pure, jit-able and differentiable like the untiled one (`tiled` is a
+    `TiledTargets` whose windows all have the shape `window`): pass 1 sums
+    the cores' Gram sums, the backward pass runs each window again for its
+    share of the gradient, which the scan adds into the whole image's.
     """
-    import jax
+    from explainer.losses import LossSpec, loss_terms, sum_terms
 
-    from explainer.events import Event
-    from explainer.optimize import _finisher, _resize_like, _scaled_images, initial_image, loss_spec
-
-    spec = loss_spec(config, image_terms)
     content_layers, style_layers = tuple(n for n, _ in spec.content), tuple(n for n, _ in spec.style)
-    layers = tuple(dict.fromkeys(content_layers + style_layers))
-    halo, grid = halo_for(layers, getattr(backend, "arch", "vgg19")), grid_for(layers)
-    _, gradient, features = _programs(backend.spec, content_layers, style_layers)
-    on_image = tuple(term for term in spec.on_image if term.weight)
-    terms_grad, update, init = _image_programs(tuple(dataclasses.replace(t, weight=1.0) for t in on_image))
-    weights = jax.tree.map(np.asarray, spec.weights())
-    blend = np.asarray(config.style_blend or (1.0,) * len(styles), np.float64)
-    image = state = None
-    iteration = 0
-    for scale, side in enumerate(config.scale_sizes()):
-        scaled_content, scaled_styles = _scaled_images(config, spec, content, styles, side)
-        grams = [whole_grams(backend, s, style_layers, tile, halo, grid) for s in scaled_styles]
-        style_targets = {n: sum(b / blend.sum() * g[n] for g, b in zip(grams, blend)) for n in style_layers}
-        tiles, _ = plan_tiles(scaled_content.shape[:2], tile, halo, grid)
-        masks = [feature_masks(t, layers) for t in tiles]
-        counts = {n: sum(float(m[n].sum()) for m in masks) for n in layers}
-        targets = [features(backend.params, _window(scaled_content, t), m) for t, m in zip(tiles, masks)]
-        if image is None:
-            image = np.asarray(initial_image(config, scaled_content, scaled_styles[0], init_image), np.float32)
-            state = init(image, config.learning_rate)
-        else:
-            shape = scaled_content.shape
-            state = _resize_like(state, image.shape, shape)
-            image = np.asarray(jax.image.resize(image, shape, "linear"), np.float32)
-        extra = spec.image_targets(scaled_content)
-        finish = _finisher(config, scaled_content)
-        for _ in range(config.iterations):
-            with _window_bar(2 * len(tiles), progress and len(tiles) > 1) as bar:
-                loss, terms, grad = _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts,
-                                                       style_targets, weights, spec, bar.update)
-            (image_value, image_terms_), image_grad = terms_grad(image, extra, weights)
-            terms.update({name: float(value) for name, value in image_terms_.items()})
-            terms.update({t.name: 0.0 for t in spec.on_image if not t.weight})
-            image, state = update(image, grad + np.asarray(image_grad), state)
-            image = np.asarray(image)
-            iteration += 1
-            yield Event(iteration, scale, float(loss + float(image_value)), terms, finish(image))
+    on_image = LossSpec((), (), spec.tv_weight, spec.image_terms)
+
+    def objective(params, image, tiled: TiledTargets):
+        targets, windows = tiled
+        masks = targets.regions["masks"] if targets.regions is not None else None
+
+        def window_sums(offset, core):
+            features = _window_features(network, params, image, offset, window, spec.layers)
+            return (_window_content(features, content_layers, targets, offset, core),
+                    _window_grams(features, style_layers, offset, core, masks))
+
+        content, style = _sum_over(window_sums, windows)
+        terms = _whole_terms(spec, content, style, targets, image.shape)
+        terms.update({k: v for k, v in loss_terms(on_image, {}, targets, image).items() if k not in terms})
+        return sum_terms(terms), terms
+
+    return objective
 
 
-def _window_bar(total: int, enabled: bool):
-    import sys
-
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="windows", unit="window", file=sys.stderr, disable=not enabled, leave=False,
-                dynamic_ncols=True)
+def _whole_terms(spec: LossSpec, content: dict, style: dict, targets: Any, shape: tuple[int, ...]) -> dict:
+    """The content and style terms of the whole image from the windows' sums (as `losses.loss_terms`)."""
+    w = targets.weights if targets.weights is not None else spec.weights()
+    return {"content": {n: w["content"][n] * content[n] / targets.content[n].size for n, _ in spec.content},
+            "style": {n: w["style"][n] * _style_value(style[n], targets, n, shape) for n, _ in spec.style}}
 
 
-def _loss_and_gradient(backend, gradient, image, tiles, masks, targets, counts, style_targets, weights, spec, tick):
-    """The network's terms (content and style per layer) and their gradient, window by window."""
-    gram_sums = _programs(backend.spec, (), tuple(n for n, _ in spec.style))[0]
-    style: dict[str, np.ndarray] = {}
-    for t, m in zip(tiles, masks):
-        if not spec.style:
-            break
-        for name, value in gram_sums(backend.params, _window(image, t), m).items():
-            style[name] = style.get(name, 0.0) + np.asarray(value, np.float64)
-        tick(1)
-    terms: dict[str, Any] = {"content": {}, "style": {}}
-    slopes, scales = {}, {"content": {}, "style": {}}
-    for name, _ in spec.style:
-        channels = style[name].shape[0]
-        difference = style[name] / (counts[name] * channels) - style_targets[name]
-        terms["style"][name] = float(weights["style"][name] * np.mean(np.square(difference)))
-        slopes[name] = (2.0 * weights["style"][name] * difference / channels**2).astype(np.float32)
-        scales["style"][name] = np.float32(1.0 / (counts[name] * channels))
-    for name, _ in spec.content:
-        channels = targets[0][name].shape[-1]
-        scales["content"][name] = np.float32(weights["content"][name] / (counts[name] * channels))
-    grad = np.zeros_like(image)
-    content = dict.fromkeys(scales["content"], 0.0)
-    for t, m, target in zip(tiles, masks, targets):
-        sums, g = gradient(backend.params, _window(image, t), target, m, slopes, scales)
-        top, left, height, width = t.window
-        grad[top:top + height, left:left + width] += np.asarray(g)
-        tick(1 if spec.style else 2)
-        for name in content:
-            content[name] += float(sums[name])
-    terms["content"] = {name: float(scales["content"][name]) * value for name, value in content.items()}
-    loss = sum(terms["content"].values()) + sum(terms["style"].values())
-    return loss, terms, grad
+def _style_value(sums, targets: Any, name: str, shape: tuple[int, ...]):
+    """`losses.style_loss` (or `region_style_loss`) of the whole image's Gram sums at one layer."""
+    import jax.numpy as jnp
+
+    channels = sums.shape[-1]
+    if targets.regions is None:
+        height, width = _layer_shape(shape, name)
+        return jnp.mean(jnp.square(sums / (height * width * channels) - targets.style[name]))
+    masks, grams = targets.regions["masks"][name], targets.regions["grams"][name]
+    area = jnp.maximum(jnp.sum(masks, axis=(1, 2)), 1e-6)  # as losses.masked_gram
+    difference = sums / (channels * area[:, None, None]) - grams
+    return jnp.sum(jnp.mean(masks, axis=(1, 2)) * jnp.mean(jnp.square(difference), axis=(1, 2)))
 
 
-# --------------------------------------------------------------------------- feed-forward networks
-
-#: Peak bytes per pixel of a feed-forward styliser's forward pass (full-resolution 32-channel activations, their
-#: reflection-padded copies, the output), rounded up from the arbitrary network at 1024 px.
-FAST_BYTES_PER_PIXEL = 600
-#: Longest side of the downscaled copy whose instance-norm statistics every tile shares.
-STATISTICS_SIDE = 512
+# --------------------------------------------------------------------------- the targets, window by window
 
 
-def fast_tile_side(config: Any, shape: tuple[int, ...]) -> int | None:
-    """The tile side for `--method fast` on an image of `shape` (None: one pass over the whole image)."""
-    from backends._tiled_norms import GRID, HALO
-
-    height, width = working_shape(shape, config.size)
-    if config.tile_size is not None:
-        return int(config.tile_size)
-    budget = config.memory_budget * GIB
-    if FIXED_BYTES + height * width * FAST_BYTES_PER_PIXEL <= budget:
-        return None
-    spare = budget - FIXED_BYTES - height * width * 24  # the content and the result, whole
-    side = int(math.sqrt(max(spare, 0) / FAST_BYTES_PER_PIXEL)) - 2 * HALO - GRID
-    side -= side % 16
-    if side < 64:
-        raise BudgetError(f"--size {config.size} ({width}x{height} px) does not fit --memory-budget "
-                          f"{config.memory_budget:g} GiB even in tiles; use a smaller --size or a larger budget")
-    return side
-
-
-def stylise_tiled(styliser: Any, content: np.ndarray, embedding: np.ndarray, tile: int,
-                  statistics_side: int = STATISTICS_SIDE) -> np.ndarray:
-    """A feed-forward styliser over `(H, W, 3)` in tiles, every instance norm with the statistics of a downscaled copy.
-
-    Each window holds its tile plus the network's reach (`HALO`), so a tile
-    is what the whole image gives with the same statistics; the statistics
-    come from the image at `statistics_side` px, so every tile has one tone.
-    """
+@functools.lru_cache(maxsize=16)
+def _passes(network: Any, layers: tuple[str, ...], window: tuple[int, int]):
+    """Jitted: an image's whole feature maps at `layers` (over every window), and one window's (region) Gram sums."""
     import jax
 
-    from backends._tiled_norms import GRID, HALO, norm_statistics, transform_with_statistics
-    from explainer.images import resize_longest
+    def maps(params, image, windows: Windows):
+        def place(whole, window_at):
+            offset, core = window_at
+            features = _window_features(network, params, image, offset, window, layers)
+            for name in layers:
+                found, factor = features[name], 2 ** downsampling(name)
+                part = _at(whole[name], offset, factor, found.shape[:2])
+                part = part + _core_mask(offset, core, found.shape[:2], factor)[..., None] * found
+                start = (offset[0] // factor, offset[1] // factor, 0)
+                whole = {**whole, name: jax.lax.dynamic_update_slice(whole[name], part, start)}
+            return whole, None
 
-    spec, e = styliser.spec, np.asarray(embedding, np.float32)[None]
-    small = resize_longest(content, min(statistics_side, max(content.shape[:2])))
-    stats = jax.jit(norm_statistics, static_argnums=0)(spec, styliser.params, _pad_to(small, GRID)[None], e)
-    forward = jax.jit(transform_with_statistics, static_argnums=0)
-    tiles, _ = plan_tiles(content.shape[:2], tile, HALO, GRID)
-    out = np.empty_like(content)
-    for t in tiles:
-        top, left = t.window[:2]
-        window = _pad_to(_window(content, t), GRID)
-        result = np.asarray(forward(spec, styliser.params, window[None], e, stats))[0]
-        y0, x0, y1, x1 = t.core
-        out[y0:y1, x0:x1] = result[y0 - top:y1 - top, x0 - left:x1 - left]
-    return np.clip(out, 0.0, 1.0)
+        channels = jax.eval_shape(lambda: _window_features(network, params, image, windows.offsets[0], window, layers))
+        zeros = {n: jax.numpy.zeros((*_layer_shape(image.shape, n), channels[n].shape[-1])) for n in layers}
+        return jax.lax.scan(place, zeros, (windows.offsets, windows.cores))[0]
 
+    def grams(params, image, offset, core, masks: dict | None):
+        features = _window_features(network, params, image, offset, window, layers)
+        return _window_grams(features, layers, offset, core, masks)
 
-def _pad_to(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflection-padded on the bottom and right to multiples of `multiple` (as the stylisers pad)."""
-    height, width = image.shape[:2]
-    return np.pad(image, ((0, -height % multiple), (0, -width % multiple), (0, 0)), mode="reflect")
-
-
-def stylize_fast_tiled(styliser: Any, choice: Any, content: np.ndarray, styles: Sequence[np.ndarray], config: Any,
-                       tile: int) -> Any:
-    """`explainer.fast.stylize_images` for one large image, in tiles (see `stylise_tiled`)."""
-    import time
-
-    from explainer import fast
-    from explainer.images import resize_longest
-
-    scaled = resize_longest(content, config.size)
-    embedding = fast.condition(styliser, choice, scaled, styles, config)
-    start = time.perf_counter()
-    image = stylise_tiled(styliser, scaled, embedding, tile)
-    seconds = time.perf_counter() - start
-    image = fast.finish_colors(image, scaled, config.colors)
-    return fast.FastOutput(images=image[None], embedding=embedding, seconds=seconds)
+    return jax.jit(maps), jax.jit(grams)
 
 
-def check_fast_run(config: Any, shape: tuple[int, ...]) -> int | None:
-    """`fast_tile_side` after refusing, in one line, an image over the pixel limit (a tiled run's when tiled)."""
-    side = fast_tile_side(config, shape)
-    limit = config.max_megapixels
-    if side is not None and limit is None:
-        from explainer.budget import MEMORY_SHARE, machine_memory
+def whole_grams(backend: Any, image: np.ndarray, layers: tuple[str, ...], tile: int,
+                masks: dict | None = None) -> dict:
+    """The Gram matrices of a whole image (`losses.gram_matrix`), or per region of `masks` (`{layer: (R, h, w)}`
+    at the image's layer sizes: `losses.masked_gram`), summed window by window.
 
-        limit = max(0.25, (MEMORY_SHARE * (machine_memory() or 16 * GIB) - FIXED_BYTES) / 24 / 1e6)
-    check_pixels(shape, config.size, limit)
-    return side
+    The windows' sums are added in float64 on the host (a target is made
+    once per scale): float32 sums in another order than the untiled einsum's
+    move a target by ~1e-7, which Adam can turn into a different step at a
+    max-pooling tie (1e-3 apart after a few steps on a random VGG).
+    """
+    windows, window = plan_windows(image.shape, tile, layers, getattr(backend, "arch", "vgg19"))
+    grams = _passes(backend.spec, tuple(layers), window)[1]
+    sums = dict.fromkeys(layers, 0.0)
+    for offset, core in zip(windows.offsets, windows.cores):
+        for name, value in grams(backend.params, image, offset, core, masks).items():
+            sums[name] = sums[name] + np.asarray(value, np.float64)
+    if masks is None:
+        scale = {n: math.prod(_layer_shape(image.shape, n)) for n in layers}
+    else:
+        scale = {n: np.maximum(np.asarray(masks[n], np.float64).sum(axis=(1, 2)), 1e-6)[:, None, None] for n in layers}
+    return {n: (sums[n] / (scale[n] * sums[n].shape[-1])).astype(np.float32) for n in layers}
+
+
+def tiled_targets(backend: Any, spec: LossSpec, content: np.ndarray, styles: Sequence[np.ndarray],
+                  blend: Sequence[float], tile: int, regions: Any = None) -> tuple[TiledTargets, tuple[int, int]]:
+    """`optimize.compute_targets` (and `Regions.targets`) window by window, with the content's windows; and their shape.
+
+    The content's features at the content layers are kept whole (each
+    position from the window whose core holds it): small next to the image's
+    activations, and what every window's content term slices from.
+    """
+    from explainer.losses import Targets, blend_grams
+
+    content_layers, style_layers = tuple(n for n, _ in spec.content), tuple(n for n, _ in spec.style)
+    windows, window = plan_windows(content.shape, tile, spec.layers, getattr(backend, "arch", "vgg19"))
+    features = _passes(backend.spec, content_layers, window)[0](backend.params, content, windows) if content_layers else {}
+    grams = [whole_grams(backend, style, style_layers, tile) for style in styles] if style_layers else []
+    targets = Targets(content=features, style=blend_grams(grams, blend) if grams else {}, weights=spec.weights(),
+                      extra=spec.image_targets(content))
+    if regions is not None:
+        targets = _region_targets(regions, backend, spec, targets, content, styles[0], tile)
+    return TiledTargets(targets, windows), window
+
+
+def _region_targets(regions: Any, backend: Any, spec: LossSpec, targets: Any, content: np.ndarray,
+                    style: np.ndarray, tile: int) -> Any:
+    """`Regions.targets` with the style's region Gram matrices summed window by window.
+
+    The masks come from `Regions.targets` itself, so they are resized
+    exactly as an untiled run's: the content's as they are, the style's as
+    the content's of the mirrored regions; a tiny stand-in style keeps its
+    own (whole-image) pass cheap.
+    """
+    layers = tuple(n for n, _ in spec.style)
+    probe = np.zeros((grid_for(layers),) * 2 + (3,), np.float32)
+    masks = regions.targets(backend, spec, targets, content, probe).regions["masks"]
+    mirrored = dataclasses.replace(regions, content=regions.style)
+    style_masks = mirrored.targets(backend, spec, targets, style, probe).regions["masks"]
+    grams = whole_grams(backend, style, layers, tile, style_masks)
+    return dataclasses.replace(targets, regions={"masks": masks, "grams": grams})

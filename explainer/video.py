@@ -25,7 +25,6 @@ flicker measure; `OUT_flicker.png` plots it per frame.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import os
 import pathlib
@@ -38,11 +37,12 @@ from typing import Any
 import numpy as np
 
 from explainer import images as _images
-from explainer import samples
+from explainer import registry, samples
 from explainer.budget import check_pixels, working_shape
 from explainer.config import StyleConfig, VideoSettings
 from explainer.errors import BudgetError, ConfigError, ImageError, one_line
 from explainer.files import write_atomically
+from explainer.methods.frames import FrameContext
 from explainer.video_io import (  # noqa: F401 -- the API of explainer.video
     FOLDER_FPS,
     FRAME_SUFFIXES,
@@ -60,9 +60,6 @@ from explainer.video_io import (  # noqa: F401 -- the API of explainer.video
     sample_clip_path,
     write_video,
 )
-
-#: Frames per batch of the fast method.
-FAST_BATCH = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,17 +96,6 @@ class VideoResult:
     output: pathlib.Path
     frames: pathlib.Path
     interrupted: bool
-
-
-@dataclasses.dataclass
-class _FrameContext:
-    """What one frame is made from: the frame, the backward flow to the frame before and Ruder's mask."""
-
-    index: int
-    frame: np.ndarray
-    mask: np.ndarray
-    backward: np.ndarray | None = None
-    previous_frame: np.ndarray | None = None
 
 
 def _progress(path: pathlib.Path) -> dict:
@@ -173,7 +159,7 @@ def stylize_video(
     settings = {"config": config.to_dict(), "source": str(video.path), "count": count,
                 "styles": [str(s) if not isinstance(s, np.ndarray) else f"array{s.shape}" for s in styles]}
     folder, done = _prepare_output(output, resume, settings)
-    method = _make_method(config, style_images, network, log)
+    method = registry.get(config.method).frames(config, style_images, network, log)
     entries = list(done)
     interrupted, start = False, time.perf_counter()
     from tqdm.auto import tqdm
@@ -207,7 +193,7 @@ def stylize_video(
 
 
 def _contexts(video: VideoSource, count: int, shape: tuple[int, int], skip: int,
-              config: VideoConfig) -> Iterator[_FrameContext]:
+              config: VideoConfig) -> Iterator[FrameContext]:
     """Each frame to make (from frame `skip` on), with the flow from the frame before it and Ruder's mask."""
     from explainer import flow
 
@@ -218,10 +204,10 @@ def _contexts(video: VideoSource, count: int, shape: tuple[int, int], skip: int,
         frame = _images.resize_to(frame, *shape)
         if index >= skip:
             if previous is None:
-                yield _FrameContext(index, frame, np.zeros(shape, np.float32))
+                yield FrameContext(index, frame, np.zeros(shape, np.float32))
             else:
                 backward, forward = flow.flow_pair(previous, frame, config.flow_preset)
-                yield _FrameContext(index, frame, flow.consistency_mask(forward, backward), backward, previous)
+                yield FrameContext(index, frame, flow.consistency_mask(forward, backward), backward, previous)
         previous = frame
 
 
@@ -303,138 +289,3 @@ def flicker_figure(records: Sequence[dict], labels: Sequence[str] | None = None)
                    fontsize=9)
     axes.legend(fontsize=8)
     return figure
-
-
-# --------------------------------------------------------------------------- the methods
-
-
-@dataclasses.dataclass
-class _FrameResult:
-    image: np.ndarray
-    previous: np.ndarray | None
-    seconds: float
-    extra: dict
-
-
-def _make_method(config: VideoConfig, styles: list[np.ndarray], network: Any, log):
-    if config.method == "fast":
-        return _FastFrames(config, styles, network, log)
-    if config.method != "gatys":
-        raise ConfigError(f"video --method {config.method}: only gatys and fast make videos in this version")
-    if not styles:
-        raise ConfigError("give at least one style image after the video")
-    return _GatysFrames(config, styles, network, log)
-
-
-def _take(contexts: Iterator[_FrameContext], count: int) -> tuple[list[_FrameContext], ImageError | None]:
-    """Up to `count` frames, and the error of a frame that could not be read (after the good ones)."""
-    batch: list[_FrameContext] = []
-    try:
-        batch.extend(itertools.islice(contexts, count))
-    except ImageError as error:
-        return batch, error
-    return batch, None
-
-
-def _provenance(network: Any, config: VideoConfig) -> dict:
-    """The provenance block, for a network that describes itself (`provenance()`) or only in words."""
-    from explainer.provenance import provenance
-
-    if hasattr(network, "provenance"):
-        return provenance(network, config)
-    return {**provenance(None, config), "network": {"name": network.describe()}}
-
-
-def _warped(previous: np.ndarray | None, context: _FrameContext) -> np.ndarray:
-    from explainer import flow
-
-    if previous is None or context.index == 0:
-        return context.frame
-    return np.asarray(flow.warp_jit(previous, context.backward))
-
-
-class _GatysFrames:
-    """Each frame optimised (Gatys et al.) with Ruder et al.'s temporal term and warped start."""
-
-    def __init__(self, config: VideoConfig, styles, backend, log):
-        from backends import get_backend
-
-        self.config, self.styles = config, styles
-        self.backend = backend or get_backend(config.network, weights=config.weights, pooling=config.pooling,
-                                              seed=config.seed, log=log)
-        self.backend.check_layers(config.content_layers + config.style_layers)
-        log(f"network: {self.backend.describe()}")
-
-    def provenance(self) -> dict:
-        return _provenance(self.backend, self.config)
-
-    def results(self, contexts: Iterator[_FrameContext], previous: np.ndarray | None, first: np.ndarray):
-        from explainer import temporal
-        from explainer.optimize import run
-
-        for context in contexts:
-            start = time.perf_counter()
-            warped = _warped(previous, context)
-            terms = []
-            if self.config.temporal_weight > 0:
-                terms = [temporal.temporal_term(warped, context.mask, self.config.temporal_weight)]
-            init = warped if self.config.frame_init == "warped" and context.index > 0 else None
-            event = None
-            for event in run(self.config, self.backend, context.frame, self.styles, init_image=init, image_terms=terms):
-                pass
-            image = quantize(event.image if event is not None else context.frame)
-            extra = {"loss": event.loss, "terms": event.terms} if event is not None else {}
-            yield context, _FrameResult(image, previous, time.perf_counter() - start, extra)
-            previous = image
-
-
-class _FastFrames:
-    """A feed-forward network on batches of frames, then (optionally) blended with the warped previous result."""
-
-    def __init__(self, config: VideoConfig, styles, styliser, log):
-        from explainer import fast
-
-        self.config, self.fast = config, fast
-        self.choice = fast.parse_model(config.model)
-        if self.choice.needs_style_images and not styles:
-            raise ConfigError(f"--model {config.model} takes its style from style images: give at least one")
-        if styliser is None:
-            import backends
-
-            styliser = backends.get_styliser(self.choice.kind, log=log)
-        self.styliser, self.styles, self.embedding = styliser, styles, None
-        log(f"network: {styliser.describe()}")
-
-    def provenance(self) -> dict:
-        return _provenance(self.styliser, self.config)
-
-    def results(self, contexts: Iterator[_FrameContext], previous: np.ndarray | None, first: np.ndarray):
-        self.embedding = self.fast.condition(self.styliser, self.choice, first, self.styles, self.config)
-        error = None
-        while error is None:  # a batch of frames read ahead (their flows need no results)
-            batch, error = _take(contexts, FAST_BATCH)
-            if not batch:
-                break
-            start = time.perf_counter()
-            painted = self._paint(np.stack([context.frame for context in batch]))
-            share = (time.perf_counter() - start) / len(batch)
-            for context, image in zip(batch, painted):
-                start = time.perf_counter()
-                image = self._blend(image, previous, context)
-                yield context, _FrameResult(image, previous, share + time.perf_counter() - start, {})
-                previous = image
-        if error is not None:  # the frames before a bad one are made and kept
-            raise error
-
-    def _paint(self, frames: np.ndarray) -> np.ndarray:
-        fast = self.fast
-        out, _ = fast.apply_network(self.styliser, frames, self.embedding)
-        return np.stack([fast.finish_colors(image, frame, self.config.colors) for image, frame in zip(out, frames)])
-
-    def _blend(self, image: np.ndarray, previous: np.ndarray | None, context: _FrameContext) -> np.ndarray:
-        from explainer import temporal
-
-        if self.config.temporal_blend > 0 and previous is not None and context.index > 0:
-            image = temporal.blend_with_previous(image, _warped(previous, context), context.mask,
-                                                 self.config.temporal_blend)
-        return quantize(image)

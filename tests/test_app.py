@@ -420,7 +420,7 @@ def test_a_tab_may_narrow_a_setting_never_widen_it():
     with pytest.raises(ValueError, match="below the declared 16"):
         widgets.tab_setting(OptimisationSettings, "size", min=8)
     with pytest.raises(ValueError, match="without a widget"):
-        widgets.tab_setting(VideoSettings, "temporal_blend")
+        widgets.tab_setting(VideoSettings, "max_frames")
     with pytest.raises(ValueError, match="not declared"):
         widgets.tab_setting(FastSettings, "model", choices=("arbitrary", "multistyle:99"))
     with pytest.raises(ValueError, match="may change only"):

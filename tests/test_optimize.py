@@ -343,3 +343,30 @@ def test_lbfgs_fixed_takes_unit_steps_along_the_two_loop_direction(smooth_pair, 
         for (si, yi), alpha in zip(zip(s[:k], y[:k]), reversed(alphas)):
             r += si * (alpha - yi @ r / (yi @ si))
         np.testing.assert_allclose(x[k + 1], x[k] - r, atol=2e-4 * np.abs(r).max())
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "lbfgs-fixed"])
+def test_tiling_is_only_another_objective_for_the_one_stepper(smooth_pair, backend, optimizer):
+    from explainer import tiling
+    from explainer.losses import LossSpec
+    from explainer.optimize import compute_targets, make_stepper
+
+    content, style = smooth_pair
+    spec = LossSpec(content=(("relu2_1", 1.0),), style=(("relu1_1", 10.0), ("relu2_1", 5.0)), tv_weight=1e-3)
+    untiled = make_stepper(backend, spec, optimizer)
+    assert make_stepper(backend, spec, optimizer, window=None).step is untiled.step  # tile=None: the same program
+    tiled_targets, window = tiling.tiled_targets(backend, spec, content, [style], [1.0], tile=8)
+    assert len(tiled_targets.windows.offsets) > 1
+    tiled = make_stepper(backend, spec, optimizer, window=window)
+    assert tiled.step is not untiled.step and tiled.carries_state_across_scales == untiled.carries_state_across_scales
+    a, b = untiled.init(content), tiled.init(content)
+    targets = compute_targets(backend, spec, content, [style], [1.0])
+    for _ in range(2):
+        a, loss_a, terms_a = untiled.step(backend.params, a, targets)
+        b, loss_b, terms_b = tiled.step(backend.params, b, tiled_targets)
+        assert float(loss_b) == pytest.approx(float(loss_a), rel=1e-5)
+        assert float(terms_b["style"]["relu1_1"]) == pytest.approx(float(terms_a["style"]["relu1_1"]), rel=1e-5)
+    assert np.abs(np.asarray(a.image) - np.asarray(b.image)).max() < 1e-4
+    compiled = tiled.step._cache_size()
+    tiled.step(backend.params, b, tiled_targets)
+    assert tiled.step._cache_size() == compiled  # compiled once per image shape, as the untiled step

@@ -13,12 +13,10 @@ import tempfile
 import threading
 from typing import Any
 
-from backends import get_backend
 from explainer.app.options import RUNS_KEPT
 from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS
 
-_BACKEND_LOCK = threading.Lock()
 _STYLISER_LOCK = threading.Lock()
 _RUNS_LOCK = threading.Lock()
 _STOP_FLAGS: dict[str, threading.Event] = {}
@@ -27,16 +25,9 @@ _RUN_DIRS: list[pathlib.Path] = []
 WARM_UP: dict[str, Any] = {"thread": None, "seconds": None, "error": None}
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_backend(arch: str, weights: str, pooling: str, seed: int):
-    return get_backend(arch, weights=weights, pooling=pooling, seed=seed, log=lambda message: None)
-
-
 def cached_backend(config: StyleConfig):
-    """One network per (architecture, weights, pooling[, seed]): loaded once, shared by every tab and run."""
-    seed = config.seed if config.weights == "random" else 0
-    with _BACKEND_LOCK:
-        return _cached_backend(config.network, config.weights, config.pooling, seed)
+    """One loss network per (architecture, weights, pooling[, seed]): loaded once, shared by every tab and run."""
+    return cached_network(config.replace(method="gatys"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,6 +41,26 @@ def cached_styliser(kind: str, weights: str = "pretrained"):
     """One feed-forward styliser per (kind, weights): loaded once, shared by every session of the Real-time tab."""
     with _STYLISER_LOCK:
         return _cached_styliser(kind, weights)
+
+
+_NETWORKS: dict[tuple, Any] = {}
+_NETWORK_LOCK = threading.Lock()
+#: Networks the Stylize tab keeps loaded (one per method's network key, the oldest dropped first).
+NETWORKS_KEPT = 4
+
+
+def cached_network(config: StyleConfig):
+    """The network a run of `config`'s method uses, loaded once per its `network_key` and shared."""
+    from explainer import registry
+
+    method = registry.get(config.method)
+    key = method.network_key(config)  # gatys and photo share their VGG
+    with _NETWORK_LOCK:
+        if key not in _NETWORKS:
+            while len(_NETWORKS) >= NETWORKS_KEPT:
+                _NETWORKS.pop(next(iter(_NETWORKS)))
+            _NETWORKS[key] = method.load_network(config, log=lambda message: None)
+        return _NETWORKS[key]
 
 
 def resolved_network(network: str, weights: str):

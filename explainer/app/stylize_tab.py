@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from backends import layer_names
-from explainer import figures, samples
+from explainer import figures, registry, samples
 from explainer import images as _images
 from explainer.app import state
 from explainer.app.options import AppOptions, lesson_link
@@ -143,7 +143,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
     except USER_ERRORS as error:
         yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
         return
-    if config.method == "fast":
+    if not registry.get(config.method).iterative:
         record = None  # a trace of a feed-forward network holds no loss terms for Inspect to show
     run = _LiveRun(config, network, command, time.perf_counter())
     yield SKIP, SKIP, run.status(f"Compiling and taking the first step of {run.total}…"), command, None, SKIP
@@ -157,19 +157,8 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
 
 
 def _network_for(config: StyleConfig):
-    """The loaded network a run uses: the loss network, or with `method="fast"` the feed-forward one."""
-    if config.method == "fast":
-        from explainer.fast import parse_model
-
-        choice = parse_model(config.model)
-        if choice.kind == "trained":  # a network trained in the Train tab (the dropdown offers only those)
-            from explainer.models import load_model
-
-            return load_model(choice.path)
-        return state.cached_styliser(choice.kind)
-    network = state.cached_backend(config)
-    network.check_layers(config.content_layers + config.style_layers)
-    return network
+    """The loaded network a run of the config's method uses (one per method's network key, shared)."""
+    return state.cached_network(config)
 
 
 @dataclasses.dataclass
@@ -184,20 +173,20 @@ class _LiveRun:
     first_preview: float | None = None
 
     @property
+    def method(self):
+        return registry.get(self.config.method)
+
+    @property
     def fast(self) -> bool:
-        return self.config.method == "fast"
+        """One pass of a network: no steps, no loss, no trace to inspect."""
+        return not self.method.iterative
 
     @property
     def total(self) -> int:
-        return 1 if self.fast else self.config.iterations * self.config.scales
+        return self.config.iterations * self.config.scales if self.method.iterative else 1
 
     def status(self, *lines: str) -> str:
-        if not self.fast:
-            name = self.network.describe(with_path=False)
-        elif self.network.kind == "trained":
-            name = "a network trained in this explorer"
-        else:
-            name = f"{self.network.kind} network (Magenta/TensorFlow weights, Apache-2.0)"  # no server paths
+        name = self.method.network_name(self.network)  # no server paths
         return "\n\n".join([f"**{name}**", *lines])
 
     def stream(self, images, record, preview_every: int, session: str):
@@ -233,8 +222,8 @@ class _LiveRun:
                 raise KeyboardInterrupt  # stylize() stops, keeps the latest image, marks the record interrupted
 
         try:
-            built_in = self.fast and self.network.kind in ("multistyle", "trained")  # styles in the network
-            result = stylize(images[0], [] if built_in else [images[1]], self.config, backend=self.network,
+            styles = [images[1]] if self.method.uses_styles(self.config) else []  # some networks have theirs built in
+            result = stylize(images[0], styles, self.config, backend=self.network,
                              on_step=on_step,
                              progress=False, log=lambda message: None, record=record)
             steps.put(("done", result))
@@ -325,6 +314,17 @@ def preset_values(preset: str, options: AppOptions | None = None) -> list[Any]:
     config = (options or AppOptions()).defaults.replace(preset=preset)
     return [to_widget_value(_setting(name), getattr(config, name)) if name in _filled(preset) else gr.skip()
             for name in PRESET_FILLED]
+
+
+def method_values(method: str, names: Sequence[str]) -> list[Any]:
+    """The widget values choosing `method` sets, in `names` order (`gr.skip()` for a setting it leaves alone)."""
+    fills = dict(registry.get(method).presets)
+    return [to_widget_value(_setting(name), fills[name]) if name in fills else gr.skip() for name in names]
+
+
+def _method_filled() -> tuple[str, ...]:
+    """Every setting some registered method sets when chosen."""
+    return tuple(dict.fromkeys(name for method in registry.names() for name, _ in registry.get(method).presets))
 
 
 def _filled(preset: str) -> tuple[str, ...]:
@@ -439,9 +439,10 @@ def _wire(opts: AppOptions, content, style, widgets: dict[str, Any], all_layers,
                               show_progress="minimal")
     stop_btn.click(on_stop, None, None, queue=False, concurrency_limit=None, api_name="stop")
     quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    if "method" in widgets and "optimizer" in widgets:  # --method photo runs L-BFGS unless told otherwise
-        widgets["method"].change(lambda method, now: "lbfgs" if method == "photo" else now,
-                                 [widgets["method"], widgets["optimizer"]], widgets["optimizer"], **quiet)
+    filled = [name for name in _method_filled() if name in widgets]
+    if "method" in widgets and filled:  # what a method sets (photo: L-BFGS), each widget changeable after it
+        widgets["method"].change(lambda method: method_values(method, filled), widgets["method"],
+                                 [widgets[name] for name in filled], **quiet)
     gr.on([c.change for c in (content, style, *components)],
           lambda c, s, *v: cli_command(c, s, dict(zip(names, v)), opts), [content, style, *components], outputs[3],
           **quiet)

@@ -21,6 +21,7 @@ from typing import Any
 
 import gradio as gr
 
+from backends import Styliser
 from explainer import samples
 from explainer.app.options import AppOptions
 from explainer.app.widgets import make_widget, tab_setting, widget_range
@@ -37,8 +38,7 @@ SAMPLE_CLIP_LABEL = "Sample clip (pan and zoom over the sample photo)"
 #: (size, frames), widgets the command line's settings lack, and its words. `tab_setting` refuses a looser range.
 TAB_SETTINGS: dict[str, Setting] = {
     "model": tab_setting(FastSettings, "model", label="Network (arbitrary: the style image below)"),
-    "temporal_blend": tab_setting(VideoSettings, "temporal_blend", widget="slider", step=0.05,
-                                  label="Temporal blend (0: each frame on its own)"),
+    "temporal_blend": tab_setting(VideoSettings, "temporal_blend", label="Temporal blend (0: each frame on its own)"),
     "size": tab_setting(OptimisationSettings, "size", min=64, max=MAX_SIDE),
     "max_frames": tab_setting(VideoSettings, "max_frames", widget="slider", min=2, max=MAX_FRAMES, step=1,
                               label="Frames"),
@@ -48,7 +48,7 @@ TAB_DEFAULTS = {"model": "arbitrary", "temporal_blend": 0.6, "size": 192, "max_f
 
 
 def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: int, frames: int,
-                 styliser: Any = None) -> tuple[str | None, Any, str]:
+                 styliser: Styliser | None = None) -> tuple[str | None, Any, str]:
     """`(output video path, flicker figure, Markdown line)`; on a mistake `(None, None, "**Error:** ...")`."""
     from explainer.video import SAMPLE_CLIP, VIDEO_DEFAULTS, flicker_figure, stylize_video
 
