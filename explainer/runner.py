@@ -113,6 +113,7 @@ def stylize(
     log: Callable[[str], None] | None = None,
     record: RecordSpec | None = None,
     image_terms: Sequence[ImageTerm] = (),
+    stop: Callable[[], bool] | None = None,
 ) -> Result:
     """Run neural style transfer and return the image with a full record.
 
@@ -134,6 +135,8 @@ def stylize(
         image_terms: further terms of the loss on the image (see
             [`ImageTerm`][explainer.losses.ImageTerm]): summed, reported and
             recorded like the others.
+        stop: asked after every step; when it returns true the run stops
+            as after Ctrl-C (the explorer's Stop button: `threading.Event.is_set`).
 
     Returns:
         A [`Result`][explainer.Result]. Ctrl-C (and SIGTERM in the command
@@ -157,7 +160,7 @@ def stylize(
                                  image_terms=tuple(image_terms)))
     start = time.perf_counter()
     latest, history, interrupted, failure = _consume(run.events(), config, run.steps, recorder, on_step, progress,
-                                                     save_path)
+                                                     save_path, stop)
     image, fields = run.finish(latest)
     run_record = {
         "format": "style-explainer.run",
@@ -198,7 +201,7 @@ def _styles_used(method: Any, config: StyleConfig, styles: list) -> list:
     return styles
 
 
-def _consume(events, config: StyleConfig, steps: int, recorder, on_step, progress: bool, save_path):
+def _consume(events, config: StyleConfig, steps: int, recorder, on_step, progress: bool, save_path, stop=None):
     """Drive a method's events: progress bar, printing, intermediate images, recorder, callback.
 
     Returns `(last finite event, history, interrupted, failure message or None)`.
@@ -227,6 +230,9 @@ def _consume(events, config: StyleConfig, steps: int, recorder, on_step, progres
                 _images.save_image(event.image, stem.with_name(f"{stem.stem}_{event.iteration:04d}.png"))
             if on_step is not None:
                 on_step(event)
+            if stop is not None and stop():
+                interrupted = True
+                break
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -167,3 +167,14 @@ def test_a_method_without_video_or_folders_refuses_them_in_one_line(toy, tmp_pat
                                           r"\(methods that take folders: fast\)"):
         registry.get("toy").stylize_folder(str(tmp_path / "frames"), [], StyleConfig(method="toy"), tmp_path, False)
     assert callable(stylize_video)
+
+
+def test_a_run_stops_when_asked_and_keeps_the_latest_image(toy):
+    from explainer import stylize
+
+    content = np.full((16, 16, 3), 0.25, np.float32)
+    events = []
+    result = stylize(content, [content], StyleConfig(method="toy", size=16, iterations=5), progress=False,
+                     on_step=events.append, stop=lambda: len(events) >= 2, log=lambda message: None)
+    assert result.record["interrupted"] is True and result.record["iterations_done"] == 2
+    np.testing.assert_allclose(result.image, 0.625)  # the second step's image: 0.25 -> 0.5 -> 0.625

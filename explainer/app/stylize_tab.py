@@ -218,13 +218,11 @@ class _LiveRun:
     def _work(self, images, record, steps: queue.Queue, stop: threading.Event) -> None:
         def on_step(event: Event) -> None:
             steps.put(event)
-            if stop.is_set():
-                raise KeyboardInterrupt  # stylize() stops, keeps the latest image, marks the record interrupted
 
         try:
             styles = [images[1]] if self.method.uses_styles(self.config) else []  # some networks have theirs built in
             result = stylize(images[0], styles, self.config, backend=self.network,
-                             on_step=on_step,
+                             on_step=on_step, stop=stop.is_set,  # stops, keeps the latest image, marks it interrupted
                              progress=False, log=lambda message: None, record=record)
             steps.put(("done", result))
         except BaseException as error:  # noqa: BLE001 -- handed to the consumer
