@@ -38,7 +38,7 @@ from backends import Styliser
 from explainer import fast, samples
 from explainer import images as _images
 from explainer.config import AugmentSettings, StyleConfig
-from explainer.data import find_images
+from explainer.data import IMAGE_SUFFIXES, find_images
 from explainer.errors import USER_ERRORS, ConfigError, one_line
 from explainer.files import write_atomically
 
@@ -344,6 +344,19 @@ def _style_images(styles: Sequence[Any]) -> dict[str, np.ndarray]:
     return named
 
 
+def check_folder(root: pathlib.Path, inputs: Sequence[str], size: int | None, max_megapixels: float | None) -> None:
+    """Refuse, in one line and before any work, an empty folder or an image over the budget at `size`.
+
+    Reads only the files' headers; files without one are listed as unreadable by the run.
+    """
+    from explainer.budget import check_images
+
+    if not inputs:
+        raise ConfigError(f"{root}: no images in it or below it (looked for {', '.join(IMAGE_SUFFIXES)})")
+    shapes = [(shape, str(root / path)) for path in inputs if (shape := _images.image_shape(root / path)) is not None]
+    check_images(shapes, size, max_megapixels)
+
+
 def _stylisers(log: Callable[[str], None] | None) -> Callable[[str], Styliser]:
     from backends import get_styliser
 
@@ -374,8 +387,10 @@ def augment(in_dir: str | os.PathLike, out_dir: str | os.PathLike, settings: Aug
     """
     settings = settings or AugmentSettings()
     root, out = pathlib.Path(in_dir), pathlib.Path(out_dir)
+    inputs = find_images(root, relative=True)
+    check_folder(root, inputs, settings.size, settings.max_megapixels)
     named = _style_images(styles or [f"{samples.SAMPLE_PREFIX}{n}" for n in samples.SAMPLE_STYLES])
-    jobs = plan_augment(find_images(root, relative=True), settings, list(named))
+    jobs = plan_augment(inputs, settings, list(named))
     get = stylisers or _stylisers(log)
     fitted: list[EmbeddingDistribution] = []
 
@@ -395,9 +410,11 @@ def stylize_folder(in_dir: str | os.PathLike, styles: Sequence[Any], config: Sty
     """`stylize --method fast` over a folder: every image in the same style, at `config.size`, same tree."""
     root, out = pathlib.Path(in_dir), pathlib.Path(out_dir)
     choice = fast.parse_model(config.model)
+    inputs = find_images(root, relative=True)
+    check_folder(root, inputs, config.size, config.max_megapixels)
     named = _style_images(styles) if choice.needs_style_images else {}
     jobs = [Job(path, str(pathlib.PurePosixPath(path).with_suffix(".png")), "", 0, config.style_strength)
-            for path in find_images(root, relative=True)]
+            for path in inputs]
     if stylisers is None and choice.kind == "trained":
         from explainer.models import load_model
 

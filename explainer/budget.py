@@ -79,3 +79,25 @@ def check_run(config: Any, content_shape: tuple[int, ...], style_shapes: Sequenc
     style_side = max(16, round(config.size * config.style_scale))
     for shape in style_shapes:
         check_pixels(shape, style_side, config.max_megapixels, what="the style image")
+
+
+def check_images(shapes: Sequence[tuple[tuple[int, ...], str]], size: int | None, max_megapixels: float | None) -> None:
+    """The budget of work over several images (folders, augment, reconstruct), checked before any of it starts.
+
+    Args:
+        shapes: `(shape, name)` of each image, from its header (`images.image_shape`).
+        size: the longest side each is worked at; `None`: each image's own size.
+        max_megapixels: the limit (`None`: this machine's default), as `check_pixels`.
+
+    Raises:
+        BudgetError: names the first image over the limit.
+    """
+    for shape, name in shapes:
+        if size is not None:
+            check_pixels(shape, size, max_megapixels, what=name)
+            continue
+        limit = default_max_megapixels() if max_megapixels is None else float(max_megapixels)
+        height, width = int(shape[0]), int(shape[1])
+        if height * width / 1e6 > limit:
+            raise BudgetError(f"{name} is {width}x{height} px ({height * width / 1e6:.3g} megapixels), more than "
+                              f"the limit ({limit:.3g} megapixels) at its own size; give a --size")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import signal
 import sys
 import warnings
@@ -30,14 +31,37 @@ __all__ = ["COMPARE_DEFAULTS", "DEMO_DEFAULTS", "INSPECT_DEFAULTS", "PROG", "bui
 
 
 def _comma_floats(text: str) -> tuple[float, ...]:
+    """Positive, finite numbers separated by commas (`--ratios`)."""
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in _items(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    bad = [v for v in values if not math.isfinite(v) or v <= 0]
+    if bad:
+        raise argparse.ArgumentTypeError(f"every value must be a positive finite number, not {bad[0]:g}")
+    return values
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, not {port}")
+    return port
 
 
 def _comma_names(text: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip())
+    return _items(text)
+
+
+def _items(text: str) -> tuple[str, ...]:
+    """The comma-separated items of `text`; refused if it has separators and nothing else (`,`: no names)."""
+    items = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not items and text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} has separators but no values: give at least one")
+    return items
 
 
 # --------------------------------------------------------------------------- parser
@@ -221,7 +245,7 @@ def _add_explore(sub) -> None:
                        description="Stylize live, open every layer, compare layer choices. Bound to localhost "
                        "unless --host says otherwise; no public link unless --share.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--port", type=_port, default=7860, help="port (default: 7860)")
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (off by default)")
     p.set_defaults(func=commands.cmd_explore)
 
@@ -239,8 +263,15 @@ def _add_weights(sub) -> None:
     p.set_defaults(func=commands.cmd_weights)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error, with where to look (no usage block: it hides the reason)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Neural style transfer you can see inside (VGG in JAX/Flax).",
         epilog="Run 'style-explainer SUBCOMMAND --help' for the flags of each subcommand.",
@@ -259,21 +290,30 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM (`timeout`, `docker stop`, CI cancellation) stops the run like Ctrl-C.
 
     The run then ends as an interrupted run: the latest image, its record
-    and its trace are saved (atomically), and the exit code is 130.
+    and its trace are saved (atomically), and the exit code is 130. A second
+    or third SIGTERM or Ctrl-C while that is being saved does not cut the
+    saving short: it says so in one line and the save finishes.
     """
+    stopping = False
 
     def interrupt(signum, frame):
+        nonlocal stopping
+        if stopping:
+            print(f"{PROG}: still saving what was made; it stops when saved", file=sys.stderr)
+            return
+        stopping = True
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _negative_values_attached(argv: Sequence[str]) -> list[str]:
@@ -293,6 +333,8 @@ def _negative_values_attached(argv: Sequence[str]) -> list[str]:
 def _print_notes() -> None:
     """`Note` warnings as one line each: `style-explainer: note: ...`."""
     show = warnings.showwarning
+    if getattr(show, "prints_notes", False):  # `main` called again in this process: wrap once
+        return
 
     def showwarning(message, category, *args, **kwargs):
         if issubclass(category, Note):
@@ -300,6 +342,7 @@ def _print_notes() -> None:
         else:
             show(message, category, *args, **kwargs)
 
+    showwarning.prints_notes = True  # type: ignore[attr-defined]
     warnings.showwarning = showwarning
 
 

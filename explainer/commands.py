@@ -47,6 +47,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if pathlib.Path(args.content).is_dir():
         if record is not None:
             raise ConfigError("--record records one image: give an image file, not a folder")
+        if pathlib.Path(args.output).suffix.lower() in IMAGE_SUFFIXES:
+            raise ConfigError(f"{args.content} is a folder, so -o names a folder for its images, not an image file "
+                              f"like {args.output}; give a folder name")
+        _check_apart(args.content, args.output, "the content folder", "-o")
         out = check_output_dir(args.output)
         enable_compile_cache()
         summary = method.stylize_folder(args.content, args.styles, config, out, progress=not args.quiet)
@@ -56,6 +60,19 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     _check_budget_first(method, config, args.content, args.styles if method.uses_styles(config) else [])
     return _run_and_save(config, args.content, args.styles, output, quiet=args.quiet, record=record,
                          record_dir=args.record, report=not args.no_figures)
+
+
+def _check_apart(source: str, output: str, what: str, flag: str) -> None:
+    """Refuse an output folder that is, or lies inside or above, the folder read (a later run would read its outputs)."""
+    source_, output_ = pathlib.Path(source).resolve(), pathlib.Path(output).resolve()
+    if output_ == source_:
+        raise ConfigError(f"{flag} {output} is {what} itself: give another folder (the originals are kept)")
+    if source_ in output_.parents:
+        raise ConfigError(f"{flag} {output} lies inside {what} {source}: a later run would read its own outputs; "
+                          "give a folder outside it")
+    if output_ in source_.parents:
+        raise ConfigError(f"{what} {source} lies inside {flag} {output}: the outputs could land among the inputs; "
+                          "give a folder outside it")
 
 
 def _check_budget_first(method, config: StyleConfig, content: str, styles: Sequence[str]) -> None:
@@ -146,12 +163,13 @@ def _network(config: StyleConfig):
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from explainer import figures
-    from explainer.inspection import DEFAULT_INSPECT_LAYERS, inspect_image, stats_table
+    from explainer.inspection import DEFAULT_INSPECT_LAYERS, check_budget, inspect_image, stats_table
 
     config = settings.from_args(args, INSPECT_DEFAULTS)
     out = check_output_dir(args.output)
     if args.top_k < 0:
         raise ConfigError(f"--top-k must be 0 (all channels) or more, not {args.top_k}")
+    check_budget(args.image, config)  # before the network starts
     trace = inspect_image(args.image, args.layers or DEFAULT_INSPECT_LAYERS, backend=_network(config),
                           config=config, top_k=args.top_k or None)
     for layer in trace.layers:
@@ -185,15 +203,17 @@ def _write_csv(rows: list[dict], path: pathlib.Path) -> None:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from explainer import figures
-    from explainer.reconstruct import PAPER_LAYERS, reconstruct
+    from explainer.reconstruct import PAPER_LAYERS, check_budget, reconstruct
 
     if args.content_only and args.style_only:
         raise ConfigError("--content-only and --style-only exclude each other: give one, or neither for both rows")
     config = settings.from_args(args, RECONSTRUCT_DEFAULTS)
     check_output_file(args.output, FIGURE_SUFFIXES)
     layers = args.layers or PAPER_LAYERS
+    content, style = None if args.style_only else args.content, None if args.content_only else args.style
+    check_budget(content, style, config)  # before the network starts (reconstruct checks again)
     result = reconstruct(
-        None if args.style_only else args.content, None if args.content_only else args.style, config,
+        content, style, config,
         content_layers=layers, style_layers=layers, backend=_network(config),
         progress=lambda message: print(f"reconstructing {message}", file=sys.stderr), bars=not args.quiet,
     )
@@ -231,9 +251,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
     config = settings.from_args(args, AugmentSettings())
     if not pathlib.Path(args.input).is_dir():
         raise ConfigError(f"{args.input}: not a folder (augment reads every image below IN_DIR)")
+    _check_apart(args.input, args.output, "IN_DIR", "OUT_DIR")
     out = check_output_dir(args.output)
-    if out.resolve() == pathlib.Path(args.input).resolve():
-        raise ConfigError("OUT_DIR must differ from IN_DIR: the originals are kept")
     from explainer.augment import augment
 
     enable_compile_cache()

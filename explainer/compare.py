@@ -311,6 +311,11 @@ def compare(
     content_image = content if isinstance(content, np.ndarray) else samples.load(content)
     styles = style if isinstance(style, (list, tuple)) else [style]
     style_images = [s if isinstance(s, np.ndarray) else samples.load(s) for s in styles]
+    from explainer import registry
+
+    for config in configs:  # every variant's budget, before any network is loaded (each run checks again)
+        registry.get(config.method).check(config, content_image.shape, [s.shape for s in style_images],
+                                          "the content image")
     pooling = getattr(backend, "pooling", base.pooling)
     if pooling != base.pooling:  # the runs would say one pooling and use the other
         raise ConfigError(f"the backend given pools with {pooling!r} but the settings say pooling={base.pooling!r}: "

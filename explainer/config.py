@@ -95,6 +95,9 @@ class AugmentSettings(Settings):
                                none_means="each image's own size", help="longest side of the outputs")
     seed: int = setting(0, group="augment", kind="int", minimum=0, metavar="N",
                         help="random seed: the same seed gives the same styles for the same files")
+    max_megapixels: float | None = setting_like(
+        OptimisationSettings, "max_megapixels", None, group="augment",
+        help="refuse, before any work, an input whose output would have more pixels than this")
 
     def __post_init__(self):
         super().__post_init__()
@@ -249,7 +252,7 @@ class VideoSettings(Settings):
     flow_preset: str = setting("medium", group="video", choices=("ultrafast", "fast", "medium"),
                                help="OpenCV DIS optical flow preset (speed against accuracy)")
     fps: float | None = setting(
-        None, group="video", kind="float", minimum=0, above=True, maximum=1000, optional=True, metavar="FPS",
+        None, group="video", kind="float", minimum=0.01, maximum=1000, optional=True, metavar="FPS",
         none_means="the input's (24 for a folder of frames)", help="frame rate of the output")
     max_frames: int | None = setting(
         None, group="video", kind="int", minimum=1, optional=True, metavar="N", none_means="every frame",

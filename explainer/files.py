@@ -79,19 +79,38 @@ def check_output_file(path: str | os.PathLike[str], suffixes: Iterable[str], wha
 
 
 def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") -> pathlib.Path:
-    """Fail now, in one line, unless `path` is (or can be made) a writable folder. Creates nothing.
+    """Fail now, in one line, unless `path` is (or can be made) a folder a run can write into. Leaves nothing behind.
+
+    Really writes: folders that are missing are made, a temporary file
+    (named as [`write_atomically`][explainer.files.write_atomically] names
+    its own) is created in the deepest and removed, and the folders made
+    are removed again. (`os.access` says yes to root even for `/sys`.)
 
     Raises:
-        ConfigError: `path` is a file, lies under a file, or is not writable.
+        ConfigError: `path` is a file, lies under a file, or cannot be written.
     """
     path = pathlib.Path(path)
     existing = path
-    while not existing.exists():
-        if existing.parent == existing:
-            break
+    while not existing.exists() and existing.parent != existing:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise ConfigError(f"{what} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path}: {existing} is not writable")
+    made: list[pathlib.Path] = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if folder.is_dir():
+                continue
+            folder.mkdir()
+            made.append(folder)
+        probe = path / f".write-check.{secrets.token_hex(4)}.tmp"
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"{what} {path}: cannot be written ({reason.lower()})") from None
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return path

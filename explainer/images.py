@@ -16,6 +16,7 @@ import io
 import os
 import pathlib
 import re
+import stat
 import struct
 import warnings
 import zlib
@@ -35,6 +36,7 @@ __all__ = [
     "check_min_side",
     "from_pil",
     "load_image",
+    "not_regular",
     "resize_longest",
     "resize_to",
     "save_image",
@@ -180,6 +182,24 @@ def check_min_side(image_or_shape: Any, min_side: int, name: str = "image") -> N
         )
 
 
+def not_regular(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` is no file to read, if it is something else that exists: `"is a named pipe, not a regular file"`.
+
+    `None` for a regular file, a folder or a path that does not exist (each
+    caller has its own words for those). Checked before opening: a named
+    pipe would block the read forever, a device such as `/dev/zero` never ends.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    return f"is {kind}, not a regular file"
+
+
 def _max_pixels_from_env() -> int:
     raw = os.environ.get(MAX_PIXELS_ENV_VAR, "").strip()
     if not raw:
@@ -235,6 +255,8 @@ def _from_bomb_error(source: str, error: Image.DecompressionBombError, limit: in
 
 def image_shape(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """`(height, width)` from the file's header, without decoding; `None` if it is not a readable image."""
+    if not_regular(path):
+        return None  # load_image says why
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -298,7 +320,11 @@ def load_image(
 
 
 def _open_lazily(source: str, path: str | os.PathLike[str], limit: int) -> Image.Image:
-    """`Image.open` (header only), with OS and Pillow errors made one-liners."""
+    """`Image.open` (header only), with OS and Pillow errors made one-liners; a pipe or a device is not opened."""
+    if isinstance(path, (str, os.PathLike)):
+        problem = not_regular(path)
+        if problem:
+            raise _image_error(source, f"{problem}; give an image file")
     try:
         with warnings.catch_warnings():
             # Pillow warns above MAX_IMAGE_PIXELS; our own limit, checked right

@@ -32,6 +32,13 @@ from explainer.record import CHANNEL_STATS, TRACE_FORMAT, TRACE_VERSION, Trace, 
 DEFAULT_INSPECT_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def check_budget(image: str | np.ndarray, config: StyleConfig) -> None:
+    """Refuse, in one line and before the network or the image is loaded, an image over the budget at `config.size`."""
+    shape = np.shape(image) if isinstance(image, np.ndarray) else _images.image_shape(samples.resolve(image))
+    if shape is not None:  # a file without a header is reported when it is loaded
+        check_pixels(shape, config.size, config.max_megapixels, what="the inspected image")
+
+
 def inspect_image(
     image: str | np.ndarray,
     layers: Sequence[str] = DEFAULT_INSPECT_LAYERS,

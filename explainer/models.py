@@ -36,6 +36,7 @@ import numpy as np
 from backends import TransformSpec, UnknownLayerError
 from explainer.errors import ConfigError
 from explainer.files import write_atomically
+from explainer.images import not_regular
 
 MODEL_FORMAT = "style-explainer.model"
 MODEL_VERSION = 1
@@ -48,7 +49,9 @@ class ModelError(ConfigError):
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
-    return (pathlib.Path(path) / MANIFEST_FILE).is_file()
+    """Whether `path` holds a `model.json` (a pipe or a device of that name too: `load_model` refuses it in words)."""
+    manifest = pathlib.Path(path) / MANIFEST_FILE
+    return manifest.exists() and not manifest.is_dir()
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
@@ -99,18 +102,40 @@ def save_model(directory: str | os.PathLike, variables: dict, manifest: dict) ->
 def read_manifest(directory: str | os.PathLike) -> dict:
     """The model's `model.json`, checked for format and version (`ModelError` otherwise)."""
     path = pathlib.Path(directory) / MANIFEST_FILE
+    _check_regular(path)
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(), parse_constant=_not_strict)
     except FileNotFoundError:
         raise ModelError(f"{directory}: no {MANIFEST_FILE} (not a folder written by 'style-explainer train')") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except _NotStrictJSON as error:
+        raise ModelError(f"{path}: holds {error}, which strict JSON (and 'style-explainer train') never writes: the file "
+                         "was edited or damaged; restore it or train again") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelError(f"{path}: not readable as JSON ({' '.join(str(error).split())})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MODEL_FORMAT:
         raise ModelError(f"{path}: not a style-explainer model (format {manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    if not isinstance(manifest.get("version", 0), int):
+        raise ModelError(f"{path}: its version {manifest['version']!r:.40} is not a whole number; restore the file or "
+                         "train again")
     if manifest.get("version", 0) > MODEL_VERSION:
         raise ModelError(f"{path}: model version {manifest['version']} is newer than this style-explainer reads "
                          f"({MODEL_VERSION}); upgrade style-explainer")
     return manifest
+
+
+class _NotStrictJSON(ValueError):
+    pass
+
+
+def _not_strict(constant: str) -> Any:
+    raise _NotStrictJSON(constant)
+
+
+def _check_regular(path: pathlib.Path) -> None:
+    """`ModelError` for a pipe, a device or a socket where a model file goes (reading one would block or never end)."""
+    problem = not_regular(path)
+    if problem:
+        raise ModelError(f"{path}: {problem}; a model folder holds the files 'style-explainer train' wrote")
 
 
 def load_variables(directory: str | os.PathLike) -> tuple[TransformSpec, dict, dict]:
@@ -132,7 +157,11 @@ def load_variables(directory: str | os.PathLike) -> tuple[TransformSpec, dict, d
         expected = manifest["weights_file"]
     except (KeyError, TypeError, ValueError) as error:
         raise ModelError(f"{directory / MANIFEST_FILE}: no usable architecture or weights entry ({error})") from None
-    path = directory / expected.get("name", WEIGHTS_FILE)
+    try:
+        path = directory / pathlib.PurePath(expected.get("name", WEIGHTS_FILE)).name
+    except (AttributeError, TypeError):
+        raise ModelError(f"{directory / MANIFEST_FILE}: no usable weights entry ({expected!r:.60})") from None
+    _check_regular(path)
     try:
         data = path.read_bytes()
     except OSError as error:

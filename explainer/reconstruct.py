@@ -109,6 +109,23 @@ def growing_subsets(layers: Sequence[str]) -> list[tuple[str, ...]]:
     return [tuple(layers[: i + 1]) for i in range(len(layers))]
 
 
+def check_budget(content: str | np.ndarray | None, style: str | np.ndarray | None, config: StyleConfig) -> None:
+    """Refuse, in one line and before the network or any image is loaded, images over the budget at `config.size`.
+
+    Reads only the files' headers (a file without one is reported when it is loaded).
+    """
+    from explainer.budget import check_images
+
+    shapes = []
+    for source in (content, style):
+        if source is None:
+            continue
+        shape = np.shape(source) if isinstance(source, np.ndarray) else _images.image_shape(samples.resolve(source))
+        if shape is not None:
+            shapes.append((shape, "the image" if isinstance(source, np.ndarray) else str(source)))
+    check_images(shapes, config.size, config.max_megapixels)
+
+
 def reconstruct(
     content: str | np.ndarray | None,
     style: str | np.ndarray | None,
@@ -139,6 +156,7 @@ def reconstruct(
     """
     config = config or RECONSTRUCT_DEFAULTS
     say = progress or (lambda message: None)
+    check_budget(content, style, config)
     backend = backend or loss_network(config)
     if getattr(backend, "pooling", config.pooling) != config.pooling:  # the figure would say one and show the other
         raise ConfigError(f"the backend given pools with {backend.pooling!r} but the settings say "

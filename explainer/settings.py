@@ -127,6 +127,8 @@ class Setting:
         text = str(text).strip()
         if self.optional and text.lower() in NONE_WORDS:
             return None
+        if self.kind in ("names", "numbers") and text and not text.replace(",", "").strip():
+            raise ConfigError(f"{self.name}: {text!r} has separators but no values: give at least one")
         try:
             if self.kind in ("names", "numbers"):
                 items = [item.strip() for item in text.split(",") if item.strip()]

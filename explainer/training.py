@@ -183,6 +183,10 @@ class Training:
         if resume:
             step, meta = self.checkpoints.read_meta()
             _check_same(meta.get("fingerprint", {}), self.fingerprint, self.checkpoints.directory)
+            if step > self.settings.steps:  # the loop would not run and the model would say "3 of 2 steps"
+                raise ConfigError(f"--resume: the checkpoint in {self.checkpoints.directory} is at step {step}, past "
+                                  f"--steps {self.settings.steps}; give --steps above {step} to train on (the model "
+                                  f"in {self.model_dir} already holds step {step})")
             state, meta = self.checkpoints.restore(fresh, step)
             data_state, self.history, self.seconds = meta["data"], meta.get("history", []), meta.get("seconds", 0.0)
             self.runs = meta.get("runs") or [{"from_step": 0}]  # a checkpoint from before runs were recorded

@@ -46,8 +46,10 @@ from explainer.methods.frames import FrameContext
 from explainer.video_io import (  # noqa: F401 -- the API of explainer.video
     FOLDER_FPS,
     FRAME_SUFFIXES,
+    MIN_FPS,
     SAMPLE_CLIP,
     VIDEO_SUFFIXES,
+    VideoError,
     VideoSource,
     encode,
     frame_file,
@@ -98,23 +100,41 @@ class VideoResult:
     interrupted: bool
 
 
-def _progress(path: pathlib.Path) -> dict:
+def _progress(path: pathlib.Path) -> dict | None:
+    """The frames folder's `progress.json` (`None` if there is none).
+
+    Raises:
+        ConfigError: it is there but cannot be read (a pipe, damaged, not this program's).
+    """
+    file = path / "progress.json"
+    problem = _images.not_regular(file)
+    if problem:
+        raise ConfigError(f"{file}: {problem}; remove it")
     try:
-        return json.loads((path / "progress.json").read_text())
-    except (OSError, ValueError):
-        return {}
+        state = json.loads(file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{file}: damaged ({one_line(error)}); remove {path} to start over") from None
+    if not isinstance(state, dict) or not isinstance(state.get("frames", []), list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("index"), int) for entry in state.get("frames", [])):
+        raise ConfigError(f"{file}: not the progress of a 'style-explainer video' run; remove {path} to start over")
+    return state
 
 
 def _prepare_output(output: pathlib.Path, resume: bool, settings: dict) -> tuple[pathlib.Path, list[dict]]:
     """The frames folder, and the frames already made when resuming (refused if made with other settings)."""
     folder = frames_dir(output)
-    state = _progress(folder)
-    done = state.get("frames", [])
+    state = _progress(folder) if folder.is_dir() else None
     if not resume:
-        if done or (folder.is_dir() and any(folder.glob("frame_*.png"))):
+        if (state or {}).get("frames") or (folder.is_dir() and any(folder.glob("frame_*.png"))):
             raise ConfigError(f"{folder} holds frames of an earlier run: --resume to continue it, or remove it")
         return folder, []
-    if state and state.get("settings") != settings:
+    if state is None:  # an interrupted run writes progress.json before its first frame
+        raise ConfigError(f"--resume: nothing to resume in {folder} (no earlier run left its progress there); drop "
+                          "--resume to start")
+    done = state.get("frames", [])
+    if state.get("settings") != settings:
         raise ConfigError(f"{folder}: its frames were made with other settings or input; --resume needs the same ones")
     done = [entry for entry in done if frame_file(folder, entry["index"]).is_file()]
     return folder, done[: next((i for i, e in enumerate(done) if e["index"] != i), len(done))]
@@ -154,6 +174,10 @@ def stylize_video(
     log = log or (lambda message: print(message, file=sys.stderr))
     output = pathlib.Path(output)
     video = open_video(source, config.fps)
+    if is_video_path(output) and not video.fps >= MIN_FPS:  # before any work, not when encoding at the end
+        rate = f"--fps {config.fps:g}" if config.fps else f"{video.path}: its frame rate {video.fps:g}"
+        raise ConfigError(f"{rate} is below {MIN_FPS:g} frames per second, which ffmpeg cannot write; give --fps "
+                          f"{MIN_FPS:g} or more")
     count, shape = check_video_budget(video, config)
     style_images = [s.astype(np.float32) if isinstance(s, np.ndarray) else samples.load(s) for s in styles]
     settings = {"config": config.to_dict(), "source": str(video.path), "count": count,
@@ -161,6 +185,8 @@ def stylize_video(
     folder, done = _prepare_output(output, resume, settings)
     method = registry.get(config.method).frames(config, style_images, network, log)
     entries = list(done)
+    # Before the first frame: an interrupted run's folder exists (the message names it) and --resume finds it.
+    _write_progress(folder, settings, entries)
     interrupted, start = False, time.perf_counter()
     from tqdm.auto import tqdm
 
@@ -177,7 +203,8 @@ def stylize_video(
                 on_frame(context.index, result.image, entry)
     except KeyboardInterrupt:
         interrupted = True
-    except ImageError as error:  # a bad frame: the frames before it are kept, and the record says why it stopped
+    except (ImageError, ConfigError) as error:  # a bad frame, a loss that is not finite: the frames before it are
+        # kept, and the record says why it stopped
         record = _record(config, video, settings, entries, method, time.perf_counter() - start, False)
         _save_record({**record, "failed": one_line(error)}, output)
         raise
@@ -216,18 +243,45 @@ def _finish_frame(context, result, folder: pathlib.Path, source: pathlib.Path, s
     """Save the frame (atomically), measure its change from the previous one, append its entry to progress.json."""
     from explainer import temporal
 
-    _images.save_image(result.image, frame_file(folder, context.index))
     entry = {"index": context.index, "seconds": round(result.seconds, 4), "kept": round(float(context.mask.mean()), 4),
              "change_output": 0.0, "change_input": 0.0, **result.extra}
+    bad = _not_finite(entry) or (None if np.isfinite(result.image).all() else ("image", float("nan")))
+    if bad is not None:  # not saved: the frames before it are kept, and --resume makes it anew
+        raise NonFiniteFrameError(
+            f"frame {context.index}: its {bad[0]} became {bad[1]}: the weights are too large for float32 "
+            f"arithmetic, or the network's weights are broken; the {context.index} frames before it are kept in "
+            f"{folder} (lower the weights or --learning-rate, then run again with --resume)")
+    _images.save_image(result.image, frame_file(folder, context.index))
     if context.index > 0:
         entry["change_output"] = round(temporal.frame_change(result.image, result.previous, context.backward,
                                                              context.mask), 6)
         entry["change_input"] = round(temporal.frame_change(context.frame, context.previous_frame, context.backward,
                                                             context.mask), 6)
     entries.append(entry)
+    _write_progress(folder, settings, entries)
+    return entry
+
+
+class NonFiniteFrameError(ConfigError):
+    """A frame's loss (or image) stopped being finite: the run stops, the frames before it are kept (one line)."""
+
+
+def _not_finite(entry: Any, name: str = "") -> tuple[str, float] | None:
+    """`(name, value)` of the first number in `entry` (nested dicts and lists too) that is NaN or infinite."""
+    items = entry.items() if isinstance(entry, dict) else enumerate(entry) if isinstance(entry, (list, tuple)) else None
+    if items is None:
+        is_bad = isinstance(entry, (float, np.floating)) and not np.isfinite(entry)
+        return (name, float(entry)) if is_bad else None
+    for key, value in items:
+        found = _not_finite(value, f"{name}.{key}" if name else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _write_progress(folder: pathlib.Path, settings: dict, entries: list[dict]) -> None:
     state = {"settings": settings, "frames": entries}
     write_atomically(folder / "progress.json", json.dumps(state, allow_nan=False).encode())
-    return entry
 
 
 def _record(config, video: VideoSource, settings: dict, entries: list[dict], method, seconds: float,

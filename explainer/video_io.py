@@ -13,8 +13,11 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import re
+import subprocess
 import warnings
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 
 import numpy as np
 from PIL import Image
@@ -28,6 +31,26 @@ FRAME_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".t
 _CODECS = {".webm": ("libvpx-vp9", "libopus"), ".avi": ("mpeg4", "mp3"), ".gif": ("gif", None)}
 #: Frame rate of a folder of frames when `--fps` does not say.
 FOLDER_FPS = 24.0
+#: The slowest frame rate a video file is written at (one frame every 100 s); ffmpeg cannot write rates near 0.
+MIN_FPS = 0.01
+
+
+class VideoError(ImageError):
+    """ffmpeg could not read or write a video: one line, the file and ffmpeg's reason (not its banner)."""
+
+
+def ffmpeg_reason(text: str, limit: int = 160) -> str:
+    """ffmpeg's own reason from what it printed: its last lines that are not the banner, the build or the command."""
+    lines = []
+    for raw in str(text).splitlines():
+        line = raw.strip()
+        if (not line or re.match(r"lib\w+\s+\d+\.", line) or line.startswith((
+                "ffmpeg version", "built with", "configuration:", "Copyright", "===", "FFMPEG", "Could not load meta",
+                "Input #", "Duration:", "Stream #", "Metadata:")) or line.startswith("/") and " -i " in line):
+            continue
+        lines.append(re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", line))
+    reason = "; ".join(dict.fromkeys(lines[-2:])) or "no reason given"
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- reading
@@ -68,7 +91,7 @@ class VideoSource:
                 yield np.frombuffer(data, np.uint8).reshape(height, width, 3).astype(np.float32) / np.float32(255.0)
                 index += 1
         except (OSError, RuntimeError) as error:
-            raise ImageError(f"{self.path}: frame {index} cannot be decoded: {one_line(error)}") from None
+            raise VideoError(f"{self.path}: frame {index} cannot be decoded: {ffmpeg_reason(str(error))}") from None
         finally:
             reader.close()
 
@@ -121,6 +144,9 @@ def open_video(path: str | os.PathLike, fps: float | None = None) -> VideoSource
         if shape is None:
             raise ImageError(f"{path}: frame 0 ({files[0].name}) cannot be read")
         return VideoSource(path, float(fps or FOLDER_FPS), len(files), tuple(shape[:2]), files=files)
+    problem = _images.not_regular(path)
+    if problem:
+        raise ImageError(f"{path}: {problem}; give a video file or a folder of frames")
     if not path.is_file():
         raise ImageError(f"{path}: no such file or folder")
     try:
@@ -134,7 +160,7 @@ def open_video(path: str | os.PathLike, fps: float | None = None) -> VideoSource
             reader.close()
             count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     except (OSError, RuntimeError, StopIteration) as error:
-        raise ImageError(f"{path}: not a video ffmpeg can read ({one_line(error)[:200]})") from None
+        raise VideoError(f"{path}: not a video ffmpeg can read ({ffmpeg_reason(str(error))})") from None
     width, height = meta["size"]
     return VideoSource(path, float(fps or meta.get("fps") or FOLDER_FPS), int(count), (int(height), int(width)),
                        audio=bool(meta.get("audio_codec")))
@@ -174,31 +200,50 @@ def quantize(image: np.ndarray) -> np.ndarray:
 
 
 def read_frame(path: pathlib.Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"), np.float32) / np.float32(255.0)
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), np.float32) / np.float32(255.0)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f"{path}: a saved frame cannot be read ({one_line(error)}); remove it and run again with "
+                         "--resume to make it anew") from None
 
 
 def encode(folder: pathlib.Path, count: int, output: pathlib.Path, fps: float, audio_from: pathlib.Path | None) -> None:
-    """The saved frames as a video file, at `fps`, with the audio of `audio_from` (cut to the frames' length)."""
+    """The saved frames as a video file, at `fps`, with the audio of `audio_from` (cut to the frames' length).
+
+    ffmpeg reads the PNG frames itself and writes `.OUT.partial.EXT`, renamed
+    to `OUT` when complete. If it fails, [`VideoError`][explainer.video_io.VideoError]
+    says why in ffmpeg's words (one line); the frames are untouched.
+    """
     import imageio_ffmpeg
 
+    if not fps >= MIN_FPS:
+        raise VideoError(f"{output}: a frame rate of {fps:g} is below {MIN_FPS:g} frames per second, which ffmpeg "
+                         f"cannot write; give --fps of at least {MIN_FPS:g}")
     first = read_frame(frame_file(folder, 0))
     height, width = first.shape[:2]
     codec, audio_codec = _CODECS.get(output.suffix.lower(), ("libx264", "aac"))
     temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
-    extra = {"audio_path": str(audio_from), "audio_codec": audio_codec} if audio_from and audio_codec else {}
-    pix_fmt = "rgb24" if codec == "gif" else "yuv420p"
-    writer = imageio_ffmpeg.write_frames(str(temporary), (width, height), fps=fps, codec=codec, pix_fmt_out=pix_fmt,
-                                         macro_block_size=2, quality=8, ffmpeg_log_level="error",
-                                         output_params=["-shortest"], **extra)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-v", "error",
+               "-framerate", str(Fraction(fps).limit_denominator()), "-start_number", "0",
+               "-i", str(folder / "frame_%06d.png")]
+    if audio_from and audio_codec:
+        command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", audio_codec]
+    else:
+        command += ["-an"]
+    command += ["-frames:v", str(count), "-c:v", codec, "-pix_fmt", "rgb24" if codec == "gif" else "yuv420p"]
+    command += ["-crf", "10"] if codec == "libx264" else ["-qscale:v", "7"]  # imageio-ffmpeg's quality 8
+    if width % 2 or height % 2:  # what most codecs and players need: even sides
+        command += ["-vf", f"scale={width + width % 2}:{height + height % 2}"]
+    command += ["-shortest", str(temporary)]
     try:
         with _quiet_fork():
-            writer.send(None)
-        for index in range(count):
-            writer.send(np.ascontiguousarray(_images.to_uint8(read_frame(frame_file(folder, index)))))
-        writer.close()
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True, check=False)
+        if done.returncode != 0 or not temporary.is_file():
+            reason = ffmpeg_reason(done.stderr.decode("utf-8", "replace"))
+            raise VideoError(f"{output}: ffmpeg could not write the video ({reason}); the frames are kept in {folder}")
         os.replace(temporary, output)
     except BaseException:
-        writer.close()
         temporary.unlink(missing_ok=True)
         raise

@@ -373,6 +373,23 @@ def test_sigterm_stops_the_run_and_saves_it(tmp_path, pictures):
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
 
 
+def test_a_second_and_third_signal_do_not_cut_the_save_short(capsys):
+    """The first SIGTERM or Ctrl-C stops the run; those that come while it is being saved only say so."""
+    from explainer.cli import sigterm_as_interrupt
+
+    saved, before = False, signal.getsignal(signal.SIGTERM)
+    with sigterm_as_interrupt():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal interrupts this
+        os.kill(os.getpid(), signal.SIGTERM)  # while "saving"
+        os.kill(os.getpid(), signal.SIGINT)
+        saved = True
+    assert saved
+    assert capsys.readouterr().err.count("still saving what was made; it stops when saved") == 2
+    assert signal.getsignal(signal.SIGTERM) is before  # put back as it was
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_a_non_finite_loss_fails_with_exit_code_1_and_saves(tmp_path, pictures, capsys):
     content, style = pictures
@@ -384,3 +401,60 @@ def test_a_non_finite_loss_fails_with_exit_code_1_and_saves(tmp_path, pictures, 
     assert out.is_file()
     record = strict_json(out.with_suffix(".json").read_text())
     assert record["failed"] and "the loss became" in record["failed"] and record["interrupted"] is False
+
+
+# --------------------------------------------------------------------------- every output flag, checked first
+
+#: Every subcommand x output flag: `(name, argv with OUT where the unwritable path goes, the suffix OUT takes)`.
+OUTPUTS = [
+    ("stylize -o", ["stylize", "{content}", "{style}", "-o", "OUT", *FAST], "out.png"),
+    ("stylize --record", ["stylize", "{content}", "{style}", "-o", "{tmp}/o.png", "--record", "OUT", *FAST], "rec"),
+    ("stylize fast -o", ["stylize", "{content}", "{style}", "-o", "OUT", "--method", "fast", *FAST], "out.png"),
+    ("stylize DIR -o", ["stylize", "{folder}", "{style}", "-o", "OUT", "--method", "fast", *FAST], "dir"),
+    ("video -o file", ["video", "{folder}", "{style}", "-o", "OUT", *FAST], "out.mp4"),
+    ("video -o folder", ["video", "{folder}", "{style}", "-o", "OUT", *FAST], "frames"),
+    ("train -o", ["train", "{style}", "-o", "OUT", "--weights", "random", "--steps", "1", "--quiet"], "model"),
+    ("augment OUT", ["augment", "{folder}", "OUT", "--quiet"], "aug"),
+    ("samples -o", ["samples", "-o", "OUT"], "samples"),
+    ("inspect -o", ["inspect", "{content}", "-o", "OUT", "--weights", "random", "--size", "32"], "inspect"),
+    ("compare -o", ["compare", "{content}", "{style}", "-o", "OUT", "--variant", "style_weight=10", *FAST], "grid.png"),
+    ("reconstruct -o", ["reconstruct", "{content}", "{style}", "-o", "OUT", *FAST], "fig.png"),
+    ("demo -o", ["demo", "-o", "OUT", *FAST], "demo"),
+]
+
+
+def test_the_output_table_names_every_subcommand_that_writes():
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert commands - {name.split()[0] for name, _, _ in OUTPUTS} == {"explore", "weights"}  # they write no files
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Loading any network fails the test: the output check comes first."""
+    import backends
+
+    def started(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(backends, "get_backend", started)
+    monkeypatch.setattr(backends, "get_styliser", started)
+
+
+@pytest.mark.parametrize("root", ["/sys/x", "/proc/x", "/sys"])
+@pytest.mark.parametrize(("name", "argv", "leaf"), OUTPUTS, ids=[name for name, _, _ in OUTPUTS])
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, pictures, capsys, no_network, root, name, argv,
+                                                         leaf):
+    folder = tmp_path / "frames_in"
+    folder.mkdir()
+    save_image(np.random.default_rng(0).random((40, 48, 3)), folder / "f0001.png")
+    values = {"content": pictures[0], "style": pictures[1], "folder": folder, "tmp": tmp_path}
+    words = [f"{root}/{leaf}" if word == "OUT" else word.format(**values) for word in argv]
+    code = main(words)
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("style-explainer: error: "), err
+    assert root in lines[0] and "cannot be written" in lines[0], lines[0]
+    assert "Traceback" not in err and "network:" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["content.png", "style.png", "frames_in"])

@@ -149,3 +149,160 @@ def test_reconstruct_shows_the_steps_of_each_reconstruction(pictures, tmp_path, 
     code, err = run(capsys, "reconstruct", *pictures, "-o", tmp_path / "quiet.png", "--weights", "random", "--size",
                     "32", "--iterations", "2", "--layers", "relu1_1", "--quiet")
     assert code == 0 and "stylizing" not in err
+
+
+# --------------------------------------------------------------------------- every entry point has a budget
+
+HUGE = "100000"
+
+
+@pytest.fixture()
+def no_work(monkeypatch):
+    """Any network loaded, or any image resized past 4096 px, fails the test: the budget must refuse first."""
+    import backends
+    from explainer import images
+
+    def started(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(backends, "get_backend", started)
+    monkeypatch.setattr(backends, "get_styliser", started)
+    real_to, real_longest = images.resize_to, images.resize_longest
+
+    def resize_to(image, height, width):
+        assert max(height, width) <= 4096, "work started: a huge resize"
+        return real_to(image, height, width)
+
+    def resize_longest(image, side):
+        assert side <= 4096, "work started: a huge resize"
+        return real_longest(image, side)
+
+    monkeypatch.setattr(images, "resize_to", resize_to)
+    monkeypatch.setattr(images, "resize_longest", resize_longest)
+
+
+@pytest.fixture()
+def folder(tmp_path, pictures):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    save_image(rng.random((40, 48, 3)), root / "a.png")
+    save_image(rng.random((24, 32, 3)), root / "sub" / "b.png")
+    return root
+
+
+def _entry_points(pictures, folder, tmp_path):
+    """Every public way into the engine, with an absurd size: `(name, CLI argv or API call)`."""
+    from explainer.augment import augment, stylize_folder
+    from explainer.compare import compare
+    from explainer.config import AugmentSettings, StyleConfig
+    from explainer.inspection import inspect_image
+    from explainer.reconstruct import reconstruct
+    from explainer.runner import stylize
+
+    content, style = pictures
+    huge = StyleConfig(size=int(HUGE), weights="random")
+    out = tmp_path / "out"
+    return [
+        ("stylize API", lambda: stylize(content, [style], huge)),
+        ("stylize API fast", lambda: stylize(content, [style], huge.replace(method="fast"))),
+        ("stylize API photo", lambda: stylize(content, [style], huge.replace(method="photo"))),
+        ("stylize", ["stylize", content, style, "-o", out / "x.png"]),
+        ("stylize fast", ["stylize", content, style, "-o", out / "x.png", "--method", "fast"]),
+        ("stylize folder fast", ["stylize", folder, style, "-o", out / "dir", "--method", "fast"]),
+        ("stylize_folder API", lambda: stylize_folder(folder, [style], huge.replace(method="fast"), out, progress=False)),
+        ("augment", ["augment", folder, out / "aug"]),
+        ("augment API", lambda: augment(folder, out, AugmentSettings(size=int(HUGE)), progress=False)),
+        ("reconstruct", ["reconstruct", content, style, "-o", out / "fig.png"]),
+        ("reconstruct API", lambda: reconstruct(content, style, huge)),
+        ("compare", ["compare", content, style, "-o", out / "grid.png", "--variant", "style_weight=10"]),
+        ("compare API", lambda: compare(content, [style], [{"style_weight": 10.0}], huge, progress=False)),
+        ("inspect", ["inspect", content, "-o", out / "inspect"]),
+        ("inspect API", lambda: inspect_image(content, config=huge)),
+        ("video", ["video", folder, style, "-o", out / "frames"]),
+    ]
+
+
+def test_every_entry_point_refuses_an_absurd_size_before_any_work(pictures, folder, tmp_path, capsys, no_work):
+    from explainer.errors import BudgetError, ConfigError
+
+    names = []
+    for name, call in _entry_points(pictures, folder, tmp_path):
+        names.append(name)
+        if callable(call):
+            with pytest.raises(ConfigError) as error:  # BudgetError, or the tiler's own refusal
+                call()
+            assert isinstance(error.value, BudgetError) or "does not fit" in str(error.value), name
+            assert len(str(error.value).splitlines()) == 1, name
+            continue
+        code, err = run(capsys, *call, "--size", HUGE, *(["--weights", "random"] if call[0] != "augment" else []))
+        assert code == 2, (name, err)
+        assert len(err.splitlines()) == 1 and "--size 100000" in err, (name, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "out").exists(), "nothing written"
+    assert len(names) == 16
+
+
+def test_training_refuses_more_work_than_max_work_before_any(pictures, tmp_path, capsys, no_work):
+    code, err = run(capsys, "train", pictures[1], "-o", tmp_path / "model", "--steps", "10000000", "--max-work", "1",
+                    "--weights", "random")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "more than --max-work 1 allows" in err
+
+
+# --------------------------------------------------------------------------- silently wrong, now refused
+
+
+def test_augment_refuses_an_output_inside_its_input_or_around_it(folder, capsys, no_work):
+    for out, message in [(folder / "sub" / "out", "lies inside IN_DIR"), (folder, "is IN_DIR itself"),
+                         (folder.parent, "lies inside OUT_DIR")]:
+        code, err = run(capsys, "augment", folder, out)
+        assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not (folder / "sub" / "out").exists()
+
+
+def test_a_content_folder_refuses_an_output_inside_it(folder, pictures, capsys, no_work):
+    code, err = run(capsys, "stylize", folder, pictures[1], "-o", folder / "styled", "--method", "fast")
+    assert code == 2 and "lies inside the content folder" in err
+
+
+def test_separators_alone_are_no_list_of_layers(pictures, tmp_path, capsys):
+    for flag in ("--style-layers", "--content-layers", "--style-layer-weights", "--style-blend", "--record-layers"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["stylize", *pictures, "-o", str(tmp_path / "x.png"), flag, " , ,"])
+        err = capsys.readouterr().err.strip()
+        assert exit_.value.code == 2 and len(err.splitlines()) == 1, err
+        assert f"argument {flag}: ', ,' has separators but no values: give at least one" in err
+    for argv in (["inspect", pictures[0], "-o", tmp_path / "i"], ["reconstruct", *pictures, "-o", tmp_path / "r.png"]):
+        with pytest.raises(SystemExit):
+            main([str(a) for a in argv] + ["--layers", ","])
+        assert "argument --layers: ',' has separators but no values" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_fast_method_on_an_empty_folder_says_so(tmp_path, pictures, capsys, no_work):
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    code, err = run(capsys, "stylize", tmp_path / "empty", pictures[1], "-o", tmp_path / "out", "--method", "fast")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"{tmp_path / 'empty'}: no images in it or below it (looked for .png" in err
+    code, err = run(capsys, "augment", tmp_path / "empty", tmp_path / "out")
+    assert code == 2 and "no images in it or below it" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_content_folder_with_an_image_name_as_output_is_refused(folder, pictures, tmp_path, capsys, no_work):
+    code, err = run(capsys, "stylize", folder, pictures[1], "-o", tmp_path / "out.png", "--method", "fast")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "is a folder, so -o names a folder for its images, not an image file like" in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_output_check_really_writes_and_leaves_nothing(tmp_path):
+    (tmp_path / "kept").mkdir()
+    assert files.check_output_dir(tmp_path / "kept") == tmp_path / "kept"
+    assert files.check_output_file(tmp_path / "a" / "b" / "x.png", (".png",)) == tmp_path / "a" / "b" / "x.png"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept"], "no probe file, no folder made"
+    for unwritable in ("/sys/x/y", "/proc/x", "/sys"):  # os.access says yes to root for /sys; writing says no
+        with pytest.raises(files.ConfigError, match="cannot be written"):
+            files.check_output_dir(unwritable)

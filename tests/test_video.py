@@ -191,3 +191,102 @@ def test_the_temporal_term_is_recorded_with_its_share_and_gradient_map(clip, vgg
     maps = result.trace.gradient_maps(result.trace.gradient_iterations[0])
     temporal_map = maps["temporal"]
     assert temporal_map[:, :32].max() == 0.0 and temporal_map[:, 32:].min() > 0.0  # it pulls only where c = 1
+
+
+def _patch_results(monkeypatch, change):
+    """The fast method's frames, each passed through `change(context, result)` (which may raise)."""
+    from explainer import registry
+
+    method = registry.get("fast")
+    original = method.frames
+
+    def frames(*args, **kwargs):
+        maker = original(*args, **kwargs)
+        inner = maker.results
+
+        def results(contexts, previous, first):
+            for context, result in inner(contexts, previous, first):
+                change(context, result)
+                yield context, result
+
+        maker.results = results
+        return maker
+
+    monkeypatch.setattr(method, "frames", frames)
+
+
+def test_a_loss_that_stops_being_finite_fails_the_video_in_one_line_and_keeps_the_frames(tmp_path, clip, styliser,
+                                                                                          monkeypatch):
+    from explainer.video import NonFiniteFrameError
+
+    write_video(clip.frames[:4], tmp_path / "in", clip.fps)
+
+    def nan_at_two(context, result):
+        if context.index == 2:
+            result.extra = {**result.extra, "loss": float("nan")}
+
+    _patch_results(monkeypatch, nan_at_two)
+    with pytest.raises(NonFiniteFrameError, match=r"frame 2: its loss became nan: .* the 2 frames before it are kept"):
+        stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False)
+    frames = tmp_path / "out.mp4.frames"
+    assert sorted(p.name for p in frames.glob("frame_*.png")) == ["frame_000000.png", "frame_000001.png"]
+    strict = lambda text: json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
+    assert len(strict((frames / "progress.json").read_text())["frames"]) == 2
+    record = strict((tmp_path / "out.json").read_text())
+    assert record["frames_done"] == 2 and record["failed"].startswith("frame 2: its loss became nan")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_encode_that_fails_says_ffmpegs_reason_and_keeps_the_frames(tmp_path, clip, styliser, monkeypatch):
+    from explainer import video_io
+    from explainer.video import VideoError
+
+    write_video(clip.frames[:3], tmp_path / "in", clip.fps)
+    with pytest.raises(ConfigError, match=r"--fps 1e-09 is below 0.01 frames per second"):  # before any work
+        stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST.replace(fps=1e-9), network=styliser,
+                      progress=False)
+    assert not (tmp_path / "out.mp4.frames").exists()
+    monkeypatch.setitem(video_io._CODECS, ".mp4", ("no_such_encoder", None))
+    with pytest.raises(VideoError) as error:
+        stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'out.mp4'}: ffmpeg could not write the video (") and "\n" not in message
+    assert "ncoder not found" in message and "ffmpeg version" not in message
+    assert not list(tmp_path.glob(".out.partial*")) and not (tmp_path / "out.mp4").exists()
+    assert len(list((tmp_path / "out.mp4.frames").glob("frame_*.png"))) == 3
+    monkeypatch.undo()
+    resumed = stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False,
+                            resume=True)  # encodes the kept frames
+    assert open_video(resumed.output).count == 3
+
+
+def test_a_video_ffmpeg_cannot_read_is_one_line_with_its_reason_not_its_banner(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video at all" * 50)
+    with pytest.raises(ImageError) as error:
+        open_video(tmp_path / "bad.mp4")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'bad.mp4'}: not a video ffmpeg can read (") and "\n" not in message
+    assert "Invalid data" in message and "ffmpeg version" not in message and "configuration" not in message
+
+
+def test_resume_with_nothing_to_resume_says_so_instead_of_starting_over(tmp_path, clip, styliser):
+    write_video(clip.frames[:2], tmp_path / "in", clip.fps)
+    with pytest.raises(ConfigError, match=r"--resume: nothing to resume in .*out.mp4.frames"):
+        stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False, resume=True)
+    assert not (tmp_path / "out.mp4.frames").exists()
+
+
+def test_a_video_interrupted_before_its_first_frame_keeps_the_folder_it_names(tmp_path, clip, styliser, monkeypatch):
+    write_video(clip.frames[:3], tmp_path / "in", clip.fps)
+
+    def interrupt(context, result):
+        raise KeyboardInterrupt  # before the first frame is saved (the fast method makes frames in batches)
+
+    _patch_results(monkeypatch, interrupt)
+    cut = stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False)
+    assert cut.interrupted and cut.record["frames_done"] == 0
+    assert cut.frames.is_dir() and (cut.frames / "progress.json").is_file()  # what the message names exists
+    monkeypatch.undo()
+    resumed = stylize_video(tmp_path / "in", [], tmp_path / "out.mp4", FAST, network=styliser, progress=False,
+                            resume=True)
+    assert not resumed.interrupted and open_video(resumed.output).count == 3
