@@ -24,6 +24,7 @@ from backends._xla import configure_xla, enable_compile_cache, reuse_scratch_mem
 configure_xla()  # before anything creates a JAX backend (see backends/_xla.py)
 
 from backends._fetch import CACHE_ENV, ArchiveMember, FetchError, cache_dir, extract_from_distribution, is_valid
+from backends._h5 import read_h5
 from backends._layers import (
     ARCHITECTURES,
     BLOCK_CHANNELS,
@@ -44,7 +45,6 @@ from backends._weights import (
     list_sources,
     load_weights,
     random_params,
-    read_h5,
 )
 
 if TYPE_CHECKING:  # imported on first use, so names, settings and errors work without starting JAX

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from _wheels import serve_distributions, write_sdist
 
-from backends import SOURCES, WeightsError, _fetch, _weights, get_backend, load_weights, read_h5
+from backends import SOURCES, WeightsError, _fetch, _h5, _weights, get_backend, load_weights, read_h5
 from backends._vgg import param_shapes
 from backends._weights import Origin
 
@@ -184,7 +184,7 @@ def test_a_directory_is_not_a_weights_file(tmp_path):
     for read in (read_h5, load_weights):
         with pytest.raises(WeightsError) as error:
             read(str(folder))
-        assert one_line(error) == f"{folder}: is a directory, not a weights file; expected {_weights._LAYOUTS}"
+        assert one_line(error) == f"{folder}: is a directory, not a weights file; expected {_h5._LAYOUTS}"
         assert "Keras VGG16/VGG19 .h5 file" in str(error.value)
 
 
