@@ -169,11 +169,15 @@ def test_parse_variants():
     assert variants[1].overrides == {"style_weight": 1000.0}
     with pytest.raises(ConfigError, match="2 to 4 variants"):
         app.parse_variants("style_weight=1")
-    with pytest.raises(ConfigError, match="unknown or unavailable setting 'colour'"):
+    with pytest.raises(ConfigError, match="variant 1: give setting=value pairs .* the settings among method, "):
         app.parse_variants("a: colour=keep\nb: style_weight=1")
     # Settings the explorer does not show (files, outputs) are not variants either.
-    with pytest.raises(ConfigError, match="unknown or unavailable setting 'save_every'"):
-        app.parse_variants("a: save_every=1\nb: style_weight=1")
+    with pytest.raises(ConfigError, match="variant 2: give setting=value pairs"):
+        app.parse_variants("a: style_weight=1\nb: save_every=1")
+    with pytest.raises(ConfigError, match="variant 1: colors must be one of none, keep, match here"):
+        app.parse_variants("a: colors=blue\nb: style_weight=1")
+    with pytest.raises(ConfigError, match="variant 2: seed: 'x' is not a whole number"):
+        app.parse_variants("a: style_weight=1\nb: seed=x")
 
 
 def test_compare_never_reads_a_server_file_nor_runs_beyond_the_limits(pair, tmp_path):
@@ -628,16 +632,21 @@ def test_the_stylize_tab_runs_the_fast_method_with_its_model_choice(pair, monkey
 
 
 def test_a_network_trained_in_the_explorer_becomes_a_model_choice_of_stylize(pair, monkeypatch):
-    from explainer.app import layout, train_tab
+    from explainer.app import layout, state, train_tab
 
     folder = str(pathlib.Path(__file__).resolve().parents[1] / "lessons/assets/models/swirl-slim-128")
-    monkeypatch.setattr(train_tab, "_TRAINED", [("swirl, 96 px, 100 steps", folder)])
-    update = layout.model_choices("arbitrary")
-    assert update["choices"][0] == ("trained: swirl, 96 px, 100 steps", folder) and update["value"] == folder
-    assert "multistyle:25" in update["choices"]
-    *_, status, _command, files, _trace = run_all(*pair, {"method": "fast", "model": folder, "size": 48})[-1]
+    monkeypatch.setattr(state, "_TRAINED", [("swirl, 96 px, 100 steps", folder)])
+    assert train_tab.trained_models() == [("swirl, 96 px, 100 steps", folder)]
+    update = layout.model_choices("arbitrary")  # the page names it, never by its folder
+    assert update["choices"][0] == ("trained: swirl, 96 px, 100 steps", "trained:1") and update["value"] == "trained:1"
+    assert "multistyle:25" in update["choices"] and folder not in str(update)
+    *_, status, _command, files, _trace = run_all(*pair, {"method": "fast", "model": "trained:1", "size": 48})[-1]
     assert "**Finished** in" in status and "a network trained in this explorer" in status and folder not in status
     assert json.loads(pathlib.Path(files[1]).read_text())["config"]["model"] == folder
+    # Its folder itself, sent by a page, is refused like any path.
+    with pytest.warns(UserWarning):  # gr.Warning, outside a Gradio event
+        *_, status, _command, _files, _trace = list(app.stylize_stream(*pair, {"method": "fast", "model": folder}))[-1]
+    assert status.startswith("**Error:** model must be") and folder not in status
 
 
 def test_every_handler_gets_the_request_gradio_fills_in():

@@ -1,8 +1,11 @@
 """The Compare tab: two to four variants of the Stylize tab's settings, side by side.
 
 A variant may change only the settings the explorer shows, within the
-explorer's limits, and never names a file: what it reads and how much work it
-asks for are the same as a Stylize run's.
+explorer's limits, and never names a file: a setting with choices takes only
+the Stylize tab's choices (`model` also `trained:N`, a network trained in this
+explorer), and every refusal reads the same whatever a value names, without
+echoing it. What it reads and how much work it asks for are the same as a
+Stylize run's.
 """
 
 from __future__ import annotations
@@ -15,12 +18,20 @@ from typing import Any
 import gradio as gr
 
 from explainer.app import state
+from explainer.app.messages import hide_paths, web_message
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.uploads import load_user_image
-from explainer.app.widgets import check_limits, explorer_settings, make_widget, settings_from_values, tab_setting
+from explainer.app.widgets import (
+    check_limits,
+    explorer_settings,
+    make_widget,
+    model_folder,
+    settings_from_values,
+    tab_setting,
+)
 from explainer.compare import Variant, compare, parse_variant
-from explainer.config import OptimisationSettings
-from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.config import INITS, OptimisationSettings
+from explainer.errors import USER_ERRORS, ConfigError
 
 DEFAULT_VARIANTS = """\
 shallow style: style_layers=relu1_1,relu2_1
@@ -46,16 +57,56 @@ def variant_settings(options: AppOptions | None = None) -> tuple[str, ...]:
     return tuple(item.name for item in explorer_settings(config_cls) if hasattr(config_cls, item.name))
 
 
+def variant_choices(name: str, options: AppOptions | None = None) -> tuple[str, ...] | None:
+    """The values a variant's setting `name` may take when it has choices (the Stylize tab's); `None`: a number
+    or layer names, parsed as the command line does. `model`'s are checked by `widgets.model_folder`."""
+    options = options or AppOptions()
+    if name == "weights":
+        return tuple(options.weights_choices)
+    if name == "init":
+        return tuple(INITS)
+    item = next(item for item in explorer_settings(type(options.defaults)) if item.name == name)
+    if item.widget in ("dropdown", "radio"):
+        return tuple(item.options.get("choices", item.choices))
+    return None
+
+
+def _check_variant(number: int, spec: str, options: AppOptions | None) -> None:
+    """Refuse a variant that sets what the tab does not list, or a value not among a setting's choices.
+
+    The refusals never echo what was sent (it may be a server path): they read the same whether it names
+    something that exists or not.
+    """
+    allowed = variant_settings(options)
+    for pair in spec.split(";"):
+        if not pair.strip():
+            continue
+        name, equals, value = (part.strip() for part in pair.partition("="))
+        if not equals or name not in allowed:
+            raise ConfigError(f"variant {number}: give setting=value pairs separated by ';', the settings among "
+                              f"{', '.join(allowed)}")
+        if name == "model":
+            try:
+                model_folder(value)
+            except ConfigError as error:
+                raise ConfigError(f"variant {number}: {error}") from None
+        elif (choices := variant_choices(name, options)) is not None and value not in choices:
+            raise ConfigError(f"variant {number}: {name} must be one of {', '.join(choices)} here")
+
+
 def parse_variants(text: str, options: AppOptions | None = None) -> list[Variant]:
     """Compare-tab variants, one per line: `label: style_layers=relu1_1,relu2_1; style_weight=1000`.
 
     The part after the label is what `style-explainer compare` takes
     ([`parse_variant`][explainer.compare.parse_variant]), limited to
-    `variant_settings()`; without a label the settings name the variant.
-    Blank lines and lines starting with `#` are skipped.
+    `variant_settings()` and, for settings with choices, to the Stylize tab's
+    (`variant_choices`; `model`: a built-in network or `trained:N`, which
+    the variant runs from that network's folder); without a label the
+    settings name the variant. Blank lines and lines starting with `#` are skipped.
 
     Raises:
-        ConfigError: for an unknown or unavailable setting, a bad value, or not 2 to 4 variants.
+        ConfigError: for an unknown or unavailable setting, a bad value, or not 2 to 4 variants; the
+            message names the variant by its number and never echoes a value that may be a path.
     """
     variants = []
     for line in (text or "").splitlines():
@@ -63,7 +114,15 @@ def parse_variants(text: str, options: AppOptions | None = None) -> list[Variant
         if not line or line.startswith("#"):
             continue
         label, _, spec = line.partition(":") if ":" in line.split("=", 1)[0] else ("", "", line)
-        overrides = parse_variant(spec, allowed=variant_settings(options))
+        number = len(variants) + 1
+        _check_variant(number, spec, options)
+        try:
+            overrides = parse_variant(spec, allowed=variant_settings(options))
+        except ConfigError as error:  # its message quotes the variant: say its number instead
+            message = str(error).removeprefix(f"variant {spec.strip()!r}: ").removeprefix(f"variant {spec!r} ")
+            raise ConfigError(f"variant {number}: {hide_paths(message)}") from None
+        if "model" in overrides:
+            overrides["model"] = model_folder(overrides["model"])
         variants.append(Variant(label=label.strip() or spec.strip(), overrides=overrides))
     if not 2 <= len(variants) <= 4:
         raise ConfigError(f"give 2 to 4 variants, one per line (got {len(variants)})")
@@ -162,6 +221,8 @@ def compare_stream(content: str | None, style: str | None, variants_text: str, s
     if isinstance(outcome, BaseException):
         raise outcome
     rows = outcome.rows
+    for row in rows:  # a trained network by the name the page knows, not its folder
+        row["overrides"] = _named(row.get("overrides", ""))
     headers = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "time_s"] + ["time_s"]
     table = [[_cell(row.get(key)) for key in headers] for row in rows]
     status = (f"**{network.describe(with_path=False)}** · {len(rows)} variants, {base.size} px, "
@@ -170,9 +231,16 @@ def compare_stream(content: str | None, style: str | None, variants_text: str, s
 
 
 def _warn(error: BaseException) -> str:
-    message = one_line(error)
+    message = web_message(_named(str(error)) if isinstance(error, USER_ERRORS) else error)
     gr.Warning(message)
     return f"**Error:** {message}"
+
+
+def _named(text: str) -> str:
+    """`text` with the folder of each network trained in this explorer replaced by its name (`trained:N`)."""
+    for name, _label, folder in state.trained_networks():
+        text = text.replace(folder, name)
+    return text
 
 
 def _reset_layer_weights(variant: Variant, base) -> None:

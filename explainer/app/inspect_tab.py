@@ -18,6 +18,7 @@ from backends import UnknownLayerError, layer_names
 from explainer import figures, samples
 from explainer import images as _images
 from explainer.app import state
+from explainer.app.messages import web_message
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.stylize_tab import inspect_default
 from explainer.app.uploads import image_upload, load_user_image
@@ -82,7 +83,7 @@ def inspect_view(image: str | None, layer: str, values: Mapping[str, Any] | None
         layers = tuple(n for n in known if n in set(relu_layers(arch)) | {layer})
         trace = _inspection(str(image), os.path.getmtime(image), config, layers, max_side or options.max_image_side)
     except USER_ERRORS as error:
-        message = one_line(error)
+        message = web_message(error)
         gr.Warning(message)
         return [], None, None, [], f"**Error:** {message}"
     rows = [[r["layer"], f"{r['height']}x{r['width']}", r["channels"], round(r["mean"], 4), round(r["max"], 4),

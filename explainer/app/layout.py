@@ -15,12 +15,13 @@ from explainer import samples
 from explainer.app import state
 from explainer.app.compare_tab import build_compare_tab
 from explainer.app.inspect_tab import build_inspect_tab
+from explainer.app.messages import guard_requests, web_message
 from explainer.app.options import LESSONS_ROUTE, MAX_UPLOAD, AppOptions, built_lessons
 from explainer.app.realtime_tab import build_realtime_tab
 from explainer.app.stylize_tab import build_stylize_tab, layer_choices, network_status, stylize_stream
-from explainer.app.train_tab import build_train_tab, trained_models
+from explainer.app.train_tab import build_train_tab
 from explainer.app.video_tab import build_video_tab
-from explainer.app.widgets import default_values
+from explainer.app.widgets import default_values, model_names
 from explainer.errors import ConfigError, one_line
 
 #: A log-scale slider's number box would show log10 of the weight; its label shows the weight itself.
@@ -63,16 +64,14 @@ def build_app(**options: Any) -> gr.Blocks:
               [w["network"], w["weights"], w["pooling"]], stylize.network_line, api_visibility="private")
     demo.queue(default_concurrency_limit=opts.concurrency_limit, max_size=opts.max_queue)
     demo.explorer_options = opts  # read by launch(); harmless for Gradio
-    return demo
+    return guard_requests(demo)  # every refusal reaches the page as one readable line, without server paths
 
 
 def model_choices(current: str):
-    """Stylize's Model choices: the pretrained networks, then the networks trained in this explorer (newest first)."""
-    from explainer.config import FastSettings
-    from explainer.settings import settings_of
-
-    declared = next(item for item in settings_of(FastSettings) if item.name == "model").options["choices"]
-    trained = [(f"trained: {label}", folder) for label, folder in trained_models()]
+    """Stylize's Model choices: the networks trained in this explorer (newest first, as `trained:N`, never their
+    folders), then the pretrained ones: exactly what `widgets.model_names` accepts."""
+    trained = [(f"trained: {label}", name) for name, label, _folder in state.trained_networks()]
+    declared = [name for name in model_names() if not name.startswith(state.TRAINED_PREFIX)]
     return gr.update(choices=[*trained, *declared], value=trained[0][1] if trained else current)
 
 
@@ -105,7 +104,7 @@ def warm_up(options: AppOptions | None = None, *, background: bool = True) -> th
             elif outputs[2].startswith("**Error:**"):  # e.g. no weights: the first run will say so too
                 state.WARM_UP["error"] = outputs[2].removeprefix("**Error:** ")
         except Exception as error:  # noqa: BLE001 -- a failed warm-up only costs time later
-            state.WARM_UP["error"] = one_line(error)
+            state.WARM_UP["error"] = web_message(error)
         state.WARM_UP["seconds"] = round(time.perf_counter() - start, 1)
 
     if not background:

@@ -14,6 +14,7 @@ import gradio as gr
 import numpy as np
 
 from explainer import regions
+from explainer.app.messages import web_message
 from explainer.app.uploads import display_name, image_upload, load_user_image
 from explainer.config import StyleConfig
 from explainer.errors import USER_ERRORS, Note, one_line
@@ -65,7 +66,7 @@ def region_preview(content_mask: str | None, style_mask: str | None) -> tuple[An
                      for p, what in ((content_mask, "content mask"), (style_mask, "style mask"))]
             found = regions.match(*masks)
     except USER_ERRORS as error:
-        return None, f"**Error:** {one_line(error)}"
+        return None, f"**Error:** {web_message(error)}"
     sides = [_to_height(regions.preview(m, found, which), PREVIEW_HEIGHT)
              for m, which in zip(masks, ("content", "style"))]
     gap = np.ones((PREVIEW_HEIGHT, 8, 3), np.float32)

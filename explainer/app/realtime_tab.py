@@ -32,12 +32,13 @@ from PIL import Image
 from explainer import fast, samples
 from explainer import images as _images
 from explainer.app import state
+from explainer.app.messages import web_message
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.stylize_tab import for_display
 from explainer.app.uploads import image_upload, load_user_image
 from explainer.app.widgets import make_widget, tab_setting
 from explainer.config import FastSettings
-from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.errors import USER_ERRORS, ConfigError
 from explainer.figures_fast import styliser_line
 
 SOURCES: tuple[str, ...] = ("Sample style", "Style image", "Built-in style")
@@ -159,7 +160,7 @@ def _run(frame: np.ndarray, choice: StyleChoice, options: AppOptions, meter: Met
         kind, builtin, label = _style_of(choice, options, meter)
         network = state.cached_styliser(kind, options.styliser_weights)
     except USER_ERRORS as error:
-        return None, _error(one_line(error), meter), meter
+        return None, _error(web_message(error), meter), meter
     content = downscale(frame, options.realtime_max_side)
     vector = _condition(kind, builtin, content, strength, meter, now, refresh, options.styliser_weights)
     images, seconds = fast.apply_network(network, content[None], vector)
@@ -212,7 +213,7 @@ def stylise_photo(path: str | None, choice: StyleChoice, meter: Meter | None = N
     try:
         photo = load_user_image(path, "photo", options.max_image_side)
     except USER_ERRORS as error:
-        return SKIP, _error(one_line(error), meter), meter
+        return SKIP, _error(web_message(error), meter), meter
     meter.arrivals = []  # a photo is not a stream
     image, status, meter = _run(photo, choice, options, meter, time.perf_counter(), refresh=0.0)
     meter.arrivals = []

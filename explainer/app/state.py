@@ -21,6 +21,10 @@ _STYLISER_LOCK = threading.Lock()
 _RUNS_LOCK = threading.Lock()
 _STOP_FLAGS: dict[str, threading.Event] = {}
 _RUN_DIRS: list[pathlib.Path] = []
+#: Networks trained in this explorer (the Train tab), oldest first: `(label, folder)`; `trained:N` names the Nth.
+_TRAINED: list[tuple[str, str]] = []
+#: How a page names a network trained in this explorer: `trained:1` is the first (never its folder).
+TRAINED_PREFIX = "trained:"
 #: The start-up warm-up: its thread, how long it took, and why it failed (if it did).
 WARM_UP: dict[str, Any] = {"thread": None, "seconds": None, "error": None}
 
@@ -73,6 +77,24 @@ def resolved_network(network: str, weights: str):
         return cached_backend(StyleConfig(network=network, weights=weights))
     except USER_ERRORS:
         return None
+
+
+def add_trained(label: str, folder: str) -> str:
+    """Remember a network the Train tab made; returns the name pages choose it by (`trained:N`)."""
+    with _RUNS_LOCK:
+        _TRAINED.append((label, str(folder)))
+        return f"{TRAINED_PREFIX}{len(_TRAINED)}"
+
+
+def trained_networks() -> list[tuple[str, str, str]]:
+    """`(name, label, folder)` of every network trained in this explorer, newest first."""
+    with _RUNS_LOCK:
+        return [(f"{TRAINED_PREFIX}{i}", label, folder) for i, (label, folder) in enumerate(_TRAINED, 1)][::-1]
+
+
+def trained_folder(name: str) -> str | None:
+    """The folder of the network trained in this explorer called `name` (`trained:N`); `None` for any other text."""
+    return next((folder for known, _label, folder in trained_networks() if known == name), None)
 
 
 def session_of(request: Any) -> str:

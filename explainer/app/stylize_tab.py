@@ -22,6 +22,7 @@ from backends import layer_names
 from explainer import figures, registry, samples
 from explainer import images as _images
 from explainer.app import state
+from explainer.app.messages import web_message
 from explainer.app.options import AppOptions, lesson_link
 from explainer.app.photo_panel import (
     build_mask_panel,
@@ -44,7 +45,7 @@ from explainer.app.widgets import (
     to_widget_value,
 )
 from explainer.config import StyleConfig
-from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.errors import USER_ERRORS, ConfigError
 from explainer.events import Event
 from explainer.runner import Result, stylize, stylize_command
 from explainer.settings import GROUPS
@@ -67,7 +68,7 @@ def cli_command(content: str | None, style: str | None, values: Mapping[str, Any
         config = settings_from_values(values, options)[0]
         config = with_masks(config, values.get("content_mask"), values.get("style_mask"), names=True)
     except USER_ERRORS as error:
-        return f"# {one_line(error)}"
+        return f"# {web_message(error)}"
     return stylize_command(config, display_name(content, "content.png"), [display_name(style, "style.png")],
                            "stylized.png")
 
@@ -131,7 +132,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
         images = load_user_image(content, "content", max_side), load_user_image(style, "style", max_side)
         check_uploads(config.content_mask, config.style_mask, *images)
     except USER_ERRORS as error:
-        yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
+        yield SKIP, SKIP, _error(web_message(error)), command, SKIP, SKIP
         return
     if not _warming:
         if state.warming_up():
@@ -141,7 +142,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
     try:
         network = _network_for(config)
     except USER_ERRORS as error:
-        yield SKIP, SKIP, _error(one_line(error)), command, SKIP, SKIP
+        yield SKIP, SKIP, _error(web_message(error)), command, SKIP, SKIP
         return
     if not registry.get(config.method).iterative:
         record = None  # a trace of a feed-forward network holds no loss terms for Inspect to show
@@ -149,7 +150,7 @@ def stylize_stream(content: str | None, style: str | None, values: Mapping[str, 
     yield SKIP, SKIP, run.status(f"Compiling and taking the first step of {run.total}…"), command, None, SKIP
     outcome = yield from run.stream(images, record, live.preview_every, session)
     if isinstance(outcome, USER_ERRORS):
-        yield SKIP, SKIP, _error(one_line(outcome)), command, SKIP, SKIP
+        yield SKIP, SKIP, _error(web_message(outcome)), command, SKIP, SKIP
     elif isinstance(outcome, BaseException):
         raise outcome
     else:

@@ -10,8 +10,8 @@ it runs [`Training`][explainer.training.Training] with the explorer's limits
 few steps, a status line, the loss curve and the probe photos as the
 network paints them. Stop (the session's stop flag, `state.request_stop`)
 ends it after the current step with a checkpoint and a usable model; the
-model's folder is offered to the Stylize tab's `--method fast` through
-[`trained_models`][explainer.app.train_tab.trained_models].
+model is offered to the Stylize tab's `--method fast` as `trained:N` (never
+its folder: see [`trained_models`][explainer.app.train_tab.trained_models]).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from matplotlib.figure import Figure
 
 from explainer import samples
 from explainer.app import state
+from explainer.app.messages import web_message
 from explainer.app.options import AppOptions
 from explainer.app.uploads import image_upload, load_user_image
 from explainer.app.widgets import follow_weight_labels, key, make_widget, to_setting_value, to_widget_value
 from explainer.config import TrainSettings
-from explainer.errors import USER_ERRORS, BudgetError, ConfigError, one_line
+from explainer.errors import USER_ERRORS, BudgetError, ConfigError
 from explainer.figures_train import plot_history
 from explainer.settings import Setting, settings_of
 
@@ -44,13 +45,14 @@ TAB_DEFAULTS = TrainSettings(size=96, steps=100, arch="slim", batch_size=BATCH)
 MAIN = ("size", "steps", "arch", "norm")
 #: Update the page every this many steps (and at the first and last).
 UPDATE_EVERY = 5
-#: Models trained in this process, newest last: `(label, folder)`.
-_TRAINED: list[tuple[str, str]] = []
 
 
 def trained_models() -> list[tuple[str, str]]:
-    """`(label, model folder)` of every model trained in this explorer, newest first (for Stylize's `--model`)."""
-    return list(reversed(_TRAINED))
+    """`(label, model folder)` of every model trained in this explorer, newest first.
+
+    Pages choose them as `trained:N` ([`state.trained_networks`][explainer.app.state.trained_networks]).
+    """
+    return [(label, folder) for _name, label, folder in state.trained_networks()]
 
 
 def loss_figure(history: list[dict]) -> Figure:
@@ -111,13 +113,13 @@ def train_stream(style_path: str | None, values: Mapping[str, Any], *, session: 
             events.close()  # writes the checkpoint and the model, however the loop ended
         result = training.result
         label = f"{settings.arch}/{settings.norm}, {result['steps_done']} steps ({time.strftime('%H:%M')})"
-        _TRAINED.append((label, str(folder)))
+        name = state.add_trained(label, str(folder))
         ended = "stopped" if result["interrupted"] else "failed: " + result["failed"] if result["failed"] else "done"
-        status = (f"{ended} after {result['steps_done']} steps; the model is in `{folder}` (choose it in Stylize "
-                  "with --method fast)")
+        status = web_message(f"{ended} after {result['steps_done']} steps; the model is `{name}` (choose it in "
+                             "Stylize's Model, with --method fast)")
         yield status, loss_figure(training.history), _strip(training.preview), str(folder)
     except USER_ERRORS as error:
-        yield f"**Error:** {one_line(error)}", None, None, ""
+        yield f"**Error:** {web_message(error)}", None, None, ""
     finally:
         state.end_run(session, flag)
 
@@ -152,11 +154,14 @@ def build_train_tab(opts: Any = None) -> dict:
     with gr.Row():
         plot = gr.Plot(label="loss")
         previews = gr.Image(label="probe photos, as the network paints them", interactive=False)
-    model = gr.Textbox(label="model folder", interactive=False)
+    model = gr.Textbox(label="model (a choice of Stylize's Model)", interactive=False)
     names, components = list(widgets), list(widgets.values())
 
     def run(request: gr.Request, style_path, *values):  # Gradio fills a gr.Request only before *values
-        yield from train_stream(style_path, dict(zip(names, values)), session=state.session_of(request))
+        for status_, plot_, previews_, folder in train_stream(style_path, dict(zip(names, values)),
+                                                               session=state.session_of(request)):
+            # The page names the model `trained:N`, never by its server folder.
+            yield status_, plot_, previews_, next((n for n, _l, f in state.trained_networks() if f == folder), "")
 
     def halt(request: gr.Request):
         state.request_stop(state.session_of(request))

@@ -23,10 +23,12 @@ import gradio as gr
 
 from backends import Styliser
 from explainer import samples
+from explainer.app.messages import web_message
 from explainer.app.options import AppOptions
+from explainer.app.uploads import display_name
 from explainer.app.widgets import make_widget, tab_setting, widget_range
 from explainer.config import FastSettings, OptimisationSettings, VideoSettings
-from explainer.errors import USER_ERRORS, ConfigError, one_line
+from explainer.errors import USER_ERRORS, ConfigError
 from explainer.settings import Setting
 
 #: The explorer's limits for a clip: frames stylised and the longest side of a frame.
@@ -49,11 +51,21 @@ TAB_DEFAULTS = {"model": "arbitrary", "temporal_blend": 0.6, "size": 192, "max_f
 
 def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: int, frames: int,
                  styliser: Styliser | None = None) -> tuple[str | None, Any, str]:
-    """`(output video path, flicker figure, Markdown line)`; on a mistake `(None, None, "**Error:** ...")`."""
+    """`(output video path, flicker figure, Markdown line)`; on a mistake `(None, None, "**Error:** ...")`.
+
+    The network and style are the tab's choices only (never a path); errors name the upload by its own file
+    name (`uploads.display_name`), never the server's path to it.
+    """
     from explainer.video import SAMPLE_CLIP, VIDEO_DEFAULTS, flicker_figure, stylize_video
 
     try:
-        size, frames = int(size), int(frames)
+        if model not in widget_choices("model") or style not in samples.SAMPLE_STYLES:
+            raise ConfigError("choose a network the tab offers (arbitrary, multistyle:K with K from 0 to 25) and a "
+                              f"sample style ({', '.join(samples.SAMPLE_STYLES)}) here")
+        try:
+            size, frames, blend = int(size), int(frames), float(blend)
+        except (TypeError, ValueError):
+            raise ConfigError("size, frames and blend must be numbers") from None
         if not _within("size", size) or not _within("max_frames", frames):
             low_size, low_frames = widget_range(TAB_SETTINGS["size"])[0], widget_range(TAB_SETTINGS["max_frames"])[0]
             raise ConfigError(f"the explorer stylises at most {MAX_FRAMES} frames of at most {MAX_SIDE} px "
@@ -65,7 +77,8 @@ def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: i
         result = stylize_video(clip or SAMPLE_CLIP, styles, out, config, network=styliser, progress=False,
                                log=lambda message: None)
     except USER_ERRORS as error:
-        return None, None, f"**Error:** {one_line(error)}"
+        message = str(error).replace(str(clip), display_name(clip, "the clip")) if clip else str(error)
+        return None, None, f"**Error:** {web_message(message)}"
     flicker = result.record["flicker"]
     figure = flicker_figure([result.record], [f"blend {blend:g}"])
     seconds = result.record["wall_time_s"]
@@ -73,6 +86,12 @@ def stylise_clip(clip: str | None, style: str, model: str, blend: float, size: i
             f"flicker **{flicker['relative']:.2f}x** the input's (mean change {flicker['output']:.4f} against "
             f"{flicker['input']:.4f}, pixels the flow can follow)")
     return str(out), figure, line
+
+
+def widget_choices(name: str) -> tuple[str, ...]:
+    """The choices the tab offers for setting `name`."""
+    item = TAB_SETTINGS[name]
+    return tuple(item.options.get("choices", item.choices))
 
 
 def _within(name: str, value: float) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ import gradio as gr
 from backends import ARCHITECTURES, layer_names, list_sources
 from explainer.app import state
 from explainer.app.options import MAX_SCALES, AppOptions
-from explainer.config import INITS, StyleConfig
+from explainer.config import INITS, FastSettings, StyleConfig
 from explainer.errors import BudgetError, ConfigError
 from explainer.record import RecordSpec
 from explainer.settings import Setting, Settings, setting, settings_of
@@ -205,6 +206,8 @@ def settings_from_values(values: Mapping[str, Any], options: AppOptions | None =
     """
     options = options or AppOptions()
     values = {**default_values(options), **values}
+    if "model" in values:  # a page names a trained network `trained:N`; the run gets its folder
+        values["model"] = model_folder(values["model"])
     arch = network_arch(values["network"], values["weights"])
     try:
         parts = []
@@ -218,11 +221,48 @@ def settings_from_values(values: Mapping[str, Any], options: AppOptions | None =
     return tuple(parts)
 
 
+#: A blend of the built-in multistyle network's styles (`multistyle:3=0.5,12=0.5`): never a path.
+_BLEND = re.compile(r"multistyle:\d+=[0-9.e+-]+(,\d+=[0-9.e+-]+)*")
+#: The one refusal of a `model` the explorer does not offer, whatever it names and whether or not that exists.
+MODEL_REFUSAL = ("model must be arbitrary, multistyle:K (K from 0 to 25, or a blend multistyle:K=W,K=W) or a network "
+                 "trained in this explorer (trained:N) here")
+
+
+def model_names() -> tuple[str, ...]:
+    """The `model` values a page may send: the built-in networks, then those trained in this explorer (`trained:N`)."""
+    declared = next(item for item in settings_of(FastSettings) if item.name == "model").options["choices"]
+    return (*declared, *(name for name, _label, _folder in state.trained_networks()))
+
+
+def model_folder(value: Any) -> str:
+    """A page's `model` as the run's: a built-in name (or blend) as it is, `trained:N` as its folder.
+
+    Anything else (a path, whether or not it exists, a folder this explorer did not train) is the one
+    `MODEL_REFUSAL`: the explorer never reads a file a web user names.
+    """
+    text = str(value or "").strip()
+    if text.startswith(state.TRAINED_PREFIX):
+        folder = state.trained_folder(text)
+        if folder is not None:
+            return folder
+    elif text in model_names() or _BLEND.fullmatch(text):
+        return text
+    raise ConfigError(MODEL_REFUSAL)
+
+
 def check_limits(config: StyleConfig, options: AppOptions) -> StyleConfig:
     """Refuse, in one line, what the explorer does not run: over-size work and server paths.
 
-    Every path into the engine (Stylize, Compare variants) passes here.
+    Every path into the engine (Stylize, Compare variants) passes here. Its refusals read the same whatever a
+    value names, and name no file: a web user cannot learn what exists on the server.
     """
+    trained = {folder for _name, _label, folder in state.trained_networks()}
+    if config.model not in trained and (config.model.startswith(state.TRAINED_PREFIX)
+                                        or model_folder(config.model) != config.model):
+        raise ConfigError(MODEL_REFUSAL)
+    for name in ("content_mask", "style_mask"):  # uploads are set by the tab itself, after this check
+        if getattr(config, name, None) is not None:
+            raise ConfigError(f"{name} is set by uploading a mask here, never by a path")
     if config.weights not in options.weights_choices:
         raise ConfigError(f"weights must be one of {', '.join(options.weights_choices)} here")
     if config.init not in INITS:
