@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import backends
 from explainer import samples
 from explainer.config import ConfigError, StyleConfig
 from explainer.files import jsonable
+from explainer.methods import loss_network
 from explainer.settings import parse_assignments
 
 if TYPE_CHECKING:
@@ -321,14 +321,14 @@ def compare(
         raise ConfigError(f"the backend given pools with {pooling!r} but the settings say pooling={base.pooling!r}: "
                           f"make it with get_backend(..., pooling={base.pooling!r})")
     network_fields = ("network", "weights", "pooling")
-    shared = backend or backends.get_backend(base.network, weights=base.weights, pooling=base.pooling, seed=base.seed, log=log)
+    shared = backend or loss_network(base, log)
     networks = []
     for variant, config in zip(parsed, configs):
         own = shared
         if any(getattr(config, f) != getattr(base, f) for f in network_fields):
             if backend is not None:
                 raise ConfigError(f"variant {variant.label!r} changes the network, but a backend was given")
-            own = backends.get_backend(config.network, weights=config.weights, pooling=config.pooling, seed=config.seed, log=log)
+            own = loss_network(config, log)
         own.check_layers(config.content_layers + config.style_layers)  # fail before any variant runs
         networks.append(own)
     from explainer.runner import stylize
