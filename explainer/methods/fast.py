@@ -2,8 +2,8 @@
 
 The networks are `backends`' pretrained stylisers (any style from an
 image, or 26 built in) and the ones `style-explainer train` makes
-([`explainer.models`][explainer.models]); the maths of conditioning and
-applying them is [`explainer.fast`][explainer.fast]. Images larger than
+(`explainer.models`); the maths of conditioning and
+applying them is `explainer.fast`. Images larger than
 memory run in tiles that share the instance-norm statistics of a downscaled
 copy ([`explainer.fast_tiling`][explainer.fast_tiling]). A run yields one
 event; `--record` records the network's activations for the content.

@@ -6,7 +6,7 @@ optional post-process come from [`explainer.photo`][explainer.photo]'s plan;
 images larger than memory run in tiles through the same stepper
 ([`explainer.tiling`][explainer.tiling]). For video, each frame is
 optimised from the previous result warped by the optical flow, with Ruder et
-al.'s temporal term ([`explainer.temporal`][explainer.temporal]).
+al.'s temporal term (`explainer.temporal`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Gatys(MethodBase):
 
     def frames(self, config: Any, styles: Sequence[np.ndarray], network: Any,
                log: Callable[[str], None]) -> GatysFrames:
-        """`config` is a [`VideoConfig`][explainer.video.VideoConfig] (its `temporal_weight`, `frame_init`)."""
+        """`config` is a `explainer.video.VideoConfig` (its `temporal_weight`, `frame_init`)."""
         if not styles:
             raise ConfigError("give at least one style image after the video")
         return GatysFrames(self, config, styles, network or self.load_network(config, log), log)
