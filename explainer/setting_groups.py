@@ -18,8 +18,9 @@ Defaults follow jcjohnson/neural-style (content `relu4_2`, style
 `relu1_1..relu5_1` equally weighted, content 5, style 100) with this
 project's loss normalisation (see [`explainer.losses`][explainer.losses]),
 except total variation: neural-style's TV is a sum, ours a mean, so its
-weight does not carry over (lesson 5 converts); the default 0.1 was chosen
-by measuring, to bring a result's TV back to about the photo's own.
+weight does not carry over (lesson 5 converts). The default 0.1 was chosen
+on HED's VGG16; on ImageNet VGG19 weights up to 100 give results that cannot
+be told apart and 1000 costs style (`benchmarks/README.md`), so it stays.
 """
 
 from __future__ import annotations
