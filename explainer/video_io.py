@@ -49,8 +49,10 @@ def ffmpeg_reason(text: str, limit: int = 160) -> str:
                 "Input #", "Duration:", "Stream #", "Metadata:")) or line.startswith("/") and " -i " in line):
             continue
         lines.append(re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", line))
+    # "Error opening output file PATH." only repeats the file our message names: the cause is the line after it.
+    lines = [line for line in lines if not re.match(r"Error opening (in|out)put file ", line)] or lines
     reason = "; ".join(dict.fromkeys(lines[-2:])) or "no reason given"
-    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+    return reason if len(reason) <= limit else "..." + reason[3 - limit:]  # the end holds the cause
 
 
 # --------------------------------------------------------------------------- reading
