@@ -670,3 +670,13 @@ def test_every_handler_gets_the_request_gradio_fills_in():
                 assert positional, f"{block_fn.fn.__qualname__}: its gr.Request would never be filled in"
                 checked += 1
     assert checked >= 5  # stylize, stop, compare, its stop, train, its stop, ...
+
+
+def test_choosing_a_method_sets_what_it_presets_as_one_value_per_widget():
+    """Found in Chromium: with one filled widget the handler returned a list, which Gradio took as the value."""
+    from explainer.app.stylize_tab import method_values
+
+    assert method_values("photo", ["optimizer"]) == "lbfgs"
+    skip = method_values("gatys", ["optimizer"])
+    assert isinstance(skip, dict) and skip.get("__type__") == "update"  # left alone
+    assert method_values("photo", ["optimizer", "optimizer"]) == ["lbfgs", "lbfgs"]

@@ -315,10 +315,14 @@ def preset_values(preset: str, options: AppOptions | None = None) -> list[Any]:
             for name in PRESET_FILLED]
 
 
-def method_values(method: str, names: Sequence[str]) -> list[Any]:
-    """The widget values choosing `method` sets, in `names` order (`gr.skip()` for a setting it leaves alone)."""
+def method_values(method: str, names: Sequence[str]) -> Any:
+    """The widget values choosing `method` sets, in `names` order (`gr.skip()` for a setting it leaves alone).
+
+    One name gives its value alone: Gradio reads a list returned to a single output as that output's value.
+    """
     fills = dict(registry.get(method).presets)
-    return [to_widget_value(_setting(name), fills[name]) if name in fills else gr.skip() for name in names]
+    values = [to_widget_value(_setting(name), fills[name]) if name in fills else gr.skip() for name in names]
+    return values[0] if len(values) == 1 else values
 
 
 def _method_filled() -> tuple[str, ...]:
